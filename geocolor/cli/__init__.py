@@ -1,0 +1,87 @@
+"""The ``geocolor`` command: a click group, one module per command.
+
+This is the only layer that imports click. It parses options, builds settings,
+calls the engine and turns a :class:`~geocolor.errors.GeocolorError` into one line
+on stderr with exit status 1 (2 for usage errors); the traceback appears only
+with ``-v``.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from geocolor import __version__
+from geocolor.errors import GeocolorError, UsageError
+
+log = logging.getLogger("geocolor")
+
+
+class CommandFailed(click.ClickException):
+    """Exit status 1 with ``geocolor: error: <message>`` on stderr."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"geocolor: error: {self.format_message()}", err=True)
+
+
+class GeocolorGroup(click.Group):
+    """A click group that reports geocolor errors as one clean line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GeocolorError as exc:
+            verbose = (ctx.obj or {}).get("verbosity", 0) > 0
+            if verbose:
+                log.exception("failed")
+            if isinstance(exc, UsageError):
+                raise click.UsageError(str(exc), ctx=ctx) from None
+            raise CommandFailed(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("geocolor: interrupted", err=True)
+            ctx.exit(130)
+
+
+def configure_logging(verbosity: int) -> None:
+    """Log to stderr once: -q shows warnings, default info, -v debug."""
+    level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+    root = logging.getLogger("geocolor")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("geocolor: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+@click.group(cls=GeocolorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="geocolor")
+@click.option("-v", "--verbose", count=True, help="More log output (tracebacks on errors).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Colorize Sentinel-1 SAR scenes and grey photos; train and evaluate the models."""
+    verbosity = -1 if quiet else verbose
+    ctx.ensure_object(dict)
+    ctx.obj["verbosity"] = verbosity
+    configure_logging(verbosity)
+
+
+def _register() -> None:
+    from geocolor.cli import info
+
+    main.add_command(info.info)
+    for name in ("train", "colorize", "evaluate"):
+        try:
+            module = __import__(f"geocolor.cli.{name}", fromlist=[name])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"geocolor.cli.{name}":
+                raise
+            continue
+        main.add_command(getattr(module, name))
+
+
+_register()

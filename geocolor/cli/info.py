@@ -1,0 +1,90 @@
+"""``geocolor info PATH``: describe a raster or a geocolor model file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from geocolor.cli.options import json_option
+
+
+def _format_raster(info: dict[str, Any]) -> str:
+    lines = [
+        f"{info['path']}",
+        f"  driver:       {info['driver']}",
+        f"  size:         {info['width']} x {info['height']} pixels, {info['count']} band(s)",
+        f"  georeference: {info['georeference']}",
+        f"  crs:          {info['crs'] or '-'}",
+    ]
+    if info["georeference"] == "transform":
+        lines.append(f"  transform:    {info['transform']}")
+        if info["bounds"]:
+            lines.append(f"  bounds:       {info['bounds']}")
+    if info["gcps"]["count"]:
+        lines.append(f"  gcps:         {info['gcps']['count']} (crs {info['gcps']['crs']})")
+    if info["rpcs"]:
+        lines.append("  rpcs:         yes")
+    lines.append(f"  nodata:       {info['nodata']}")
+    lines.append(f"  compression:  {info['compression'] or '-'}")
+    for band in info["bands"]:
+        r = band["range"]
+        value_range = (
+            "all nodata"
+            if r["min"] is None
+            else f"min {r['min']:.6g}, max {r['max']:.6g}, mean {r['mean']:.6g}"
+            + (" (sampled)" if r.get("sampled") else "")
+        )
+        desc = f" '{band['description']}'" if band["description"] else ""
+        lines.append(
+            f"  band {band['index']}{desc}: {band['dtype']}, {band['color_interp']}, "
+            f"block {band['block_size'][1]}x{band['block_size'][0]}, "
+            f"overviews {band['overviews'] or '-'}, {value_range}"
+        )
+    return "\n".join(lines)
+
+
+def _format_card(info: dict[str, Any]) -> str:
+    card = info["card"]
+    lines = [f"{info['path']}", f"  geocolor {card['kind']} model, architecture {card['arch']}"]
+    for key in ("arch_args", "input", "training", "metrics"):
+        if card.get(key):
+            lines.append(f"  {key}:")
+            for k, v in card[key].items():
+                lines.append(f"    {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    if card.get("classes"):
+        lines.append(f"  classes: {', '.join(card['classes'])}")
+    lines.append(f"  parameters: {info['parameters']:,} ({card['weights_dtype']})")
+    lines.append(f"  written by geocolor {card['geocolor_version']} on {card['created']}")
+    return "\n".join(lines)
+
+
+def describe_path(path: Path) -> dict[str, Any]:
+    """JSON-ready description of a model file or a raster."""
+    from geocolor.io.modelfile import is_model_file, load_model
+    from geocolor.io.raster import describe_raster
+
+    if is_model_file(path):
+        loaded = load_model(path)
+        return {
+            "type": "model",
+            "path": str(path),
+            "card": loaded.card.to_dict(),
+            "parameters": sum(p.numel() for p in loaded.network.parameters()),
+        }
+    return describe_raster(path)
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@json_option
+def info(path: Path, as_json: bool) -> None:
+    """Describe a raster (size, bands, CRS, georeference, ...) or a geocolor model file."""
+    described = describe_path(path)
+    if as_json:
+        click.echo(json.dumps(described))
+    elif described["type"] == "model":
+        click.echo(_format_card(described))
+    else:
+        click.echo(_format_raster(described))

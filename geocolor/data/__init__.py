@@ -1,0 +1,1 @@
+"""Datasets and pixel conversions (SAR scaling, LAB)."""

@@ -1,0 +1,1 @@
+"""Reading and writing files: rasters, model files, atomic writes."""

@@ -1,0 +1,55 @@
+"""Atomic file writes: write under a temporary name in the target's directory, then rename.
+
+A crash, kill, full disk or Ctrl-C while writing leaves the previous file (or no
+file) under the final name, never a partial one. The temporary name starts with
+``.`` and contains ``.partial`` so that a leftover is easy to recognise.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+def temporary_path_for(target: Path, suffix: str = "") -> Path:
+    """A fresh, unused temporary path next to ``target`` (same filesystem, so rename is atomic)."""
+    target = Path(target)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent or Path(".")
+    )
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path; on success rename it onto ``target``, on any error remove it.
+
+    ``suffix`` (e.g. ``".png"``) ends the temporary name, for writers that choose
+    a format by extension. The caller writes the file at the yielded path.
+    """
+    target = Path(target)
+    tmp = temporary_path_for(target, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically (fsync before the rename)."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``target`` atomically."""
+    atomic_write_bytes(target, text.encode("utf-8"))

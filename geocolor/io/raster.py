@@ -1,0 +1,120 @@
+"""Opening rasters with clear errors, and describing them (``geocolor info``)."""
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioError, RasterioIOError
+
+from geocolor.errors import RasterError
+
+
+@contextlib.contextmanager
+def open_raster(path: Path | str) -> Iterator[rasterio.DatasetReader]:
+    """Open ``path`` for reading; a missing, foreign or corrupt file is a :class:`RasterError`."""
+    path = Path(path)
+    if not path.exists():
+        raise RasterError(f"{path}: file not found")
+    if path.is_dir():
+        raise RasterError(f"{path}: is a directory, not a raster")
+    try:
+        dataset = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise RasterError(f"{path}: not a readable raster ({_first_line(exc)})") from None
+    with dataset:
+        yield dataset
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def georeference_kind(ds: rasterio.DatasetReader) -> str:
+    """``"transform"`` (CRS + affine), ``"gcps"``, ``"rpcs"`` or ``"none"``."""
+    if ds.crs is not None and not ds.transform.is_identity:
+        return "transform"
+    gcps, _ = ds.gcps
+    if gcps:
+        return "gcps"
+    if ds.rpcs is not None:
+        return "rpcs"
+    if not ds.transform.is_identity:
+        return "transform"
+    return "none"
+
+
+def _value_range(ds: rasterio.DatasetReader, band: int, max_side: int = 1024) -> dict[str, Any]:
+    """Min/max/mean of a band from a decimated read (overviews when present), nodata masked."""
+    scale = max(ds.width, ds.height) / max_side
+    out_shape = (max(1, round(ds.height / scale)), max(1, round(ds.width / scale))) if scale > 1 else None
+    data = ds.read(band, out_shape=out_shape, masked=True)
+    if np.iscomplexobj(data):
+        data = np.abs(data)
+    values = data.compressed() if np.ma.isMaskedArray(data) else np.ravel(data)
+    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if values.size == 0:
+        return {"min": None, "max": None, "mean": None, "valid_fraction": 0.0}
+    return {
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "mean": float(values.mean()),
+        "valid_fraction": round(values.size / max(1, data.size), 4),
+        "sampled": out_shape is not None,
+    }
+
+
+def describe_raster(path: Path | str) -> dict[str, Any]:
+    """Everything ``geocolor info`` reports about a raster, as JSON-ready data."""
+    path = Path(path)
+    with open_raster(path) as ds:
+        try:
+            gcps, gcp_crs = ds.gcps
+            bands = []
+            for i in range(1, ds.count + 1):
+                bands.append(
+                    {
+                        "index": i,
+                        "dtype": ds.dtypes[i - 1],
+                        "description": ds.descriptions[i - 1],
+                        "nodata": ds.nodatavals[i - 1],
+                        "block_size": list(ds.block_shapes[i - 1]),
+                        "overviews": ds.overviews(i),
+                        "color_interp": ds.colorinterp[i - 1].name,
+                        "range": _value_range(ds, i),
+                    }
+                )
+        except RasterioError as exc:
+            raise RasterError(f"{path}: corrupt or truncated raster ({_first_line(exc)})") from None
+        info: dict[str, Any] = {
+            "type": "raster",
+            "path": str(path),
+            "driver": ds.driver,
+            "width": ds.width,
+            "height": ds.height,
+            "count": ds.count,
+            "crs": ds.crs.to_string() if ds.crs else None,
+            "georeference": georeference_kind(ds),
+            "transform": list(ds.transform)[:6],
+            "bounds": list(ds.bounds) if ds.crs else None,
+            "gcps": {"count": len(gcps), "crs": gcp_crs.to_string() if gcp_crs else None},
+            "rpcs": ds.rpcs is not None,
+            "nodata": _nan_to_str(ds.nodata),
+            "compression": ds.compression.name if ds.compression else None,
+            "interleave": ds.interleaving.name if ds.interleaving else None,
+            "bands": bands,
+        }
+    for band in info["bands"]:
+        band["nodata"] = _nan_to_str(band["nodata"])
+    return info
+
+
+def _nan_to_str(value: float | None) -> float | str | None:
+    """JSON has no NaN; nodata=NaN is reported as the string ``"nan"``."""
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return value

@@ -1,0 +1,91 @@
+"""ImageNet weights for the VGG16 loss network and the ResNet34 encoder.
+
+Weights come from an explicit file (``weights_file``) or from torchvision's
+weights API and its cache (``$TORCH_HOME/hub/checkpoints``). This never falls
+back to random weights silently: when pretrained weights are asked for and cannot
+be found, :class:`PretrainedWeightsError` says where they were looked for and how
+to provide them. Set ``GEOCOLOR_NO_DOWNLOAD=1`` to forbid download attempts
+(offline clusters, tests).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from geocolor.errors import PretrainedWeightsError
+
+
+def _weights_enum(name: str) -> Any:
+    import torchvision.models as tvm
+
+    if name == "vgg16":
+        return tvm.VGG16_Weights.IMAGENET1K_V1
+    if name == "resnet34":
+        return tvm.ResNet34_Weights.IMAGENET1K_V1
+    raise ValueError(f"no pretrained weights known for {name!r}")
+
+
+def cache_path(name: str) -> Path:
+    """Where torchvision keeps (and geocolor looks for) the ImageNet weights of ``name``."""
+    url = _weights_enum(name).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def download_allowed() -> bool:
+    return os.environ.get("GEOCOLOR_NO_DOWNLOAD", "").lower() not in ("1", "true", "yes")
+
+
+def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable weights"
+        raise PretrainedWeightsError(
+            f"{path}: cannot read {name} weights ({type(exc).__name__}: {exc})"
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PretrainedWeightsError(f"{path}: not a {name} state dict")
+    return state
+
+
+def load_pretrained_state(
+    name: str, weights_file: str | Path | None = None, hint: str = ""
+) -> dict[str, torch.Tensor]:
+    """Return the ImageNet state dict of torchvision's ``name`` ("vgg16" | "resnet34").
+
+    Args:
+        name: torchvision architecture name.
+        weights_file: explicit ``.pth`` file with that architecture's state dict;
+            if given, nothing else is tried.
+        hint: extra advice appended to the error (e.g. how to train without them).
+
+    Raises:
+        PretrainedWeightsError: the file or the cache entry is missing or
+            unreadable and cannot be downloaded.
+    """
+    if weights_file is not None:
+        path = Path(weights_file)
+        if not path.is_file():
+            raise PretrainedWeightsError(f"{path}: {name} weights file not found")
+        return _read_state_dict(path, name)
+    cached = cache_path(name)
+    if cached.is_file():
+        return _read_state_dict(cached, name)
+    url = _weights_enum(name).url
+    reason = "downloads disabled by GEOCOLOR_NO_DOWNLOAD"
+    if download_allowed():
+        try:
+            torch.hub.load_state_dict_from_url(url, progress=False, map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - network errors come in many types
+            reason = f"download failed: {type(exc).__name__}: {exc}"
+        else:
+            return _read_state_dict(cached, name)
+    advice = f" {hint}" if hint else ""
+    raise PretrainedWeightsError(
+        f"ImageNet {name} weights not found at {cached} ({reason}); download {url} to that "
+        f"path (or set TORCH_HOME), or pass the file explicitly.{advice}"
+    )
