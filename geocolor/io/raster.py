@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
 from geocolor.errors import RasterError
 
@@ -22,7 +23,10 @@ def open_raster(path: Path | str) -> Iterator[rasterio.DatasetReader]:
     if path.is_dir():
         raise RasterError(f"{path}: is a directory, not a raster")
     try:
-        dataset = rasterio.open(path)
+        with warnings.catch_warnings():
+            # A missing georeference is reported by georeference_kind(), not as a warning.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            dataset = rasterio.open(path)
     except RasterioIOError as exc:
         raise RasterError(f"{path}: not a readable raster ({_first_line(exc)})") from None
     with dataset:

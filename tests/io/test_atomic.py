@@ -1,0 +1,29 @@
+"""Atomic writes never leave a partial file under the final name."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from geocolor.io.atomic import atomic_path, atomic_write_text
+
+
+def test_success_renames_into_place(tmp_path: Path) -> None:
+    target = tmp_path / "out.png"
+    with atomic_path(target, ".png") as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith(".partial.png") and tmp.name.startswith(".")
+        tmp.write_bytes(b"done")
+    assert target.read_bytes() == b"done"
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+def test_failure_keeps_old_file_and_removes_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.txt"]
