@@ -1,0 +1,65 @@
+"""``geocolor evaluate MODEL DATA``: metrics of a model next to baselines on the same images."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from geocolor.cli.options import json_option, progress_enabled
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@json_option
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="SAR chips per forward pass.")
+@click.option("--sar-scaling", type=click.Choice(["kaggle-vv-db", "s1s2la-vh-amplitude"]), default=None,
+              help="How the data's SAR PNGs are scaled [default: the layout's: Kaggle -> kaggle-vv-db, "
+                   "sar/+opt/ -> s1s2la-vh-amplitude]. Must match the model card.")
+@click.option("--terrain", "terrains", multiple=True, help="Kaggle terrain folder(s) to evaluate (default: all).")
+@click.option("--limit-per-terrain", type=click.IntRange(min=1), default=None,
+              help="Only the first N pairs (by name) of each terrain.")
+def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: int, sar_scaling: str | None,
+             terrains: tuple[str, ...], limit_per_terrain: int | None) -> None:
+    """Evaluate MODEL (a .model file of either kind) on DATA, next to baselines.
+
+    \b
+    SAR model:      DATA is a Kaggle-layout folder (v_2/<terrain>/s1, s2) or sar/ + opt/
+                    folders; L1, PSNR, SSIM per terrain and overall; baselines: the mean
+                    colour of the targets, and the SAR grey copied to RGB.
+    Semantic model: DATA holds raw/ photos and optional masks/<stem>.png; MSE, PSNR,
+                    SSIM of the colorized photo against the original (baseline: the grey
+                    image), and pixel accuracy / IoU where masks exist.
+
+    A table goes to stdout (--json: one JSON document). LPIPS and FID are reported
+    only when their pretrained networks are installed; otherwise the output says why not.
+    """
+    from geocolor.evaluate import evaluate as run_evaluation, format_report, to_json_safe
+
+    bar = None
+    if progress_enabled():
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="img", desc="evaluate", leave=False)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        result = run_evaluation(
+            model, data, device=device, progress=progress, batch_size=batch_size,
+            sar_scaling=sar_scaling, terrains=terrains or None, limit_per_terrain=limit_per_terrain,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if as_json:
+        click.echo(json.dumps(to_json_safe(result), allow_nan=False))
+    else:
+        click.echo(format_report(result))

@@ -1,0 +1,506 @@
+"""``geocolor evaluate``: how good a model is, next to baselines on the same images.
+
+:func:`evaluate` reads the model card and runs the matching evaluation:
+
+``sar`` models (:func:`evaluate_sar`)
+    on a Kaggle-layout folder or ``sar/`` + ``opt/`` folders
+    (:func:`geocolor.data.paired.find_pairs`): every image is cut into the
+    non-overlapping centred grid of ``tile_size`` chips (the card's), the model
+    colorizes each chip, and L1, PSNR and SSIM against the optical chip are
+    averaged per terrain and overall. Baselines on the same chips: the mean
+    colour of all evaluated targets (one constant colour; it knows the answer's
+    average, so it is a strong floor), and the SAR chip copied to R, G and B. The
+    data must be scaled as the model's training SAR was (the card's
+    ``sar_scaling``); a mismatch is refused.
+``semantic`` models (:func:`evaluate_semantic`)
+    on ``raw/`` + optional ``masks/``: each photo is colorized from its L
+    exactly as ``geocolor colorize`` does (full resolution) and compared with the
+    original: MSE, PSNR, SSIM; baseline: the grey image itself (the input's L
+    with no colour). Where masks exist: pixel accuracy, mean IoU and per-class
+    IoU of the segmentation (confusion matrix over all masked pixels).
+
+All colour metrics are on RGB in [0, 1] (L1 and MSE in those units), PSNR in dB
+with a peak of 1, capped at 100 dB per image before averaging (a perfect
+prediction scores 100, as in the training logs), SSIM with the 11x11 Gaussian
+window of :func:`geocolor.metrics.ssim`. Each value is the mean over images
+(SAR: chips).
+
+Perceptual metrics (LPIPS, FID) are computed only when their packages and
+pretrained networks are present; otherwise the result says they were skipped and
+why. They are never computed with random weights.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from geocolor import metrics
+from geocolor.errors import DataError, ModelFileError, UsageError
+from geocolor.io.modelfile import LoadedModel, load_model
+
+log = logging.getLogger("geocolor.evaluate")
+
+#: Per-image PSNR is capped here before averaging (identical images: infinite PSNR).
+PSNR_CAP = 100.0
+Progress = Callable[[int, int], None]
+
+
+# ----------------------------------------------------------------------------- helpers
+class _Mean:
+    """Running means of named metrics."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.n = 0
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        batch = None
+        for key, v in values.items():
+            v = v.detach().double().cpu()
+            self.sums[key] += float(v.sum())
+            batch = v.numel()
+        self.n += batch or 0
+
+    def result(self) -> dict[str, float]:
+        return {k: v / self.n for k, v in self.sums.items()} if self.n else {}
+
+
+def _colour_metrics(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Per-image metrics of (B, 3, H, W) images in [0, 1]."""
+    out: dict[str, torch.Tensor] = {}
+    for name in names:
+        if name == "l1":
+            out[name] = metrics.l1(pred, target)
+        elif name == "mse":
+            out[name] = metrics.mse(pred, target)
+        elif name == "psnr":
+            out[name] = metrics.psnr(pred, target).clamp(max=PSNR_CAP)
+        elif name == "ssim":
+            if min(pred.shape[-2:]) >= 11:
+                out[name] = metrics.ssim(pred, target)
+        else:  # pragma: no cover - programming error
+            raise ValueError(name)
+    return out
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    from geocolor.train.runtime import resolve_device
+
+    return resolve_device(device)
+
+
+# ----------------------------------------------------------------------------- perceptual
+_ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+_FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def _hub_checkpoint(name: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+class Perceptual:
+    """LPIPS and FID when available; otherwise the reason each is skipped.
+
+    LPIPS needs the ``lpips`` package (it ships its linear layers) and
+    torchvision's ImageNet AlexNet weights in the torch cache. FID needs the
+    ``pytorch-fid`` package and its Inception weights in the torch cache. Neither
+    is downloaded here.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.status: dict[str, dict[str, Any]] = {}
+        self._lpips: Any = None
+        self._inception: Any = None
+        self._features: dict[str, list[np.ndarray]] = defaultdict(list)
+        self._lpips_means: dict[str, _Mean] = defaultdict(_Mean)
+        self._setup_lpips()
+        self._setup_fid()
+
+    def _setup_lpips(self) -> None:
+        if importlib.util.find_spec("lpips") is None:
+            self.status["lpips"] = {"status": "skipped", "reason": "the lpips package is not installed (pip install lpips)"}
+            return
+        weights = _hub_checkpoint(_ALEXNET_FILE)
+        if not weights.is_file():
+            self.status["lpips"] = {
+                "status": "skipped",
+                "reason": f"ImageNet AlexNet weights for LPIPS not found at {weights}",
+            }
+            return
+        try:
+            import lpips
+
+            self._lpips = lpips.LPIPS(net="alex", verbose=False).to(self.device).eval()
+        except Exception as exc:  # noqa: BLE001 - a third-party package failing to build
+            self.status["lpips"] = {"status": "skipped", "reason": f"LPIPS could not be built: {type(exc).__name__}: {exc}"}
+            return
+        self.status["lpips"] = {"status": "computed", "net": "alex"}
+
+    def _setup_fid(self) -> None:
+        if importlib.util.find_spec("pytorch_fid") is None:
+            self.status["fid"] = {"status": "skipped", "reason": "the pytorch-fid package is not installed (pip install pytorch-fid)"}
+            return
+        weights = _hub_checkpoint(_FID_INCEPTION_FILE)
+        if not weights.is_file():
+            self.status["fid"] = {"status": "skipped", "reason": f"FID Inception weights not found at {weights}"}
+            return
+        try:
+            from pytorch_fid.inception import InceptionV3
+
+            self._inception = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(self.device).eval()
+        except Exception as exc:  # noqa: BLE001
+            self.status["fid"] = {"status": "skipped", "reason": f"FID Inception could not be built: {type(exc).__name__}: {exc}"}
+            return
+        self.status["fid"] = {"status": "computed"}
+
+    @torch.inference_mode()
+    def add(self, method: str, pred: torch.Tensor, target: torch.Tensor, first_method: bool) -> None:
+        """Accumulate (B, 3, H, W) [0, 1] predictions of ``method`` (and, once, the targets)."""
+        if self._lpips is not None:
+            d = self._lpips(pred.to(self.device) * 2 - 1, target.to(self.device) * 2 - 1).flatten()
+            self._lpips_means[method].add({"lpips": d})
+        if self._inception is not None:
+            self._features[method].append(self._inception(pred.to(self.device))[0].flatten(1).cpu().numpy())
+            if first_method:
+                self._features["__target__"].append(self._inception(target.to(self.device))[0].flatten(1).cpu().numpy())
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        out = {k: dict(v) for k, v in self.status.items()}
+        if self._lpips is not None:
+            out["lpips"]["values"] = {m: mean.result().get("lpips") for m, mean in self._lpips_means.items()}
+        if self._inception is not None and self._features.get("__target__"):
+            from pytorch_fid.fid_score import calculate_frechet_distance
+
+            real = np.concatenate(self._features["__target__"])
+            values = {}
+            for m, feats in self._features.items():
+                if m == "__target__":
+                    continue
+                fake = np.concatenate(feats)
+                values[m] = float(calculate_frechet_distance(
+                    real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False)
+                ))
+            out["fid"]["values"] = values
+            if len(real) < 2048:
+                out["fid"]["note"] = f"only {len(real)} images: FID is unstable below ~2048"
+        return out
+
+
+# ----------------------------------------------------------------------------- SAR
+SAR_METRICS = ("l1", "psnr", "ssim")
+SAR_METHODS = ("model", "mean_colour", "sar_grey")
+SAR_METHOD_LABELS = {
+    "model": "model",
+    "mean_colour": "baseline: mean colour of targets",
+    "sar_grey": "baseline: SAR grey as RGB",
+}
+
+
+def _check_sar_scaling(model: LoadedModel, data_scaling: str) -> dict[str, Any]:
+    from geocolor.data.sarscale import preset
+
+    data = preset(data_scaling).to_dict()
+    card = dict(model.card.input.get("sar_scaling") or {})
+    if not card:
+        log.warning("%s: model card records no SAR scaling; assuming the data's (%s)", model.path, data_scaling)
+        return {"name": data_scaling, **data}
+    keys = ("scheme", "polarisation", "db_min", "db_max", "percentile") if card.get("scheme") == "db_clip" \
+        else ("scheme", "polarisation", "percentile")
+    differs = [k for k in keys if k in card and card[k] != data.get(k)]
+    if differs:
+        name = card.get("name") or card.get("scheme")
+        raise DataError(
+            f"the model was trained on SAR scaled as {name!r} "
+            f"({card.get('description') or card.get('scheme')}), but this data is {data_scaling!r} "
+            f"({data['description']}); its {', '.join(differs)} differ. Evaluate on data scaled like the "
+            f"model's training data (or pass --sar-scaling if the data folder is scaled differently "
+            f"from its layout's default)"
+        )
+    return card
+
+
+@torch.inference_mode()
+def evaluate_sar(
+    model: LoadedModel,
+    data: Path | str,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+    sar_scaling: str | None = None,
+    terrains: tuple[str, ...] | None = None,
+    limit_per_terrain: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate a SAR model on paired data (see the module docstring)."""
+    from geocolor.data.paired import PairedDataset, find_pairs
+
+    if model.card.kind != "sar":
+        raise ModelFileError(f"{model.path}: is a {model.card.kind} model, not a SAR model")
+    dev = _resolve_device(device)
+    pairset = find_pairs(data, terrains=terrains or None, limit_per_terrain=limit_per_terrain)
+    scaling_name = sar_scaling or pairset.default_sar_scaling
+    scaling = _check_sar_scaling(model, scaling_name)
+    tile = int(model.card.input.get("tile_size", 256))
+    ds = PairedDataset(pairset.pairs, img_size=tile, train=False)
+    n = len(ds)
+    if n == 0:
+        raise DataError(f"{data}: no chips to evaluate")
+    net = model.network.to(dev).eval()
+    terrain_of = [ds.item_info(i)[0].terrain or "all" for i in range(n)]
+
+    # Pass 1: the mean colour of all evaluated targets (a constant-image baseline).
+    colour_sum = torch.zeros(3, dtype=torch.float64)
+    pixels = 0
+    for i in range(n):
+        opt = metrics.to_unit(ds[i][1])
+        colour_sum += opt.double().sum(dim=(1, 2))
+        pixels += opt.shape[1] * opt.shape[2]
+    mean_colour = (colour_sum / pixels).float()
+
+    means: dict[tuple[str, str], _Mean] = defaultdict(_Mean)
+    perceptual = Perceptual(dev)
+    done = 0
+    for start in range(0, n, batch_size):
+        idx = list(range(start, min(n, start + batch_size)))
+        items = [ds[i] for i in idx]
+        sar = torch.stack([a for a, _ in items])
+        target = metrics.to_unit(torch.stack([b for _, b in items]))
+        pred = metrics.to_unit(net(sar.to(dev)).float()).cpu()
+        preds = {
+            "model": pred,
+            "mean_colour": mean_colour.view(1, 3, 1, 1).expand_as(target).contiguous(),
+            "sar_grey": metrics.to_unit(sar).expand(-1, 3, -1, -1).contiguous(),
+        }
+        for method, p in preds.items():
+            values = _colour_metrics(p, target, SAR_METRICS)
+            terr = [terrain_of[i] for i in idx]
+            for t in sorted(set(terr)):
+                sel = torch.tensor([x == t for x in terr])
+                means[(t, method)].add({k: v[sel] for k, v in values.items()})
+            means[("overall", method)].add(values)
+            perceptual.add(method, p, target, first_method=method == "model")
+        done += len(idx)
+        if progress:
+            progress(done, n)
+
+    groups = sorted({t for t, _ in means if t != "overall"})
+    ordered = (["overall"] + groups) if len(groups) > 1 or groups != ["all"] else ["overall"]
+    results = {
+        g: {m: means[(g, m)].result() for m in SAR_METHODS} for g in ordered
+    }
+    counts = {g: means[(g, "model")].n for g in ordered}
+    return {
+        "kind": "sar",
+        "model": str(model.path) if model.path else None,
+        "data": str(data),
+        "layout": pairset.layout,
+        "images": len(pairset.pairs),
+        "chips": n,
+        "tile_size": tile,
+        "sar_scaling": scaling.get("name", scaling_name),
+        "mean_colour": [round(float(c), 6) for c in mean_colour],
+        "metrics": list(SAR_METRICS),
+        "methods": {m: SAR_METHOD_LABELS[m] for m in SAR_METHODS},
+        "units": "RGB in [0, 1]; PSNR in dB (peak 1, capped at 100 per chip); means over chips",
+        "groups": results,
+        "counts": counts,
+        "perceptual": perceptual.results(),
+    }
+
+
+# ----------------------------------------------------------------------------- semantic
+SEM_METRICS = ("mse", "psnr", "ssim")
+SEM_METHODS = ("model", "grey")
+SEM_METHOD_LABELS = {"model": "model", "grey": "baseline: grey image (input L, no colour)"}
+
+
+@torch.inference_mode()
+def evaluate_semantic(
+    model: LoadedModel,
+    data: Path | str,
+    *,
+    device: str | torch.device = "cpu",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate a semantic model on ``raw/`` + ``masks/`` (see the module docstring)."""
+    from geocolor.data.semantic import find_photos, read_mask, read_rgb
+    from geocolor.errors import RasterError
+    from geocolor.infer.image import colorize_loaded, require_semantic
+
+    require_semantic(model)
+    dev = _resolve_device(device)
+    records = find_photos(data)
+    n_classes = int(model.card.arch_args.get("n_classes", max(2, len(model.card.classes))))
+    names = list(model.card.classes) or [f"class{i}" for i in range(n_classes)]
+    names += [f"class{i}" for i in range(len(names), n_classes)]
+    means: dict[str, _Mean] = defaultdict(_Mean)
+    confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
+    perceptual = Perceptual(dev)
+    per_image = []
+    with_masks = 0
+    for k, record in enumerate(records):
+        try:
+            image = read_rgb(record.image)
+        except RasterError as exc:
+            raise DataError(str(exc)) from None
+        result = colorize_loaded(model, image, dev)
+        target = torch.from_numpy(image.rgb).permute(2, 0, 1)[None]
+        pred = torch.from_numpy(result.rgb).permute(2, 0, 1)[None]
+        grey = torch.from_numpy(result.grey)[None, None].expand(-1, 3, -1, -1).contiguous()
+        row: dict[str, Any] = {"name": record.image.name, "width": image.width, "height": image.height}
+        for method, p in (("model", pred), ("grey", grey)):
+            values = _colour_metrics(p, target, SEM_METRICS)
+            means[method].add(values)
+            row[method] = {key: round(float(v[0]), 6) for key, v in values.items()}
+            perceptual.add(method, p, target, first_method=method == "model")
+        if record.mask is not None:
+            with_masks += 1
+            truth = torch.from_numpy(read_mask(record.mask, n_classes, (image.height, image.width)))
+            conf = metrics.confusion_matrix(torch.from_numpy(result.labels), truth, n_classes)
+            confusion += conf
+            row["pixel_accuracy"] = round(metrics.pixel_accuracy(conf), 6)
+        per_image.append(row)
+        if progress:
+            progress(k + 1, len(records))
+
+    if with_masks:
+        ious = metrics.iou_per_class(confusion)
+        valid = ious[~torch.isnan(ious)]
+        segmentation: dict[str, Any] = {
+            "status": "computed",
+            "images_with_masks": with_masks,
+            "pixel_accuracy": metrics.pixel_accuracy(confusion),
+            "mean_iou": float(valid.mean()) if valid.numel() else None,
+            "per_class_iou": {
+                names[i]: (None if math.isnan(float(v)) else float(v)) for i, v in enumerate(ious)
+            },
+        }
+    else:
+        segmentation = {
+            "status": "skipped",
+            "reason": f"no masks: none of the {len(records)} photos has {Path(data) / 'masks'}/<stem>.png",
+        }
+    return {
+        "kind": "semantic",
+        "model": str(model.path) if model.path else None,
+        "data": str(data),
+        "images": len(records),
+        "images_with_masks": with_masks,
+        "image_size": int(model.card.input.get("image_size", 256)),
+        "metrics": list(SEM_METRICS),
+        "methods": dict(SEM_METHOD_LABELS),
+        "units": "RGB in [0, 1] at full resolution; PSNR in dB (peak 1, capped at 100 per image); means over images",
+        "groups": {"overall": {m: means[m].result() for m in SEM_METHODS}},
+        "counts": {"overall": len(records)},
+        "segmentation": segmentation,
+        "per_image": per_image,
+        "perceptual": perceptual.results(),
+    }
+
+
+# ----------------------------------------------------------------------------- entry
+def evaluate(
+    model: Path | str | LoadedModel,
+    data: Path | str,
+    *,
+    device: str | torch.device = "auto",
+    progress: Progress | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Evaluate a model file (either kind) on ``data``; the card decides how.
+
+    ``options`` go to :func:`evaluate_sar` (``batch_size``, ``sar_scaling``,
+    ``terrains``, ``limit_per_terrain``); a semantic model takes none of them
+    except ``batch_size`` (ignored).
+    """
+    dev = _resolve_device(device)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, device=dev)
+    if loaded.card.kind == "sar":
+        return evaluate_sar(loaded, data, device=dev, progress=progress, **options)
+    given = {k for k, v in options.items() if v not in (None, (), False) and k != "batch_size"}
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in sorted(given))
+        raise UsageError(f"{flags}: only for SAR models; {loaded.path} is a semantic model")
+    return evaluate_semantic(loaded, data, device=dev, progress=progress)
+
+
+def _fmt(value: Any, metric: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if metric == "psnr":
+        return f"{value:.2f}"
+    if metric in ("l1", "ssim"):
+        return f"{value:.4f}"
+    if metric == "mse":
+        return f"{value:.5f}"
+    return f"{value:.4g}"
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The human-readable table printed by ``geocolor evaluate``."""
+    lines = []
+    if result["kind"] == "sar":
+        lines.append(
+            f"SAR model {result['model']} on {result['data']} ({result['layout']} layout): "
+            f"{result['images']} image(s), {result['chips']} chip(s) of {result['tile_size']} px, "
+            f"SAR scaling {result['sar_scaling']}"
+        )
+    else:
+        lines.append(
+            f"semantic model {result['model']} on {result['data']}: {result['images']} photo(s), "
+            f"{result['images_with_masks']} with masks"
+        )
+    lines.append(f"({result['units']})")
+    names = result["metrics"]
+    label_w = max(len(v) for v in result["methods"].values())
+    group_w = max(len("group"), *(len(g) for g in result["groups"]))
+    header = f"{'group':<{group_w}}  {'n':>5}  {'method':<{label_w}}" + "".join(f"  {m.upper():>8}" for m in names)
+    lines += ["", header, "-" * len(header)]
+    for group, rows in result["groups"].items():
+        for method, label in result["methods"].items():
+            vals = rows.get(method, {})
+            lines.append(
+                f"{group:<{group_w}}  {result['counts'].get(group, 0):>5}  {label:<{label_w}}"
+                + "".join(f"  {_fmt(vals.get(m), m):>8}" for m in names)
+            )
+    seg = result.get("segmentation")
+    if seg is not None:
+        lines.append("")
+        if seg["status"] == "computed":
+            lines.append(
+                f"segmentation ({seg['images_with_masks']} photo(s) with masks): pixel accuracy "
+                f"{_fmt(seg['pixel_accuracy'], 'ssim')}, mean IoU {_fmt(seg['mean_iou'], 'ssim')}"
+            )
+            lines.append("  per-class IoU: " + ", ".join(f"{k} {_fmt(v, 'ssim')}" for k, v in seg["per_class_iou"].items()))
+        else:
+            lines.append(f"segmentation: skipped ({seg['reason']})")
+    lines.append("")
+    for name, info in result.get("perceptual", {}).items():
+        if info["status"] == "computed":
+            vals = ", ".join(f"{result['methods'].get(m, m)} {_fmt(v, name)}" for m, v in info.get("values", {}).items())
+            note = f" ({info['note']})" if info.get("note") else ""
+            lines.append(f"{name.upper()}: {vals}{note}")
+        else:
+            lines.append(f"{name.upper()}: skipped ({info['reason']})")
+    return "\n".join(lines)
+
+
+def to_json_safe(value: Any) -> Any:
+    """Replace non-finite floats by ``None`` so the JSON document is standard JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: to_json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,318 @@
+"""Plain images through a semantic model: grey or colour photo -> colour photo (+ segmentation).
+
+The pipeline keeps the input's full resolution and aspect ratio:
+
+1. decode the photo upright (EXIF orientation), as sRGB in [0, 1]
+   (:func:`geocolor.data.semantic.read_rgb`: 8/16-bit, grey, RGBA, palette, CMYK);
+2. its L* channel at full resolution is kept (a colour input's own colours are
+   discarded; only its lightness is used);
+3. the network sees a resized copy of L: the shorter side scaled to the model's
+   training ``image_size`` (from the card), both sides rounded to the network's
+   ``multiple``, aspect ratio kept (long side capped at ``4 * image_size``);
+4. the predicted ab (and segmentation logits) are resized back to full
+   resolution (bilinear) and joined with the full-resolution L; LAB -> sRGB.
+
+Outputs are written atomically; the colorized image is 8-bit RGB in the format
+the destination's extension names (PNG, JPEG, TIFF, ...).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from geocolor.data.lab import lab_to_rgb, model_to_lab, rgb_to_lab, L_SCALE
+from geocolor.data.semantic import LoadedImage, read_rgb
+from geocolor.errors import ModelFileError, OutputError, RasterError
+from geocolor.io.atomic import atomic_path
+from geocolor.io.modelfile import LoadedModel
+
+log = logging.getLogger("geocolor.infer.image")
+
+#: Rows converted at a time between sRGB and LAB (bounds memory on large photos).
+STRIPE_ROWS = 1024
+#: Longest side of each view in the preview panel.
+PREVIEW_MAX_SIDE = 512
+DEFAULT_IMAGE_SIZE = 256
+
+#: Segmentation colours: class 0 black, then distinct colours (PASCAL VOC order).
+_PALETTE_RGB = [
+    (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+    (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128),
+]
+
+
+def palette(n_classes: int) -> list[tuple[int, int, int]]:
+    """Colour of each class in masks and previews (repeats after 21 classes)."""
+    return [_PALETTE_RGB[i % len(_PALETTE_RGB)] for i in range(n_classes)]
+
+
+@dataclass
+class ImageColorization:
+    """Result of colorizing one decoded image (arrays at the input's full resolution)."""
+
+    rgb: np.ndarray  # (H, W, 3) float32 in [0, 1]
+    labels: np.ndarray  # (H, W) int64 class indices
+    grey: np.ndarray  # (H, W) float32 in [0, 1]: the input as the network saw it (L only)
+    network_size: tuple[int, int]  # (width, height) of the copy the network saw
+
+
+def require_semantic(model: LoadedModel) -> None:
+    """Refuse a model that is not a semantic one (a SAR generator cannot colorize photos)."""
+    if model.card.kind != "semantic":
+        where = f"{model.path}: " if model.path else ""
+        raise ModelFileError(
+            f"{where}is a {model.card.kind} model; plain images need a semantic model "
+            f"(SAR models colorize GeoTIFF scenes)"
+        )
+
+
+def network_size(height: int, width: int, image_size: int, multiple: int) -> tuple[int, int]:
+    """(height, width) of the network's copy: shorter side ~``image_size``, aspect kept.
+
+    Both sides are multiples of ``multiple`` (at least one multiple); the longer
+    side is capped at ``4 * image_size``.
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"image of size {width}x{height}")
+    scale = image_size / min(height, width)
+    cap = 4 * image_size
+
+    def fit(side: int) -> int:
+        n = max(1, round(side * scale / multiple)) * multiple
+        return min(n, max(multiple, cap // multiple * multiple))
+
+    return fit(height), fit(width)
+
+
+def _stripes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, rows: int = STRIPE_ROWS) -> torch.Tensor:
+    """Apply a per-pixel ``fn`` to ``(C, H, W)`` in stripes of rows."""
+    if x.shape[-2] <= rows:
+        return fn(x)
+    return torch.cat([fn(x[..., i : i + rows, :]) for i in range(0, x.shape[-2], rows)], dim=-2)
+
+
+def l_channel(rgb: np.ndarray) -> torch.Tensor:
+    """Full-resolution model input ``(1, H, W)``: L* of ``rgb`` (H, W, 3) scaled to [-1, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)
+    return _stripes(lambda s: rgb_to_lab(s)[:1] / L_SCALE - 1, t)
+
+
+def _network_multiple(network: torch.nn.Module) -> int:
+    return int(getattr(network, "multiple", 32))
+
+
+@torch.inference_mode()
+def predict(
+    network: torch.nn.Module,
+    l_full: torch.Tensor,
+    image_size: int,
+    device: str | torch.device = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """Run the network on a resized copy of ``l_full`` and bring its outputs back to full size.
+
+    Args:
+        network: a semantic network (L -> (seg logits, ab)) in eval mode.
+        l_full: ``(1, H, W)`` L scaled to [-1, 1], at the input's resolution.
+        image_size: the model's training size (card ``input["image_size"]``).
+        device: where to run the network.
+
+    Returns:
+        ``(ab (2, H, W) in [-1, 1] on the CPU, labels (H, W) int64, (net_h, net_w))``.
+    """
+    h, w = l_full.shape[-2:]
+    nh, nw = network_size(h, w, image_size, _network_multiple(network))
+    x = l_full[None].to(device)
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+    logits, ab = network(x.clamp(-1, 1))
+    ab = ab.float()
+    logits = logits.float()
+    if (nh, nw) != (h, w):
+        ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+    labels = _upsampled_argmax(logits, (h, w))
+    return ab[0].cpu(), labels.cpu(), (nh, nw)
+
+
+def _upsampled_argmax(logits: torch.Tensor, size: tuple[int, int], rows: int = STRIPE_ROWS) -> torch.Tensor:
+    """argmax over classes of bilinearly upsampled ``(1, C, h, w)`` logits, by stripes of rows.
+
+    Equal to ``F.interpolate(logits, size, mode="bilinear").argmax(1)[0]`` but never
+    holds ``C x H x W`` floats at once: columns are interpolated first (small:
+    ``h`` rows), then each stripe of output rows (the same formula as PyTorch's,
+    ``align_corners=False``).
+    """
+    h, w = size
+    cols = F.interpolate(logits, size=(logits.shape[-2], w), mode="bilinear", align_corners=False)
+    src_h = cols.shape[-2]
+    out = []
+    for top in range(0, h, rows):
+        r = torch.arange(top, min(h, top + rows), dtype=torch.float64, device=cols.device)
+        y = ((r + 0.5) * (src_h / h) - 0.5).clamp(min=0)
+        y0 = y.floor().long().clamp(max=src_h - 1)
+        y1 = (y0 + 1).clamp(max=src_h - 1)
+        wy = (y - y0).to(cols.dtype).view(1, 1, -1, 1)
+        stripe = cols[:, :, y0, :] * (1 - wy) + cols[:, :, y1, :] * wy
+        out.append(stripe.argmax(1)[0])
+    return torch.cat(out, dim=0)
+
+
+def colorize_loaded(model: LoadedModel, image: LoadedImage, device: str | torch.device = "cpu") -> ImageColorization:
+    """Colorize a decoded image with a semantic model (arrays in, arrays out)."""
+    require_semantic(model)
+    network = model.network
+    _move(network, device)
+    image_size = int(model.card.input.get("image_size", DEFAULT_IMAGE_SIZE))
+    l_full = l_channel(image.rgb)
+    ab, labels, (nh, nw) = predict(network, l_full, image_size, device)
+    lab = model_to_lab(l_full, ab)
+    rgb = _stripes(lab_to_rgb, lab)
+    grey = _stripes(lambda l: lab_to_rgb(model_to_lab(l, torch.zeros(2, *l.shape[-2:])))[:1], l_full)
+    return ImageColorization(
+        rgb=rgb.permute(1, 2, 0).numpy(),
+        labels=labels.numpy().astype(np.int64),
+        grey=grey[0].numpy(),
+        network_size=(nw, nh),
+    )
+
+
+def _move(network: torch.nn.Module, device: str | torch.device) -> None:
+    param = next(network.parameters(), None)
+    if param is not None and param.device != torch.device(device):
+        network.to(device)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _check_writable_image_path(path: Path, what: str) -> None:
+    from PIL import Image
+
+    ext = path.suffix.lower()
+    if ext not in Image.registered_extensions():
+        raise OutputError(f"{path}: unknown image format {ext or '(no extension)'!r} for the {what}; use .png, .jpg or .tif")
+    if path.parent and not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+
+
+def _save(img: Any, path: Path, **kwargs: Any) -> None:
+    ext = path.suffix.lower()
+    if ext in (".jpg", ".jpeg") and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    if ext in (".jpg", ".jpeg"):
+        kwargs.setdefault("quality", 95)
+    with atomic_path(path, suffix=ext) as tmp:
+        img.save(tmp, **kwargs)
+
+
+def mask_image(labels: np.ndarray, n_classes: int) -> Any:
+    """The label map as a palette ('P' mode) PIL image: pixel value = class index."""
+    from PIL import Image
+
+    img = Image.fromarray(labels.astype(np.uint8))  # mode L; putpalette makes it P, values kept
+    flat = [c for rgb in palette(max(n_classes, 1)) for c in rgb]
+    img.putpalette(flat + [0] * (768 - len(flat)))
+    return img
+
+
+def preview_image(result: ImageColorization, n_classes: int, max_side: int = PREVIEW_MAX_SIDE) -> Any:
+    """Side-by-side panel: input (as the model saw it: L) | segmentation | colorized."""
+    from PIL import Image, ImageDraw
+
+    h, w = result.labels.shape
+    scale = min(1.0, max_side / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    grey = Image.fromarray(_to_uint8(result.grey)).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    colours = np.asarray(palette(max(n_classes, 1)), dtype=np.float32)[result.labels.clip(0, max(n_classes, 1) - 1)] / 255
+    overlay = 0.45 * result.grey[..., None] + 0.55 * colours
+    seg = Image.fromarray(_to_uint8(overlay)).resize(size, Image.Resampling.NEAREST)
+    colour = Image.fromarray(_to_uint8(result.rgb)).resize(size, Image.Resampling.LANCZOS)
+    gap, caption = 4, 16
+    panel = Image.new("RGB", (3 * size[0] + 2 * gap, size[1] + caption), (255, 255, 255))
+    draw = ImageDraw.Draw(panel)
+    for i, (view, title) in enumerate(((grey, "input (L)"), (seg, "segmentation"), (colour, "colorized"))):
+        x = i * (size[0] + gap)
+        panel.paste(view, (x, caption))
+        draw.text((x + 2, 2), title, fill=(0, 0, 0))
+    return panel
+
+
+def colorize_image(
+    model: LoadedModel,
+    src: Path,
+    dst: Path,
+    *,
+    mask_out: Path | None = None,
+    preview: Path | None = None,
+    device: str | torch.device = "cpu",
+) -> dict:
+    """Colorize one photo with a semantic model, at the photo's full resolution.
+
+    Args:
+        model: a loaded ``semantic`` model (:func:`geocolor.load_model`).
+        src: photo (JPEG, PNG, TIFF, BMP, WebP; colour or grey, 8 or 16 bit).
+        dst: colorized output; the extension picks the format (8-bit RGB).
+        mask_out: optional segmentation as a palette PNG (pixel = class index).
+        preview: optional panel input | segmentation | colorized.
+        device: where to run the network.
+
+    Returns:
+        ``{"width", "height", "input_mode", "network_size", "classes", "output",
+        "mask", "preview"}``: the output's size (equal to the upright input's),
+        ``"rgb"``/``"grey"``, the ``[width, height]`` the network saw, the
+        fraction of pixels per class, and the paths written.
+
+    Raises:
+        ModelFileError: ``model`` is not a semantic model.
+        RasterError: ``src`` is missing or not a readable image.
+        OutputError: an output path has an unknown extension or no folder.
+    """
+    require_semantic(model)
+    src, dst = Path(src), Path(dst)
+    for path, what in ((dst, "output"), (mask_out, "mask"), (preview, "preview")):
+        if path is not None:
+            _check_writable_image_path(Path(path), what)
+    image = read_rgb(src)
+    result = colorize_loaded(model, image, device)
+    from PIL import Image
+
+    _save(Image.fromarray(_to_uint8(result.rgb)), dst)
+    n_classes = max(len(model.card.classes), int(model.card.arch_args.get("n_classes", 2)))
+    if mask_out is not None:
+        _save(mask_image(result.labels, n_classes), Path(mask_out))
+    if preview is not None:
+        _save(preview_image(result, n_classes), Path(preview))
+    names = model.card.classes or [f"class{i}" for i in range(n_classes)]
+    counts = np.bincount(result.labels.ravel(), minlength=n_classes)
+    total = max(1, int(counts.sum()))
+    return {
+        "width": image.width,
+        "height": image.height,
+        "input_mode": image.mode,
+        "network_size": list(result.network_size),
+        "classes": {names[i] if i < len(names) else f"class{i}": round(int(c) / total, 6) for i, c in enumerate(counts)},
+        "output": str(dst),
+        "mask": str(mask_out) if mask_out is not None else None,
+        "preview": str(preview) if preview is not None else None,
+    }
+
+
+__all__ = [
+    "ImageColorization",
+    "colorize_image",
+    "colorize_loaded",
+    "mask_image",
+    "network_size",
+    "palette",
+    "predict",
+    "preview_image",
+    "require_semantic",
+]

@@ -1,0 +1,182 @@
+"""Plain photos through a semantic model: full resolution kept, L kept, mask and preview files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import geocolor
+from geocolor.data.lab import rgb_to_lab_np
+from geocolor.errors import ModelFileError, OutputError, RasterError
+from geocolor.infer.image import colorize_image, network_size
+from geocolor.io.modelfile import ModelCard, load_model, save_model
+from geocolor.models.segcolor import SegColorUNet
+from geocolor.models.unet import UNetGenerator
+
+CLASSES = ["background", "foreground", "sky"]
+
+
+@pytest.fixture(scope="module")
+def semantic_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    net = SegColorUNet(n_classes=3, base=4)
+    path = tmp_path_factory.mktemp("models") / "sem.model"
+    card = ModelCard(kind="semantic", arch="segcolor-unet", arch_args={"n_classes": 3, "base": 4},
+                     input={"image_size": 32}, classes=CLASSES)
+    return save_model(path, net, card)
+
+
+@pytest.fixture(scope="module")
+def sar_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    args = {"in_channels": 1, "out_channels": 3, "ngf": 4, "levels": 5}
+    try:
+        net = UNetGenerator(**args)
+    except TypeError:  # pragma: no cover - older signature
+        args = {"in_channels": 1, "out_channels": 3}
+        net = UNetGenerator(**args)
+    path = tmp_path_factory.mktemp("models") / "sar.model"
+    return save_model(path, net, ModelCard(kind="sar", arch="unet", arch_args=args, input={"tile_size": 256}))
+
+
+def _photo(path: Path, width: int, height: int, seed: int = 0, mode: str = "RGB") -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # smooth content so that JPEG/L comparisons are meaningful
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([np.sin(x / 7 + c) * np.cos(y / 5 - c) for c in range(3)], axis=-1)
+    arr = ((base + 1) / 2 * 200 + rng.random((height, width, 3)) * 40).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(arr)
+    if mode != "RGB":
+        img = img.convert(mode)
+    img.save(path)
+    return arr
+
+
+@pytest.mark.parametrize("size", [(301, 257), (17, 50), (64, 64), (5, 3), (1000, 123)])
+def test_output_keeps_full_resolution_and_aspect(tmp_path: Path, semantic_model_path: Path,
+                                                 size: tuple[int, int]) -> None:
+    model = load_model(semantic_model_path)
+    src = tmp_path / "in.png"
+    _photo(src, *size)
+    info = colorize_image(model, src, tmp_path / "out.png")
+    out = Image.open(tmp_path / "out.png")
+    assert out.size == size and out.mode == "RGB"
+    assert (info["width"], info["height"]) == size
+    nw, nh = info["network_size"]
+    assert nw % 16 == 0 and nh % 16 == 0
+    assert info["input_mode"] == "rgb"
+    assert abs(sum(info["classes"].values()) - 1) < 1e-6
+    assert set(info["classes"]) == set(CLASSES)
+
+
+def test_network_size_keeps_aspect_and_multiple() -> None:
+    assert network_size(500, 500, 256, 16) == (256, 256)
+    assert network_size(2000, 3000, 256, 32) == (256, 384)
+    assert network_size(3, 5, 256, 16) == (256, 432)
+    assert network_size(10, 10000, 64, 16) == (64, 256)  # long side capped at 4x
+    h, w = network_size(257, 301, 256, 16)
+    assert h % 16 == 0 and w % 16 == 0 and abs(w / h - 301 / 257) < 0.1
+
+
+def test_output_keeps_the_input_lightness(tmp_path: Path, semantic_model_path: Path) -> None:
+    model = load_model(semantic_model_path)
+    arr = _photo(tmp_path / "in.png", 90, 70)
+    colorize_image(model, tmp_path / "in.png", tmp_path / "out.png")
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    l_in, l_out = rgb_to_lab_np(arr)[..., 0], rgb_to_lab_np(out)[..., 0]
+    # L is kept exactly up to 8-bit rounding and gamut clipping of the new colours
+    assert np.median(np.abs(l_in - l_out)) < 1.0
+
+
+def test_the_network_sees_a_resized_copy(tmp_path: Path, semantic_model_path: Path) -> None:
+    model = load_model(semantic_model_path)
+    seen = []
+    forward = model.network.forward
+
+    def spy(x: torch.Tensor):  # noqa: ANN202
+        seen.append(tuple(x.shape))
+        return forward(x)
+
+    model.network.forward = spy  # type: ignore[method-assign]
+    _photo(tmp_path / "in.png", 400, 200)
+    colorize_image(model, tmp_path / "in.png", tmp_path / "out.png")
+    assert seen == [(1, 1, 32, 64)]
+
+
+def test_grey_16bit_rgba_and_palette_inputs(tmp_path: Path, semantic_model_path: Path) -> None:
+    model = load_model(semantic_model_path)
+    grey16 = (np.arange(35 * 41, dtype=np.uint16).reshape(35, 41) * 40)
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    info = colorize_image(model, tmp_path / "g16.png", tmp_path / "g16_out.png")
+    assert info["input_mode"] == "grey" and Image.open(tmp_path / "g16_out.png").size == (41, 35)
+    for mode in ("L", "RGBA", "P"):
+        _photo(tmp_path / f"{mode}.png", 33, 29, mode=mode)
+        info = colorize_image(model, tmp_path / f"{mode}.png", tmp_path / f"{mode}_out.jpg")
+        assert Image.open(tmp_path / f"{mode}_out.jpg").size == (33, 29)
+    assert info["input_mode"] == "rgb"
+
+
+def test_exif_orientation_is_applied(tmp_path: Path, semantic_model_path: Path) -> None:
+    model = load_model(semantic_model_path)
+    arr = (np.random.default_rng(1).random((20, 40, 3)) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 90 degrees counter-clockwise to display
+    Image.fromarray(arr).save(tmp_path / "r.jpg", exif=exif.tobytes())
+    info = colorize_image(model, tmp_path / "r.jpg", tmp_path / "r_out.png")
+    assert (info["width"], info["height"]) == (20, 40)
+    assert Image.open(tmp_path / "r_out.png").size == (20, 40)
+
+
+def test_mask_and_preview_files(tmp_path: Path, semantic_model_path: Path) -> None:
+    model = load_model(semantic_model_path)
+    _photo(tmp_path / "in.jpg", 123, 77)
+    info = colorize_image(model, tmp_path / "in.jpg", tmp_path / "out.png",
+                          mask_out=tmp_path / "mask.png", preview=tmp_path / "preview.png")
+    mask = Image.open(tmp_path / "mask.png")
+    assert mask.mode == "P" and mask.size == (123, 77)
+    labels = np.asarray(mask)
+    assert labels.max() < len(CLASSES)
+    fractions = np.bincount(labels.ravel(), minlength=3) / labels.size
+    np.testing.assert_allclose(fractions, [info["classes"][c] for c in CLASSES], atol=1e-5)
+    preview = Image.open(tmp_path / "preview.png")
+    assert preview.mode == "RGB"
+    assert preview.width >= 3 * 123 and preview.height >= 77  # three views side by side
+    assert info["mask"] == str(tmp_path / "mask.png") and info["preview"] == str(tmp_path / "preview.png")
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_preview_of_a_large_photo_is_bounded(tmp_path: Path, semantic_model_path: Path) -> None:
+    model = load_model(semantic_model_path)
+    _photo(tmp_path / "big.png", 1500, 600)
+    colorize_image(model, tmp_path / "big.png", tmp_path / "o.png", preview=tmp_path / "p.png")
+    p = Image.open(tmp_path / "p.png")
+    assert p.width <= 3 * 512 + 8 and p.height <= 205 + 16
+
+
+def test_sar_model_is_refused(tmp_path: Path, sar_model_path: Path) -> None:
+    model = load_model(sar_model_path)
+    _photo(tmp_path / "in.png", 20, 20)
+    with pytest.raises(ModelFileError, match="sar model.*semantic model"):
+        colorize_image(model, tmp_path / "in.png", tmp_path / "out.png")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_unreadable_input_and_bad_output_paths(tmp_path: Path, semantic_model_path: Path) -> None:
+    model = load_model(semantic_model_path)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(RasterError, match="bad.jpg"):
+        colorize_image(model, tmp_path / "bad.jpg", tmp_path / "out.png")
+    with pytest.raises(RasterError, match="file not found"):
+        colorize_image(model, tmp_path / "missing.png", tmp_path / "out.png")
+    _photo(tmp_path / "in.png", 20, 20)
+    with pytest.raises(OutputError, match="unknown image format"):
+        colorize_image(model, tmp_path / "in.png", tmp_path / "out.xyz")
+    with pytest.raises(OutputError, match="does not exist"):
+        colorize_image(model, tmp_path / "in.png", tmp_path / "out.png", mask_out=tmp_path / "no" / "m.png")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_public_api_is_lazy_and_points_here() -> None:
+    assert geocolor.colorize_image is colorize_image
