@@ -1,0 +1,214 @@
+"""``geocolor train``: train the models (``sar``; ``semantic`` plugs in from its own module).
+
+Shared pieces for every training subcommand live here: :func:`training_options`
+(the options of :class:`geocolor.train.loop.TrainSettings`),
+:func:`resolve_train_settings` (TOML config + CLI overrides, or a run being
+resumed) and :func:`run_with_progress` (tqdm bar on stderr, the model path as
+the last line on stdout).
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from geocolor.cli.options import progress_enabled
+from geocolor.errors import UsageError
+
+log = logging.getLogger("geocolor")
+
+
+def _opt(*names: str, **kw: Any) -> Callable:
+    kw.setdefault("default", None)
+    kw.setdefault("show_default", False)
+    return click.option(*names, **kw)
+
+
+_COMMON = [
+    click.argument("data", required=False, type=click.Path(path_type=Path)),
+    _opt("-o", "--output", "output", type=click.Path(path_type=Path),
+         help="Run directory (config, logs, checkpoints, samples, final model)."),
+    _opt("--resume", type=click.Path(path_type=Path),
+         help="Continue the run in this directory exactly where it stopped."),
+    _opt("--config", "config_file", type=click.Path(path_type=Path),
+         help="TOML file of settings (option names with _ or -); options given here override it."),
+    _opt("--epochs", type=click.IntRange(min=1), help="Passes over the training set [20]."),
+    _opt("--batch-size", type=click.IntRange(min=1), help="Images per step (per process under DDP) [4]."),
+    _opt("--max-steps", type=click.IntRange(min=0),
+         help="Stop after this many steps in all (smoke runs; 0: no limit). With --resume, a "
+              "value already reached just exports the model."),
+    _opt("--lr-decay-start", type=click.IntRange(min=0),
+         help="Epoch after which learning rates decay linearly to 0 [epochs/2]."),
+    _opt("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
+         help="Share of scenes/groups held out for validation [0.1]."),
+    _opt("--device", help="auto, cpu, cuda or cuda:N [auto]."),
+    _opt("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]),
+         help="Mixed precision on CUDA: auto = bf16 where supported, else fp16 [auto]."),
+    _opt("--workers", type=click.IntRange(min=0), help="Data loading processes [2]."),
+    _opt("--threads", type=click.IntRange(min=0), help="Torch CPU threads (0: torch's default) [0]."),
+    _opt("--seed", type=int, help="Seed for python, numpy, torch and data order [0]."),
+    _opt("--deterministic/--no-deterministic", help="Deterministic kernels (exact resume, slower)."),
+    _opt("--checkpoint-every", type=click.IntRange(min=0), help="Keep a checkpoint every N epochs [5]."),
+    _opt("--sample-every", type=click.IntRange(min=0), help="Write a sample grid every N epochs [1]."),
+    _opt("--log-every", type=click.IntRange(min=1), help="Send batch losses to W&B every N steps [10]."),
+    _opt("--final-weights", type=click.Choice(["last", "best"]),
+         help="Export the last weights or the best validated ones [last]."),
+    _opt("--wandb/--no-wandb", help="Track the run with Weights & Biases (offline without a login)."),
+    _opt("--wandb-project", help="W&B project [geocolor]."),
+    _opt("--wandb-run-name", help="W&B run name [W&B's choice]."),
+]
+
+#: Parameter names that are CLI plumbing, not settings.
+CLI_ONLY = ("output", "resume", "config_file")
+
+
+def training_options(f: Callable) -> Callable:
+    """Decorate a training subcommand with DATA, -o, --resume, --config and the shared options."""
+    for decorator in reversed(_COMMON):
+        f = decorator(f)
+    return f
+
+
+def resolve_train_settings(cls: type, kwargs: dict[str, Any]) -> tuple[Any, Path, bool]:
+    """(settings, run_dir, resume) from a training subcommand's parameters.
+
+    Fresh run: defaults < ``--config`` < options given. Resume: the run's own
+    ``config.toml`` with only resume-safe options changed.
+    """
+    from geocolor.config import resolve_settings
+    from geocolor.train.loop import load_run_settings
+
+    output, resume, config_file = (kwargs.pop(k) for k in CLI_ONLY)
+    data = kwargs.pop("data")
+    overrides = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in kwargs.items()}
+    overrides = {k: (v if v != () else None) for k, v in overrides.items()}
+    if resume is not None:
+        if output is not None and Path(output).resolve() != Path(resume).resolve():
+            raise UsageError("give either -o RUN_DIR for a new run or --resume RUN_DIR, not both")
+        if config_file is not None:
+            raise UsageError("--config cannot be used with --resume (the run's config.toml is used)")
+        if data is not None:
+            overrides["data"] = str(data)
+        return load_run_settings(cls, resume, overrides), Path(resume), True
+    if output is None:
+        raise UsageError("missing -o RUN_DIR (or --resume RUN_DIR)")
+    if data is not None:
+        overrides["data"] = str(data)
+    settings = resolve_settings(cls, config_file, overrides, section="train")
+    if not settings.data:
+        raise UsageError("missing DATA (the training data directory), as an argument or `data` in --config")
+    return settings, Path(output), False
+
+
+def progress_callback(enabled: bool) -> tuple[Callable[[str, dict[str, Any]], None], Callable[[], None]]:
+    """A training callback drawing a tqdm bar with the running losses on stderr, and its closer."""
+    state: dict[str, Any] = {"bar": None}
+
+    def callback(event: str, info: dict[str, Any]) -> None:
+        if event == "start" and enabled:
+            from tqdm import tqdm
+
+            state["bar"] = tqdm(total=info["total_steps"], initial=info["start_step"], unit="step",
+                                file=sys.stderr, dynamic_ncols=True)
+        elif event == "batch" and state["bar"] is not None:
+            bar = state["bar"]
+            bar.update(info["step"] - bar.n)
+            shown = {k: v for k, v in info["losses"].items() if k.startswith("loss_")}
+            bar.set_postfix({k[5:]: f"{v:.3f}" for k, v in shown.items()}, refresh=False)
+            bar.set_description(f"epoch {info['epoch']}")
+        elif event == "epoch":
+            val = " ".join(f"{k} {v:.4g}" for k, v in info["val"].items())
+            msg = f"epoch {info['epoch']}: " + " ".join(
+                f"{k} {v:.4g}" for k, v in info["train"].items() if k.startswith("loss_")
+            ) + (f" | val {val}" if val else "")
+            if state["bar"] is not None:
+                state["bar"].write(msg, file=sys.stderr)
+            else:
+                log.info(msg)
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return callback, close
+
+
+def run_with_progress(train_fn: Callable[..., Any], settings: Any, run_dir: Path, resume: bool) -> None:
+    """Run ``train_fn(settings, run_dir, resume=, callback=, command=)`` and print the model path last."""
+    from geocolor.train.runtime import dist_env
+
+    rank = dist_env()[0]
+    callback, close = progress_callback(progress_enabled() and rank == 0)
+    command = "geocolor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        result = train_fn(settings, run_dir, resume=resume, callback=callback, command=command)
+    finally:
+        close()
+    if rank == 0 and result.model_path is not None:
+        metrics = " ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+        log.info("trained %d steps (%d epochs) in %.0f s%s", result.steps, result.epochs,
+                 result.wall_time_s, f"; validation {metrics}" if metrics else "")
+        click.echo(str(result.model_path))
+
+
+@click.group()
+def train() -> None:
+    """Train a model: `train sar` (SAR -> optical GAN)."""
+
+
+@train.command("sar")
+@training_options
+@_opt("--img-size", type=click.IntRange(min=32), help="Training crop size [256].")
+@_opt("--ngf", type=click.IntRange(min=1), help="Generator width [64].")
+@_opt("--ndf", type=click.IntRange(min=1), help="Discriminator width [64].")
+@_opt("--levels", type=click.IntRange(min=2),
+      help="U-Net down-sampling levels; img-size must be a multiple of 2**levels [log2(img-size), max 8].")
+@_opt("--norm", type=click.Choice(["batch", "instance"]), help="Normalisation layers [batch].")
+@_opt("--dropout", type=click.FloatRange(0, 1), help="U-Net decoder dropout [0.5].")
+@_opt("--lr-gen", type=click.FloatRange(min=0), help="Generator learning rate [2e-4].")
+@_opt("--lr-disc", type=click.FloatRange(min=0), help="Discriminator learning rate [2e-4].")
+@_opt("--beta1", type=click.FloatRange(0, 1), help="Adam beta1 [0.5].")
+@_opt("--lambda-cycle", type=click.FloatRange(min=0), help="Cycle-consistency weight, both ways [10].")
+@_opt("--lambda-l1", type=click.FloatRange(min=0), help="L1 weight of G_AB(A) vs B [100].")
+@_opt("--lambda-content", type=click.FloatRange(min=0),
+      help="VGG16 relu3_3 content-loss weight; 0 trains without pretrained VGG [1].")
+@_opt("--gan-loss", type=click.Choice(["bce", "lsgan"]), help="Adversarial loss [bce].")
+@_opt("--vgg-weights", type=click.Path(path_type=Path), help="VGG16 .pth state dict for the content loss.")
+@_opt("--terrain", "terrains", multiple=True, default=(), help="Kaggle terrain folder to use (repeatable) [all].")
+@_opt("--limit-per-terrain", type=click.IntRange(min=1), help="First N pairs (by name) of each terrain.")
+@_opt("--sar-scaling", type=click.Choice(["kaggle-vv-db", "s1s2la-vh-amplitude"]),
+      help="How the training SAR was scaled (recorded in the model) [by data layout].")
+@_opt("--crops-per-image", type=click.IntRange(min=1), help="Random crops per large image and epoch.")
+@_opt("--half/--no-half", help="Store the exported model as float16 (half the size).")
+def sar(**kwargs: Any) -> None:
+    """Train the SAR -> optical model (CycleGAN-enhanced dual pix2pix) on DATA.
+
+    DATA is a Kaggle "Sentinel12 Image Pairs" folder (v_2/<terrain>/s1, s2) or a
+    folder with sar/ and opt/ images of equal names. Prints the trained model's
+    path as the last line on stdout.
+    """
+    from geocolor.train.sar import SarSettings, train_sar
+
+    if kwargs.get("vgg_weights") is not None:
+        kwargs["vgg_weights"] = str(kwargs["vgg_weights"])
+    settings, run_dir, resume = resolve_train_settings(SarSettings, kwargs)
+    run_with_progress(train_sar, settings, run_dir, resume)
+
+
+def _register_more() -> None:
+    """Subcommands defined in their own modules (``geocolor.cli.train_<name>``)."""
+    for name in ("semantic",):
+        try:
+            module = __import__(f"geocolor.cli.train_{name}", fromlist=[name])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"geocolor.cli.train_{name}":
+                raise
+            continue
+        train.add_command(getattr(module, name))
+
+
+_register_more()

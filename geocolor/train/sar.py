@@ -1,0 +1,368 @@
+"""``train sar``: the CycleGAN-enhanced dual pix2pix (SAR grey -> optical RGB).
+
+Networks: G_AB (U-Net, 1 -> 3), G_BA (U-Net, 3 -> 1), D_Y (PatchGAN on
+(SAR, RGB)), D_X (PatchGAN on (RGB, SAR)). With A = SAR, B = optical::
+
+    G_AB loss = adv(D_Y(A, G_AB(A)), real) + lambda_cycle * |G_BA(G_AB(A)) - A|
+                + lambda_l1 * |G_AB(A) - B| + lambda_content * VGG16relu3_3-L1(G_AB(A), B)
+    G_BA loss = adv(D_X(B, G_BA(B)), real) + lambda_cycle * |G_AB(G_BA(B)) - B|
+    D_Y loss  = (adv(D_Y(A, B), real) + adv(D_Y(A, G_AB(A).detach()), fake)) / 2
+    D_X loss  = (adv(D_X(B, A), real) + adv(D_X(B, G_BA(B).detach()), fake)) / 2
+
+``adv`` is BCE-with-logits (``gan_loss="bce"``) or least squares (``"lsgan"``).
+One step: the generators (one Adam over G_AB and G_BA), then the discriminators
+(one Adam over D_Y and D_X) on the detached fakes. The exported inference model
+is G_AB with a model card (kind ``"sar"``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from geocolor import metrics
+from geocolor.data.paired import PairedDataset, PairSet, find_pairs, split_by_group
+from geocolor.data.sarscale import SarScaling, preset
+from geocolor.errors import ConfigError
+from geocolor.io.atomic import atomic_write_text
+from geocolor.io.modelfile import ModelCard, save_model
+from geocolor.models.patchgan import PatchDiscriminator
+from geocolor.models.unet import UNetGenerator
+from geocolor.train.loop import StepContext, TrainResult, TrainSettings, TrainTask, Callback, run_training
+from geocolor.train.plot import image_grid, to_uint8_image
+from geocolor.train.runtime import Runtime, dist_env
+
+log = logging.getLogger("geocolor.train")
+
+SPLIT_FILE = "split.json"
+
+
+@dataclass(frozen=True)
+class SarSettings(TrainSettings):
+    """Settings of ``geocolor train sar`` (plus the shared :class:`TrainSettings`).
+
+    Attributes:
+        img_size: training crop size (a multiple of ``2**levels``).
+        ngf, ndf: widths of the generators' and discriminators' first layers.
+        levels: U-Net down-sampling steps (default: log2(img_size), at most 8).
+        norm: ``batch`` or ``instance``. dropout: U-Net inner decoder dropout.
+        lr_gen, lr_disc, beta1, beta2: Adam settings.
+        lambda_cycle, lambda_l1, lambda_content: loss weights (see module docstring).
+        gan_loss: ``bce`` or ``lsgan``.
+        vgg_weights: VGG16 state dict for the content loss (else torchvision's cache).
+        terrains, limit_per_terrain: Kaggle subset selection.
+        sar_scaling: preset name recorded in the card (default by data layout).
+        crops_per_image: random training crops per image and epoch (default: grid count).
+        half: store the exported model's weights as float16.
+    """
+
+    img_size: int = 256
+    ngf: int = 64
+    ndf: int = 64
+    levels: int | None = None
+    norm: str = "batch"
+    dropout: float = 0.5
+    lr_gen: float = 2e-4
+    lr_disc: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_cycle: float = 10.0
+    lambda_l1: float = 100.0
+    lambda_content: float = 1.0
+    gan_loss: str = "bce"
+    vgg_weights: str | None = None
+    terrains: tuple[str, ...] = ()
+    limit_per_terrain: int | None = None
+    sar_scaling: str | None = None
+    crops_per_image: int | None = None
+    half: bool = False
+
+    @property
+    def unet_levels(self) -> int:
+        return self.levels if self.levels is not None else min(8, int(math.log2(self.img_size)))
+
+    def validate(self) -> None:
+        super().validate()
+        if self.gan_loss not in ("bce", "lsgan"):
+            raise ConfigError(f"gan_loss must be 'bce' or 'lsgan', got {self.gan_loss!r}")
+        if self.norm not in ("batch", "instance"):
+            raise ConfigError(f"norm must be 'batch' or 'instance', got {self.norm!r}")
+        levels = self.unet_levels
+        if levels < 2 or self.img_size % (2**levels):
+            raise ConfigError(
+                f"img_size {self.img_size} must be a multiple of 2**levels = {2**max(levels, 0)} "
+                f"(levels={levels}); choose another --img-size or --levels"
+            )
+        if self.img_size < 32:
+            raise ConfigError(f"img_size must be >= 32 for the PatchGAN discriminators, got {self.img_size}")
+        for name in ("lambda_cycle", "lambda_l1", "lambda_content", "lr_gen", "lr_disc"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.ngf < 1 or self.ndf < 1:
+            raise ConfigError("ngf and ndf must be >= 1")
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss on discriminator logits: ``bce`` (with logits) or ``lsgan`` (MSE)."""
+
+    def __init__(self, mode: str = "bce") -> None:
+        super().__init__()
+        if mode not in ("bce", "lsgan"):
+            raise ConfigError(f"unknown GAN loss {mode!r}; choose bce or lsgan")
+        self.mode = mode
+
+    def forward(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        logits = logits.float()
+        target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+        if self.mode == "bce":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.mse_loss(logits, target)
+
+
+def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+class SarTask(TrainTask):
+    """The SAR -> RGB GAN as a :class:`TrainTask`."""
+
+    name = "sar"
+    best_metric = "psnr"
+    best_mode = "max"
+    plot_series = ("loss_G", "loss_D")
+
+    def __init__(self, settings: SarSettings, pairset: PairSet, train_pairs: list, val_pairs: list,
+                 scaling_name: str, run_dir: Path | None = None, content_loss: nn.Module | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.pairset = pairset
+        self.train_pairs = train_pairs
+        self.val_pairs = val_pairs
+        self.scaling_name = scaling_name
+        self.scaling: SarScaling = preset(scaling_name)
+        self.run_dir = run_dir
+        self.gan = GANLoss(settings.gan_loss)
+        self.content = content_loss
+        if settings.lambda_content > 0 and content_loss is None:
+            from geocolor.models.perceptual import VGGPerceptualLoss
+
+            self.content = VGGPerceptualLoss(settings.vgg_weights)
+        self.weights = {
+            "adv_AB": 1.0, "cycle_A": settings.lambda_cycle, "l1": settings.lambda_l1,
+            "content": settings.lambda_content, "adv_BA": 1.0, "cycle_B": settings.lambda_cycle,
+        }
+        self._distributed = False
+
+    # ---------------------------------------------------------------- networks
+    def arch_args(self) -> dict[str, Any]:
+        s = self.settings
+        return {"in_channels": 1, "out_channels": 3, "ngf": s.ngf, "levels": s.unet_levels,
+                "norm": s.norm, "dropout": s.dropout}
+
+    def setup(self, runtime: Runtime) -> None:
+        s = self.settings
+        dev = runtime.device
+        args = self.arch_args()
+        self.nets = {
+            "G_AB": UNetGenerator(**args).to(dev),
+            "G_BA": UNetGenerator(**{**args, "in_channels": 3, "out_channels": 1}).to(dev),
+            "D_Y": PatchDiscriminator(in_channels=4, ndf=s.ndf, norm=s.norm).to(dev),
+            "D_X": PatchDiscriminator(in_channels=4, ndf=s.ndf, norm=s.norm).to(dev),
+        }
+        betas = (s.beta1, s.beta2)
+        self.optimizers = {
+            "G": torch.optim.Adam(list(self.nets["G_AB"].parameters()) + list(self.nets["G_BA"].parameters()),
+                                  lr=s.lr_gen, betas=betas),
+            "D": torch.optim.Adam(list(self.nets["D_Y"].parameters()) + list(self.nets["D_X"].parameters()),
+                                  lr=s.lr_disc, betas=betas),
+        }
+        if self.content is not None:
+            self.content.to(dev)
+        self._distributed = runtime.distributed
+        if runtime.is_main and self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / SPLIT_FILE, _split_json(self.train_pairs, self.val_pairs))
+
+    def datasets(self) -> tuple[PairedDataset, PairedDataset | None]:
+        s = self.settings
+        train = PairedDataset(self.train_pairs, s.img_size, train=True, crops_per_image=s.crops_per_image)
+        val = PairedDataset(self.val_pairs, s.img_size, train=False) if self.val_pairs else None
+        return train, val
+
+    # ---------------------------------------------------------------- losses
+    def generator_losses(self, A: torch.Tensor, B: torch.Tensor, nets: dict[str, nn.Module]
+                         ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Total generator loss, each unweighted term, and the fakes (for the D step)."""
+        fake_B = nets["G_AB"](A)
+        rec_A = nets["G_BA"](fake_B)
+        fake_A = nets["G_BA"](B)
+        rec_B = nets["G_AB"](fake_A)
+        terms = {
+            "adv_AB": self.gan(nets["D_Y"](A, fake_B), True),
+            "cycle_A": F.l1_loss(rec_A.float(), A.float()),
+            "l1": F.l1_loss(fake_B.float(), B.float()),
+            "adv_BA": self.gan(nets["D_X"](B, fake_A), True),
+            "cycle_B": F.l1_loss(rec_B.float(), B.float()),
+        }
+        if self.content is not None and self.weights["content"] > 0:
+            terms["content"] = self.content(fake_B.float(), B.float())
+        total = sum(self.weights[k] * v for k, v in terms.items())
+        return total, terms, {"fake_A": fake_A, "fake_B": fake_B}  # type: ignore[return-value]
+
+    def discriminator_losses(self, A: torch.Tensor, B: torch.Tensor, fake_A: torch.Tensor,
+                             fake_B: torch.Tensor, nets: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+        d_y = 0.5 * (self.gan(nets["D_Y"](A, B), True) + self.gan(nets["D_Y"](A, fake_B.detach()), False))
+        d_x = 0.5 * (self.gan(nets["D_X"](B, A), True) + self.gan(nets["D_X"](B, fake_A.detach()), False))
+        return {"loss_D_Y": d_y, "loss_D_X": d_x}
+
+    def train_step(self, batch: Any, ctx: StepContext) -> dict[str, float]:
+        A, B = (t.to(ctx.device, non_blocking=True) for t in batch)
+        nets = ctx.nets
+        opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
+        discs = [self.nets["D_Y"], self.nets["D_X"]]
+        if not self._distributed:  # DDP needs a fixed set of parameters with gradients
+            set_requires_grad(discs, False)
+        with ctx.autocast():
+            loss_g, terms, fakes = self.generator_losses(A, B, nets)
+        opt_g.zero_grad(set_to_none=True)
+        ctx.backward(loss_g)
+        ctx.step(opt_g)
+        if not self._distributed:
+            set_requires_grad(discs, True)
+        opt_d.zero_grad(set_to_none=True)
+        with ctx.autocast():
+            d = self.discriminator_losses(A, B, fakes["fake_A"], fakes["fake_B"], nets)
+            loss_d = d["loss_D_Y"] + d["loss_D_X"]
+        ctx.backward(loss_d)
+        ctx.step(opt_d)
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out.update({k: float(v.detach()) for k, v in d.items()})
+        out["loss_G"] = float(loss_g.detach())
+        out["loss_D"] = float(loss_d.detach())
+        return out
+
+    # ---------------------------------------------------------------- evaluation
+    def validate(self, loader: Any, ctx: StepContext) -> dict[str, float]:
+        g = self.nets["G_AB"]
+        sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0}
+        n = 0
+        for A, B in loader:
+            A, B = A.to(ctx.device), B.to(ctx.device)
+            with ctx.autocast():
+                fake = g(A)
+            pred, target = metrics.to_unit(fake.float()), metrics.to_unit(B.float())
+            sums["l1"] += float(metrics.l1(pred, target).sum())
+            sums["psnr"] += float(metrics.psnr(pred, target).clamp(max=100).sum())
+            sums["ssim"] += float(metrics.ssim(pred, target).sum())
+            n += A.shape[0]
+        return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def sample(self, batch: Any, ctx: StepContext) -> np.ndarray:
+        A, B = batch
+        with ctx.autocast():
+            fake = self.nets["G_AB"](A.to(ctx.device)).float().cpu()
+        rows = [[to_uint8_image(A[i]), to_uint8_image(B[i]), to_uint8_image(fake[i])] for i in range(A.shape[0])]
+        return image_grid(rows)
+
+    def data_summary(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            **self.pairset.summary(),
+            "terrains": list(s.terrains) or self.pairset.terrains(),
+            "limit_per_terrain": s.limit_per_terrain,
+            "train_pairs": len(self.train_pairs),
+            "val_pairs": len(self.val_pairs),
+            "train_groups": len({p.group for p in self.train_pairs}),
+            "val_groups": len({p.group for p in self.val_pairs}),
+            "split": "by group (scene/ROI/overlapping fragments)",
+            "val_fraction": s.val_fraction,
+            "sar_scaling": self.scaling_name,
+            "img_size": s.img_size,
+        }
+
+    def export(self, path: Path, summary: dict[str, Any]) -> Path:
+        s = self.settings
+        losses = {
+            "gan_loss": s.gan_loss, "lambda_cycle": s.lambda_cycle, "lambda_l1": s.lambda_l1,
+            "lambda_content": s.lambda_content,
+            "content_loss": ("VGG16 relu3_3 L1" if s.lambda_content > 0
+                             else "none (lambda_content 0: no pretrained VGG16 used)"),
+        }
+        card = ModelCard(
+            kind="sar",
+            arch="unet",
+            arch_args=self.arch_args(),
+            input={
+                "sar_scaling": {"name": self.scaling_name, **self.scaling.to_dict()},
+                "tile_size": s.img_size,
+                "in_channels": 1,
+                "out_channels": 3,
+                "value_range": [-1.0, 1.0],
+            },
+            training={**summary, "losses": losses},
+            metrics={k: round(v, 4) for k, v in summary.get("metrics", {}).items()},
+        )
+        return save_model(path, self.nets["G_AB"], card, half=s.half)
+
+
+def _split_json(train: list, val: list) -> str:
+    import json
+
+    def side(pairs: list) -> dict[str, Any]:
+        return {"groups": sorted({p.group for p in pairs}), "pairs": [str(p.sar_path) for p in pairs]}
+
+    return json.dumps({"train": side(train), "val": side(val)}, indent=1) + "\n"
+
+
+def load_split(path: Path, pairs: list) -> tuple[list, list]:
+    """(train, val) pairs as recorded in a run's ``split.json`` (matched by SAR path)."""
+    import json
+
+    data = json.loads(Path(path).read_text())
+    val_paths = set(data["val"]["pairs"])
+    train_paths = set(data["train"]["pairs"])
+    train = [p for p in pairs if str(p.sar_path) in train_paths]
+    val = [p for p in pairs if str(p.sar_path) in val_paths]
+    missing = len(train_paths) + len(val_paths) - len(train) - len(val)
+    if missing:
+        log.warning("%s: %d recorded pair(s) no longer found in the data", path, missing)
+    return train, val
+
+
+def prepare_sar_task(settings: SarSettings, run_dir: Path | None = None, resume: bool = False) -> SarTask:
+    """Find and split the data, check the content-loss weights, build the task.
+
+    Everything that can fail on user input (no data, missing VGG weights, a bad
+    setting) fails here, before a run directory is written. On resume the split
+    recorded in ``RUN_DIR/split.json`` is reused.
+    """
+    settings.validate()
+    if not settings.data:
+        raise ConfigError("no training data given (DATA argument or `data` in the config file)")
+    pairset = find_pairs(settings.data, settings.terrains or None, settings.limit_per_terrain)
+    scaling_name = settings.sar_scaling or pairset.default_sar_scaling
+    preset(scaling_name)
+    train_pairs, val_pairs = split_by_group(pairset.pairs, settings.val_fraction, settings.seed)
+    if resume and run_dir is not None and (Path(run_dir) / SPLIT_FILE).is_file():
+        train_pairs, val_pairs = load_split(Path(run_dir) / SPLIT_FILE, pairset.pairs)
+    log.info("%s: %d pairs (%s layout, %d groups): %d train, %d validation; %d file(s) skipped",
+             settings.data, len(pairset), pairset.layout, len(pairset.groups()), len(train_pairs),
+             len(val_pairs), len(pairset.skipped))
+    return SarTask(settings, pairset, train_pairs, val_pairs, scaling_name, run_dir=run_dir)
+
+
+def train_sar(settings: SarSettings, run_dir: Path, *, resume: bool = False,
+              callback: Callback | None = None, command: str = "") -> TrainResult:
+    """Train the SAR model; returns the :class:`TrainResult` (``model_path`` on rank 0)."""
+    task = prepare_sar_task(settings, Path(run_dir), resume=resume)
+    return run_training(task, settings, Path(run_dir), resume=resume, callback=callback, command=command)

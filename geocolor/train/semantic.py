@@ -1,0 +1,394 @@
+"""``train semantic``: grey photo -> (segmentation, colour) on the shared training loop.
+
+The network (:class:`~geocolor.models.segcolor.SegColorNet` with a ResNet34
+encoder, or the lighter :class:`~geocolor.models.segcolor.SegColorUNet`) sees a
+photo's L* channel scaled to [-1, 1] and predicts segmentation logits and the
+a*b* channels scaled by 1/128 (:mod:`geocolor.data.lab`). Per batch::
+
+    loss = seg_weight * CE(logits, mask)            over pixels of photos that have a mask
+         + color_weight * MSE(ab_pred, ab)          over colour pixels (see below)
+
+Colour pixels: every pixel of a photo without a mask; for a photo with a mask,
+its foreground pixels (mask > 0) with ``color_pixels="foreground"`` (default) or
+all of them with ``"all"``. A batch without masks has a segmentation loss of 0.
+Gradients are clipped to ``grad_clip`` (global norm), forward passes run under
+AMP on CUDA, and everything else (devices, DDP, seeding, exact resume,
+checkpoints, metrics log, loss plot, sample grids, W&B, progress) is the shared
+driver of :mod:`geocolor.train.loop`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from geocolor import metrics
+from geocolor.data.lab import model_to_rgb
+from geocolor.data.semantic import (
+    IGNORE_INDEX,
+    PhotoRecord,
+    SemanticDataset,
+    describe_records,
+    find_photos,
+    split_records,
+)
+from geocolor.errors import ConfigError
+from geocolor.io.atomic import atomic_write_text
+from geocolor.io.modelfile import ModelCard, save_model
+from geocolor.models.segcolor import SegColorNet, SegColorUNet
+from geocolor.train.loop import Callback, StepContext, TrainResult, TrainSettings, TrainTask, run_training
+from geocolor.train.plot import image_grid, to_uint8_image
+from geocolor.train.runtime import Runtime
+
+log = logging.getLogger("geocolor.train")
+
+SPLIT_FILE = "split.json"
+ARCHS = {"resnet34": "segcolor-resnet34", "unet": "segcolor-unet"}
+PSNR_CAP = 100.0
+
+
+@dataclass(frozen=True)
+class SemanticSettings(TrainSettings):
+    """Settings of ``geocolor train semantic`` (plus the shared :class:`TrainSettings`).
+
+    Attributes:
+        arch: ``resnet34`` (SegColorNet, ImageNet-initialised encoder) or ``unet``.
+        base: U-Net width (``unet`` only).
+        img_size: training crop size (a multiple of 32 for resnet34, 16 for unet).
+        classes: segmentation classes (masks hold 0..classes-1, or 0/255 for 2).
+        class_names: names of the classes for the model card (default
+            background/foreground for 2 classes, else class0..).
+        lr, beta1, beta2, weight_decay: Adam(W) settings.
+        seg_weight, color_weight: loss weights (see module docstring).
+        color_pixels: ``foreground`` or ``all`` pixels of photos with masks in the colour loss.
+        grad_clip: clip gradients to this global L2 norm (0: off).
+        pretrained: start the resnet34 encoder from ImageNet weights.
+        resnet_weights: ResNet34 ``.pth`` state dict (else torchvision's cache).
+        flip: random left-right flips. max_zoom: random zoom (1 = off).
+        crops_per_image: random crops of each photo per epoch.
+        half: store the exported model's weights as float16.
+    """
+
+    arch: str = "resnet34"
+    base: int = 32
+    img_size: int = 256
+    classes: int = 2
+    class_names: tuple[str, ...] = ()
+    lr: float = 2e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    seg_weight: float = 1.0
+    color_weight: float = 10.0
+    color_pixels: str = "foreground"
+    grad_clip: float = 1.0
+    pretrained: bool = True
+    resnet_weights: str | None = None
+    flip: bool = True
+    max_zoom: float = 1.5
+    crops_per_image: int = 1
+    half: bool = False
+
+    @property
+    def multiple(self) -> int:
+        return SegColorNet.multiple if self.arch == "resnet34" else SegColorUNet.multiple
+
+    def names(self) -> list[str]:
+        if self.class_names:
+            return list(self.class_names)
+        return ["background", "foreground"] if self.classes == 2 else [f"class{i}" for i in range(self.classes)]
+
+    def validate(self) -> None:
+        super().validate()
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.img_size < self.multiple or self.img_size % self.multiple:
+            raise ConfigError(
+                f"img_size {self.img_size} must be a positive multiple of {self.multiple} for arch {self.arch}"
+            )
+        if self.classes < 2:
+            raise ConfigError(f"classes must be >= 2, got {self.classes}")
+        if self.class_names and len(self.class_names) != self.classes:
+            raise ConfigError(f"class_names has {len(self.class_names)} names for {self.classes} classes")
+        if self.color_pixels not in ("foreground", "all"):
+            raise ConfigError(f"color_pixels must be 'foreground' or 'all', got {self.color_pixels!r}")
+        for name in ("lr", "seg_weight", "color_weight", "grad_clip", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.seg_weight == 0 and self.color_weight == 0:
+            raise ConfigError("seg_weight and color_weight are both 0: nothing to train")
+        if self.base < 1 or self.crops_per_image < 1:
+            raise ConfigError("base and crops_per_image must be >= 1")
+        if self.max_zoom < 1:
+            raise ConfigError(f"max_zoom must be >= 1, got {self.max_zoom}")
+
+
+def semantic_losses(
+    logits: torch.Tensor,
+    ab_pred: torch.Tensor,
+    ab: torch.Tensor,
+    mask: torch.Tensor,
+    has_mask: torch.Tensor,
+    seg_weight: float,
+    color_weight: float,
+    color_pixels: str = "foreground",
+) -> dict[str, torch.Tensor]:
+    """The weighted loss and its two terms (float32, differentiable).
+
+    Args:
+        logits: (B, K, H, W) segmentation logits.
+        ab_pred, ab: (B, 2, H, W) predicted and true ab (scaled by 1/128).
+        mask: (B, H, W) int64 classes, :data:`IGNORE_INDEX` for photos without a mask.
+        has_mask: (B,) bool.
+
+    Returns:
+        ``{"loss_total", "loss_seg", "loss_color"}`` (unweighted terms; total weighted).
+    """
+    logits, ab_pred, ab = logits.float(), ab_pred.float(), ab.float()
+    valid = mask != IGNORE_INDEX
+    if valid.any():
+        ce = F.cross_entropy(logits, mask.clamp(min=0), reduction="none")
+        loss_seg = (ce * valid).sum() / valid.sum()
+    else:  # keeps the segmentation head in the graph (DDP) with a zero gradient
+        loss_seg = logits.sum() * 0.0
+    has = has_mask.view(-1, 1, 1).to(ab.device)
+    if color_pixels == "foreground":
+        weight = torch.where(has, (mask > 0), torch.ones_like(valid)).float()
+    else:
+        weight = torch.ones_like(mask, dtype=torch.float32)
+    sq = (ab_pred - ab).pow(2).mean(dim=1)  # mean over the a and b channels
+    denom = weight.sum()
+    loss_color = (sq * weight).sum() / denom if denom > 0 else ab_pred.sum() * 0.0
+    total = seg_weight * loss_seg + color_weight * loss_color
+    return {"loss_total": total, "loss_seg": loss_seg, "loss_color": loss_color}
+
+
+def build_network(settings: SemanticSettings, pretrained: bool | None = None) -> nn.Module:
+    """The network of ``settings`` (ImageNet encoder for resnet34 when ``pretrained``)."""
+    pretrained = settings.pretrained if pretrained is None else pretrained
+    if settings.arch == "resnet34":
+        return SegColorNet(n_classes=settings.classes, pretrained=pretrained, weights_file=settings.resnet_weights)
+    return SegColorUNet(n_classes=settings.classes, base=settings.base)
+
+
+def arch_args(settings: SemanticSettings) -> dict[str, Any]:
+    if settings.arch == "resnet34":
+        return {"n_classes": settings.classes}
+    return {"n_classes": settings.classes, "base": settings.base}
+
+
+def _overlay(l: torch.Tensor, labels: torch.Tensor, n_classes: int) -> np.ndarray:
+    from geocolor.infer.image import palette
+
+    grey = ((l[0].float().cpu() + 1) / 2).clamp(0, 1).numpy()
+    colours = np.asarray(palette(n_classes), dtype=np.float32)[labels.cpu().numpy()] / 255
+    return ((0.45 * grey[..., None] + 0.55 * colours) * 255 + 0.5).astype(np.uint8)
+
+
+class SemanticTask(TrainTask):
+    """Semantic colorization as a :class:`TrainTask`."""
+
+    name = "semantic"
+    best_metric = "psnr"
+    best_mode = "max"
+    plot_series = ("loss_total", "loss_seg", "loss_color")
+
+    def __init__(self, settings: SemanticSettings, records: list[PhotoRecord], train_records: list[PhotoRecord],
+                 val_records: list[PhotoRecord], run_dir: Path | None = None, resume: bool = False) -> None:
+        super().__init__()
+        self.settings = settings
+        self.records = records
+        self.train_records = train_records
+        self.val_records = val_records
+        self.run_dir = run_dir
+        self.resume = resume
+
+    def setup(self, runtime: Runtime) -> None:
+        s = self.settings
+        # On resume the checkpoint supplies the weights: no need for the ImageNet file.
+        net = build_network(s, pretrained=s.pretrained and not self.resume).to(runtime.device)
+        self.nets = {"net": net}
+        self.optimizers = {
+            "net": torch.optim.AdamW(net.parameters(), lr=s.lr, betas=(s.beta1, s.beta2), weight_decay=s.weight_decay)
+        }
+        if runtime.is_main and self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / SPLIT_FILE, json.dumps({
+                "train": [str(r.image) for r in self.train_records],
+                "val": [str(r.image) for r in self.val_records],
+            }, indent=1) + "\n")
+
+    def datasets(self) -> tuple[SemanticDataset, SemanticDataset | None]:
+        s = self.settings
+        train = SemanticDataset(self.train_records, s.img_size, s.classes, augment=True,
+                                max_zoom=s.max_zoom, flip=s.flip, repeat=s.crops_per_image)
+        val = SemanticDataset(self.val_records, s.img_size, s.classes, augment=False) if self.val_records else None
+        return train, val
+
+    def train_step(self, batch: Any, ctx: StepContext) -> dict[str, float]:
+        s = self.settings
+        dev = ctx.device
+        l = batch["l"].to(dev, non_blocking=True)
+        ab = batch["ab"].to(dev, non_blocking=True)
+        mask = batch["mask"].to(dev, non_blocking=True)
+        has_mask = batch["has_mask"].to(dev)
+        opt = self.optimizers["net"]
+        with ctx.autocast():
+            logits, ab_pred = ctx.nets["net"](l)
+        losses = semantic_losses(logits, ab_pred, ab, mask, has_mask, s.seg_weight, s.color_weight, s.color_pixels)
+        opt.zero_grad(set_to_none=True)
+        ctx.backward(losses["loss_total"])
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        if s.grad_clip > 0:
+            ctx.runtime.scaler.unscale_(opt)
+            norm = torch.nn.utils.clip_grad_norm_(self.nets["net"].parameters(), s.grad_clip)
+            out["grad_norm"] = float(norm)
+        ctx.step(opt)
+        return out
+
+    def validate(self, loader: Any, ctx: StepContext) -> dict[str, float]:
+        s = self.settings
+        net = self.nets["net"]
+        sums = {"ab_mse": 0.0, "psnr": 0.0, "psnr_grey": 0.0, "ssim": 0.0}
+        n = 0
+        confusion = torch.zeros(s.classes, s.classes, dtype=torch.int64)
+        for batch in loader:
+            l, ab = batch["l"].to(ctx.device), batch["ab"].to(ctx.device)
+            with ctx.autocast():
+                logits, ab_pred = net(l)
+            ab_pred = ab_pred.float()
+            truth = model_to_rgb(l.float(), ab.float())
+            pred = model_to_rgb(l.float(), ab_pred)
+            grey = model_to_rgb(l.float(), torch.zeros_like(ab_pred))
+            sums["ab_mse"] += float((ab_pred - ab).pow(2).flatten(1).mean(1).sum())
+            sums["psnr"] += float(metrics.psnr(pred, truth).clamp(max=PSNR_CAP).sum())
+            sums["psnr_grey"] += float(metrics.psnr(grey, truth).clamp(max=PSNR_CAP).sum())
+            sums["ssim"] += float(metrics.ssim(pred, truth).sum())
+            n += l.shape[0]
+            has = batch["has_mask"]
+            if has.any():
+                labels = logits.float().argmax(1).cpu()
+                confusion += metrics.confusion_matrix(labels[has], batch["mask"][has], s.classes, IGNORE_INDEX)
+        out = {k: v / max(n, 1) for k, v in sums.items()}
+        if confusion.sum() > 0:
+            ious = metrics.iou_per_class(confusion)
+            out["pixel_accuracy"] = metrics.pixel_accuracy(confusion)
+            out["mean_iou"] = float(ious[~torch.isnan(ious)].mean())
+        return out
+
+    def sample(self, batch: Any, ctx: StepContext) -> np.ndarray:
+        """Rows: grey input | segmentation | colorized | original."""
+        l, ab = batch["l"], batch["ab"]
+        with ctx.autocast():
+            logits, ab_pred = self.nets["net"](l.to(ctx.device))
+        labels = logits.float().argmax(1).cpu()
+        pred = model_to_rgb(l, ab_pred.float().cpu()) * 2 - 1
+        truth = model_to_rgb(l, ab) * 2 - 1
+        rows = [
+            [to_uint8_image(l[i]), _overlay(l[i], labels[i], self.settings.classes),
+             to_uint8_image(pred[i]), to_uint8_image(truth[i])]
+            for i in range(l.shape[0])
+        ]
+        return image_grid(rows)
+
+    def data_summary(self) -> dict[str, Any]:
+        s = self.settings
+        with_masks = sum(r.mask is not None for r in self.train_records)
+        summary = {
+            "root": str(s.data),
+            **describe_records(self.records),
+            "train_photos": len(self.train_records),
+            "val_photos": len(self.val_records),
+            "train_with_masks": with_masks,
+            "val_names": [r.image.name for r in self.val_records],
+            "val_fraction": s.val_fraction,
+            "img_size": s.img_size,
+            "augmentation": {"flip": s.flip, "max_zoom": s.max_zoom, "crops_per_image": s.crops_per_image},
+        }
+        if with_masks == 0:
+            summary["segmentation"] = "untrained: no masks in the training photos (colour loss only)"
+        return summary
+
+    def export(self, path: Path, summary: dict[str, Any]) -> Path:
+        s = self.settings
+        net = self.nets["net"]
+        losses = {
+            "seg_weight": s.seg_weight, "color_weight": s.color_weight, "color_pixels": s.color_pixels,
+            "seg": "cross-entropy over pixels of photos with masks",
+            "color": "MSE on ab/128 over all pixels of photos without masks, "
+                     f"{s.color_pixels} pixels of photos with masks",
+            "grad_clip": s.grad_clip,
+        }
+        encoder = "n/a (unet)"
+        if s.arch == "resnet34":
+            encoder = (f"ResNet34 ImageNet ({s.resnet_weights or 'torchvision cache'})" if s.pretrained
+                       else "ResNet34 from scratch (--no-pretrained)")
+        card = ModelCard(
+            kind="semantic",
+            arch=ARCHS[s.arch],
+            arch_args=arch_args(s),
+            input={
+                "image_size": s.img_size,
+                "multiple": int(getattr(net, "multiple", s.multiple)),
+                "color_space": "CIE L*a*b*, D65 (sRGB input)",
+                "l_scaling": "L / 50 - 1 (L in [0, 100] -> [-1, 1])",
+                "ab_scaling": "ab / 128",
+            },
+            training={**summary, "losses": losses, "encoder": encoder},
+            metrics={k: round(v, 4) for k, v in summary.get("metrics", {}).items()},
+            classes=s.names(),
+        )
+        return save_model(path, net, card, half=s.half)
+
+
+def _load_split(path: Path, records: list[PhotoRecord]) -> tuple[list[PhotoRecord], list[PhotoRecord]]:
+    data = json.loads(Path(path).read_text())
+    by_path = {str(r.image): r for r in records}
+    train = [by_path[p] for p in data["train"] if p in by_path]
+    val = [by_path[p] for p in data["val"] if p in by_path]
+    missing = len(data["train"]) + len(data["val"]) - len(train) - len(val)
+    if missing:
+        log.warning("%s: %d recorded photo(s) no longer found in the data", path, missing)
+    return train, val
+
+
+def prepare_semantic_task(settings: SemanticSettings, run_dir: Path | None = None,
+                          resume: bool = False) -> SemanticTask:
+    """Find and split the photos, check pretrained weights, build the task.
+
+    Everything that can fail on user input (no data, missing ImageNet weights, a
+    bad setting) fails here, before the run directory is written.
+    """
+    settings.validate()
+    if not settings.data:
+        raise ConfigError("no training data given (DATA argument or `data` in the config file)")
+    records = find_photos(settings.data)
+    if settings.arch == "resnet34" and settings.pretrained and not resume:
+        from geocolor.models.pretrained import load_pretrained_state
+
+        load_pretrained_state("resnet34", settings.resnet_weights,
+                              hint="Or train from scratch with --no-pretrained (or use --arch unet).")
+    train_records, val_records = split_records(records, settings.val_fraction, settings.seed)
+    if resume and run_dir is not None and (Path(run_dir) / SPLIT_FILE).is_file():
+        train_records, val_records = _load_split(Path(run_dir) / SPLIT_FILE, records)
+    with_masks = sum(r.mask is not None for r in records)
+    log.info("%s: %d photo(s), %d with masks: %d train, %d validation", settings.data, len(records),
+             with_masks, len(train_records), len(val_records))
+    if with_masks == 0 and settings.seg_weight > 0:
+        log.warning("%s: no masks found in %s/masks: colour loss only; the segmentation head stays untrained",
+                    settings.data, settings.data)
+    return SemanticTask(settings, records, train_records, val_records, run_dir=run_dir, resume=resume)
+
+
+def train_semantic(settings: SemanticSettings, run_dir: Path, *, resume: bool = False,
+                   callback: Callback | None = None, command: str = "") -> TrainResult:
+    """Train the semantic model; returns the :class:`TrainResult` (``model_path`` on rank 0)."""
+    task = prepare_semantic_task(settings, Path(run_dir), resume=resume)
+    return run_training(task, settings, Path(run_dir), resume=resume, callback=callback, command=command)
