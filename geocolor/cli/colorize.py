@@ -1,0 +1,184 @@
+"""``geocolor colorize INPUT... -o OUTPUT``: SAR scenes and plain images -> colour."""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from geocolor.cli.options import progress_enabled
+from geocolor.errors import UsageError
+
+INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
+
+
+class ShardType(click.ParamType):
+    """``I/N``: process every N-th input starting at the I-th (0-based)."""
+
+    name = "I/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        from geocolor.infer.batch import parse_shard
+
+        try:
+            return parse_shard(str(value))
+        except UsageError as exc:
+            self.fail(str(exc).removeprefix(f"--shard {value!r}: "), param, ctx)
+
+
+class CreationOption(click.ParamType):
+    """``KEY=VALUE`` GDAL creation option."""
+
+    name = "KEY=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, val = str(value).partition("=")
+        if not sep or not key.strip():
+            self.fail(f"{value!r} is not KEY=VALUE (e.g. COMPRESS=ZSTD)", param, ctx)
+        return key.strip().upper(), val.strip()
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and value < (0 if param.name == "overlap" else 1):
+        raise click.BadParameter(f"must be {'>= 0' if param.name == 'overlap' else 'positive'}, got {value}")
+    return value
+
+
+@contextlib.contextmanager
+def _bar(enabled: bool, **kwargs: Any) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs) as bar:
+        yield bar
+
+
+def _tile_progress(bar: Any) -> Any:
+    if bar is None:
+        return None
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.update(done - bar.n)
+
+    return update
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output file (one input) or directory (several inputs, a directory, or '-').")
+@click.option("-m", "--model", type=click.Path(path_type=Path), default=None, show_default=False,
+              help="Model file [default: the packaged SAR model for rasters, the semantic one for plain images].")
+@click.option("--band", default=None, help="Band index (1-based) or description (VV, VH) [default: the model's polarisation].")
+@click.option("--input-scale", type=click.Choice(INPUT_SCALES), default="auto",
+              help="Unit of the SAR values; auto decides from dtype, values and metadata and logs it.")
+@click.option("--tile-size", type=int, default=None, callback=_positive, show_default=False,
+              help="Tile side in pixels [default: the model card's, 256].")
+@click.option("--overlap", type=int, default=None, callback=_positive, show_default=False,
+              help="Overlap between tiles in pixels [default: min(64, tile/4)].")
+@click.option("--batch-size", type=int, default=8, callback=_positive, help="Tiles per model call.")
+@click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp/--no-amp", default=True, help="Mixed precision on CUDA.")
+@click.option("--cog/--no-cog", default=True, help="Cloud-Optimized GeoTIFF, or a plain tiled GeoTIFF with overviews.")
+@click.option("--co", "creation_options", type=CreationOption(), multiple=True,
+              help="GDAL creation option of the output driver (repeatable).")
+@click.option("--alpha", is_flag=True, help="Nodata as an alpha band instead of an internal mask (GeoTIFF).")
+@click.option("--preview", type=click.Path(path_type=Path), default=None,
+              help="Side-by-side PNG (input | colorized); a directory when there are several inputs.")
+@click.option("--mask-out", type=click.Path(path_type=Path), default=None,
+              help="Segmentation PNG (semantic models only); a directory when there are several inputs.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--skip-existing", is_flag=True, help="Skip inputs whose output exists.")
+@click.option("--shard", type=ShardType(), default=None, help="Process only every N-th input, from the I-th (0-based).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per input on stdout instead of output paths.")
+@click.pass_context
+def colorize(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    output: Path,
+    model: Path | None,
+    band: str | None,
+    input_scale: str,
+    tile_size: int | None,
+    overlap: int | None,
+    batch_size: int,
+    device: str,
+    amp: bool,
+    cog: bool,
+    creation_options: tuple[tuple[str, str], ...],
+    alpha: bool,
+    preview: Path | None,
+    mask_out: Path | None,
+    overwrite: bool,
+    skip_existing: bool,
+    shard: tuple[int, int] | None,
+    as_json: bool,
+) -> None:
+    """Colorize SAR scenes (GeoTIFF -> RGB GeoTIFF on the same grid) and plain images.
+
+    INPUTS are raster files, directories (searched recursively) or '-' to read
+    paths from stdin, one per line. The model card decides the pipeline: a SAR
+    model tiles the scene with overlapping, blended tiles and streams the result;
+    a semantic model colorizes plain images. Output paths are printed on stdout
+    (or JSON lines with --json); a failed input is one line on stderr and the
+    others go on. Exit status: 0 all done, 1 some input failed, 2 bad usage.
+
+    \b
+    Examples:
+      geocolor colorize scene.tif -o out.tif --preview preview.png
+      geocolor colorize scenes/ -o colored/
+      find . -name '*.tif' | geocolor colorize - -o colored/ --json
+    """
+    from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
+    from geocolor.infer.batch import ColorizeOptions, ModelCache, colorize_job, plan_jobs
+    from geocolor.infer.scene import resolve_device, tile_settings
+
+    if overwrite and skip_existing:
+        raise UsageError("--overwrite and --skip-existing exclude each other")
+    resolve_device(device)  # bad --device is bad usage, before any input is touched
+    stdin_lines = sys.stdin if "-" in inputs else ()
+    jobs = plan_jobs(list(inputs), output, stdin_lines=stdin_lines, preview=preview,
+                     mask_out=mask_out, shard=shard)
+    options = ColorizeOptions(
+        model=model, band=band, input_scale=input_scale, tile_size=tile_size, overlap=overlap,
+        batch_size=batch_size, device=device, amp=amp, cog=cog,
+        creation_options=dict(creation_options), alpha=alpha, overwrite=overwrite,
+        skip_existing=skip_existing,
+    )
+    models = ModelCache()
+    if model is not None:
+        loaded = models.get(model)  # an invalid model file fails the whole run, once
+        if mask_out is not None and loaded.card.kind != "semantic":
+            raise UsageError(f"--mask-out needs a semantic model; {model} is a {loaded.card.kind} model")
+        if loaded.card.kind == "sar":
+            tile_settings(loaded, tile_size, overlap)
+
+    show = progress_enabled(ctx)
+    failed = 0
+    with _bar(show and len(jobs) > 1, total=len(jobs), unit="input", desc="inputs", position=0) as overall:
+        for job in jobs:
+            with _bar(show, unit="tile", desc=job.input.name, leave=False, position=1 if overall else 0) as bar:
+                result = colorize_job(job, options, models, progress=_tile_progress(bar))
+            if result["status"] == "failed":
+                failed += 1
+                click.echo(f"geocolor: error: {result['error']}", err=True)
+            if as_json:
+                click.echo(json.dumps(result))
+            elif result["status"] != "failed":
+                click.echo(result["output"])
+            sys.stdout.flush()
+            if overall is not None:
+                overall.update(1)
+    if failed:
+        ctx.exit(1)

@@ -1,0 +1,1 @@
+"""Inference: tile grid and blending, the streaming SAR scene pipeline, plain images, batches."""

@@ -1,0 +1,309 @@
+"""Many inputs for ``geocolor colorize``: files, directories, stdin, shards; one result each.
+
+:func:`plan_jobs` turns the command's inputs into :class:`Job` s (input, output
+and side files); :func:`colorize_job` runs one of them with the pipeline its
+model card asks for and returns a JSON-ready result, turning any failure into a
+``"failed"`` result so that a batch keeps going. The CLI only presents them.
+
+Output names:
+
+- one input file and an ``-o`` that is not a directory: ``-o`` is the output file;
+- otherwise ``-o`` is a directory: files from a directory argument keep their
+  path relative to it (``scenes/a/b.tif -> colored/a/b.tif``); files named on
+  the command line or on stdin keep their base name. GeoTIFF, PNG and JPEG
+  inputs keep their extension; other formats (``.jp2``, ``.vrt``, ...) get ``.tif``.
+- with several inputs, ``--preview`` and ``--mask-out`` are directories too and
+  get ``<name>.preview.png`` / ``<name>.mask.png`` for each input.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from geocolor.errors import GeocolorError, RasterError, UsageError
+
+log = logging.getLogger("geocolor.infer")
+
+#: Extensions taken from directories.
+RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".vrt", ".img")
+KEEP_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and where its results go; ``error`` is set when it cannot even start."""
+
+    input: Path
+    output: Path
+    preview: Path | None = None
+    mask_out: Path | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ColorizeOptions:
+    """Everything ``geocolor colorize`` passes to the pipelines, besides the paths."""
+
+    model: Path | None = None
+    band: str | None = None
+    input_scale: str = "auto"
+    tile_size: int | None = None
+    overlap: int | None = None
+    batch_size: int = 8
+    device: str = "auto"
+    amp: bool = True
+    cog: bool = True
+    creation_options: dict[str, str] = field(default_factory=dict)
+    alpha: bool = False
+    overwrite: bool = False
+    skip_existing: bool = False
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (0 <= I < N) -> (I, N)."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise UsageError(f"--shard {text!r}: need 0 <= I < N")
+    return i, n
+
+
+def _output_name(rel: Path) -> Path:
+    return rel if rel.suffix.lower() in KEEP_SUFFIXES else rel.with_suffix(".tif")
+
+
+def _rasters_in(directory: Path, exclude: Path | None) -> list[Path]:
+    found = []
+    for path in sorted(directory.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in RASTER_SUFFIXES:
+            continue
+        if any(part.startswith(".") for part in path.relative_to(directory).parts):
+            continue  # hidden files, our own .partial temporaries
+        if exclude is not None and exclude in path.resolve().parents:
+            continue  # outputs of an earlier run written inside the input directory
+        found.append(path)
+    return found
+
+
+def read_path_lines(lines: Iterable[str]) -> list[str]:
+    """Paths from stdin: one per line; blank lines and ``#`` comments ignored."""
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def plan_jobs(
+    inputs: list[str],
+    output: Path,
+    *,
+    stdin_lines: Iterable[str] = (),
+    preview: Path | None = None,
+    mask_out: Path | None = None,
+    shard: tuple[int, int] | None = None,
+) -> list[Job]:
+    """Expand inputs (``-`` reads ``stdin_lines``) into jobs, then keep this shard's.
+
+    Raises:
+        UsageError: no inputs at all, or several inputs with ``-o`` naming an existing file.
+    """
+    entries: list[tuple[Path, Path | None]] = []  # (path, directory it was found in)
+    for arg in inputs:
+        if arg == "-":
+            entries += [(Path(p), None) for p in read_path_lines(stdin_lines)]
+        else:
+            entries.append((Path(arg), None))
+    if not entries:
+        raise UsageError("no inputs given (stdin was empty)" if "-" in inputs else "no inputs given")
+    single = len(inputs) == 1 and inputs[0] != "-" and not Path(inputs[0]).is_dir()
+    to_dir = not single or output.is_dir() or str(output).endswith(("/", "\\"))
+    if to_dir and output.is_file():
+        raise UsageError(f"-o {output}: several inputs need an output directory, and this is a file")
+    exclude = output.resolve() if to_dir else None
+
+    jobs: list[Job] = []
+    for path, _ in entries:
+        if not to_dir:
+            jobs.append(Job(path, output, preview, mask_out))
+            continue
+        if path.is_dir():
+            rasters = _rasters_in(path, exclude)
+            if not rasters:
+                jobs.append(Job(path, output, error=(
+                    f"{path}: directory holds no rasters (looked for {', '.join(RASTER_SUFFIXES)})")))
+            for raster in rasters:
+                jobs.append(_dir_job(raster, raster.relative_to(path), output, preview, mask_out))
+        else:
+            jobs.append(_dir_job(path, Path(path.name), output, preview, mask_out))
+
+    seen: dict[Path, Path] = {}
+    for k, job in enumerate(jobs):
+        if job.error:
+            continue
+        key = job.output.resolve()
+        if key in seen:
+            jobs[k] = replace(job, error=(
+                f"{job.input}: its output {job.output} is also the output of {seen[key]}; "
+                "give the inputs distinct names"))
+        else:
+            seen[key] = job.input
+    if shard is not None:
+        index, count = shard
+        jobs = [job for k, job in enumerate(jobs) if k % count == index]
+    return jobs
+
+
+def _dir_job(path: Path, rel: Path, out_dir: Path, preview: Path | None, mask_out: Path | None) -> Job:
+    stem = rel.with_suffix("")
+    return Job(
+        path,
+        out_dir / _output_name(rel),
+        preview / stem.parent / f"{stem.name}.preview.png" if preview else None,
+        mask_out / stem.parent / f"{stem.name}.mask.png" if mask_out else None,
+    )
+
+
+class ModelCache:
+    """Loads each model file once per run (and remembers a failure to load it)."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[Path, str | None], Any] = {}
+
+    def get(self, path: Path, kind: str | None = None) -> Any:
+        from geocolor.io.modelfile import load_model
+
+        key = (Path(path), kind)
+        if key not in self._models:
+            try:
+                self._models[key] = load_model(path, kind=kind)
+            except GeocolorError as exc:
+                self._models[key] = exc
+        value = self._models[key]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def input_is_plain_image(path: Path) -> bool:
+    """Whether ``path`` is a plain picture (semantic pipeline by default) rather than a SAR raster."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from geocolor.infer.sarinput import is_plain_image
+    from geocolor.io.raster import open_raster
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with open_raster(path) as ds:
+            return is_plain_image(ds, path)
+
+
+def _semantic_pipeline() -> Any:
+    try:
+        from geocolor.infer.image import colorize_image
+    except ImportError as exc:
+        if exc.name not in ("geocolor.infer.image",) and "colorize_image" not in str(exc):
+            raise
+        raise GeocolorError("the plain-image (semantic) pipeline is not available in this build") from None
+    return colorize_image
+
+
+def colorize_job(
+    job: Job, options: ColorizeOptions, models: ModelCache, progress: Any = None
+) -> dict[str, Any]:
+    """Run one job; never raises a :class:`GeocolorError` (it becomes a ``failed`` result).
+
+    Returns:
+        ``{input, output, status ("ok" | "skipped" | "failed"), error, tiles, seconds, kind}``.
+    """
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "input": str(job.input),
+        "output": str(job.output),
+        "status": "ok",
+        "error": None,
+        "tiles": 0,
+        "seconds": 0.0,
+        "kind": None,
+    }
+    try:
+        if job.error:
+            raise RasterError(job.error)
+        if options.skip_existing and job.output.exists():
+            result["status"] = "skipped"
+            return result
+        details = _run(job, options, models, progress)
+        result["tiles"] = details.get("tiles", 0)
+        result["kind"] = details.get("kind")
+    except KeyboardInterrupt:
+        raise
+    except GeocolorError as exc:
+        result.update(status="failed", error=_with_input(job.input, str(exc)))
+    except OSError as exc:
+        log.debug("failed", exc_info=True)
+        name = exc.filename or job.output
+        result.update(status="failed", error=_with_input(job.input, f"{name}: {exc.strerror or exc}"))
+    except Exception as exc:  # noqa: BLE001 - keep going past one bad input; -v shows the traceback
+        log.debug("failed", exc_info=True)
+        result.update(status="failed", error=_with_input(job.input, f"{type(exc).__name__}: {exc}"))
+    finally:
+        result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _with_input(path: Path, message: str) -> str:
+    return message if str(path) in message else f"{path}: {message}"
+
+
+def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) -> dict[str, Any]:
+    from geocolor.infer.scene import check_output, colorize_scene, default_model_path, resolve_device
+
+    if options.model is not None:
+        model_path = options.model
+        model = models.get(model_path)
+        kind = model.card.kind
+    else:
+        kind = "semantic" if input_is_plain_image(job.input) else "sar"
+        model_path = default_model_path(kind)
+        model = models.get(model_path, kind)
+
+    if kind == "semantic":
+        if not input_is_plain_image(job.input):
+            raise RasterError(
+                f"{job.input}: is a SAR/georeferenced raster, but {model_path} is a semantic model "
+                "for plain images; pass a SAR model with --model"
+            )
+        check_output(job.input, job.output, options.overwrite)
+        for side_file in (job.preview, job.mask_out):
+            if side_file is not None:
+                check_output(job.input, side_file, overwrite=True)  # creates its directory
+        colorize_image = _semantic_pipeline()
+        details = colorize_image(
+            model, job.input, job.output, mask_out=job.mask_out, preview=job.preview,
+            device=resolve_device(options.device),
+        )
+        return {"kind": "semantic", "tiles": 0, **(details or {})}
+    if job.mask_out is not None:
+        raise UsageError(f"--mask-out needs a semantic model; {model_path} is a SAR model")
+    return colorize_scene(
+        job.input,
+        job.output,
+        model,
+        band=options.band,
+        input_scale=options.input_scale,
+        tile_size=options.tile_size,
+        overlap=options.overlap,
+        batch_size=options.batch_size,
+        device=options.device,
+        amp=options.amp,
+        cog=options.cog,
+        creation_options=options.creation_options,
+        alpha=options.alpha,
+        preview=job.preview,
+        overwrite=options.overwrite,
+        progress=progress,
+    )
+

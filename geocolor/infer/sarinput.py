@@ -1,0 +1,311 @@
+"""Turn any SAR raster into the unit scale a model was trained on.
+
+A SAR model's card records how its training SAR was scaled
+(:class:`~geocolor.data.sarscale.SarScaling`). A scene arrives in one of these
+units (``--input-scale``):
+
+``db``         sigma0 in decibels (float, mostly negative)
+``linear``     sigma0 intensity (float, >= 0)
+``amplitude``  square root of intensity
+``dn``         GRD digital numbers (integers; an uncalibrated amplitude)
+``scaled``     already scaled like the training data: 8-bit ``round(255 u)`` (or float in [0, 1])
+
+and :class:`SarInput` converts it: ``db_clip`` needs dB (``10 log10`` of
+intensity, ``20 log10`` of amplitude or DN); ``amplitude_percentile`` needs
+amplitude (``sqrt`` of intensity, ``10^(dB/20)``) divided by the scene's
+percentile, which is computed once per scene from a decimated read (GDAL uses
+overviews when the file has them), never per tile.
+
+Invalid pixels (nodata): the band's GDAL mask (declared nodata value, internal
+mask or alpha band), non-finite values, and, when the file declares no nodata at
+all, exact zeros (the zero border of GRD products). 8-bit ``scaled`` images have
+no zero rule: 0 is a legitimate dark pixel there.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, MaskFlags
+
+from geocolor.data.sarscale import SarScaling
+from geocolor.errors import RasterError, UsageError
+
+log = logging.getLogger("geocolor.infer")
+
+INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
+POLARISATIONS = ("VV", "VH", "HH", "HV")
+#: Longest side of the decimated read used for statistics and auto detection.
+SAMPLE_SIDE = 2048
+
+_POL_RE = re.compile(r"(?<![a-z0-9])(vv|vh|hh|hv)(?![a-z0-9])")
+
+
+def read_failure(path: Path, exc: BaseException) -> RasterError:
+    """A :class:`RasterError` for a read that failed, with GDAL's own reason (not rasterio's wrapper)."""
+    while exc.__cause__ is not None or (exc.__context__ is not None and "previous exception" in str(exc)):
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return RasterError(f"{path}: corrupt or truncated raster ({text})")
+
+
+def _polarisation_of(text: str | None) -> str | None:
+    """``"VV"`` etc. if ``text`` names exactly one polarisation as a word."""
+    if not text:
+        return None
+    found = set(_POL_RE.findall(text.lower().replace("_", " ")))
+    return found.pop().upper() if len(found) == 1 else None
+
+
+def _band_polarisation(ds: rasterio.DatasetReader, index: int) -> str | None:
+    """Polarisation named by band ``index``'s description or tags."""
+    pol = _polarisation_of(ds.descriptions[index - 1])
+    if pol:
+        return pol
+    tags = ds.tags(index)
+    for key in ("POLARISATION", "POLARIZATION", "polarisation", "polarization"):
+        if key in tags:
+            return _polarisation_of(tags[key])
+    return None
+
+
+def data_bands(ds: rasterio.DatasetReader) -> list[int]:
+    """Band indexes that hold data (alpha bands left out: GDAL uses them as the mask)."""
+    return [i for i in ds.indexes if ds.colorinterp[i - 1] != ColorInterp.alpha]
+
+
+def is_plain_image(ds: rasterio.DatasetReader, path: Path) -> bool:
+    """An ordinary 8-bit picture: PNG/JPEG, or an 8-bit TIFF without any georeference."""
+    from geocolor.io.raster import georeference_kind
+
+    if ds.driver in ("PNG", "JPEG") or path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        return True
+    return georeference_kind(ds) == "none" and ds.dtypes[0] == "uint8"
+
+
+def select_band(
+    ds: rasterio.DatasetReader, path: Path, polarisation: str, band: str | int | None, plain: bool
+) -> tuple[int, str]:
+    """The 1-based band to colorize and a label for logs.
+
+    Args:
+        polarisation: the model card's polarisation (used when ``band`` is None).
+        band: ``--band``: a 1-based index or a description/polarisation name.
+        plain: the file is a plain 8-bit image (grey stored as RGB is accepted).
+    """
+    bands = data_bands(ds)
+    if band is not None:
+        text = str(band).strip()
+        if text.isdigit():
+            index = int(text)
+            if not 1 <= index <= ds.count:
+                raise UsageError(f"{path}: --band {index} out of range (the file has {ds.count} band(s))")
+            return index, f"band {index}"
+        for i in ds.indexes:
+            desc = ds.descriptions[i - 1] or ""
+            if desc.lower() == text.lower() or _band_polarisation(ds, i) == text.upper():
+                return i, f"band {i} '{desc or text.upper()}'"
+        described = ", ".join(f"{i}: {ds.descriptions[i - 1] or '-'}" for i in ds.indexes)
+        raise RasterError(f"{path}: no band described as {text!r} (bands {described}); pass --band N")
+    want = polarisation.upper()
+    if plain and len(bands) in (3, 4) and ds.dtypes[0] == "uint8":
+        if len(bands) == 3 and not _channels_equal(ds, bands):
+            raise RasterError(
+                f"{path}: is a colour image; a SAR model colorizes grey SAR images "
+                "(use a semantic model for photos, or --band N to use one channel)"
+            )
+        return bands[0], "band 1 (grey stored as RGB)"
+    if len(bands) == 1:
+        index = bands[0]
+        pol = _band_polarisation(ds, index) or (None if ds.count > 1 else _polarisation_of(path.stem))
+        if pol and pol != want:
+            raise RasterError(
+                f"{path}: holds {pol} polarisation, but the model was trained on {want} "
+                f"(pass --band {index} to use it anyway)"
+            )
+        desc = ds.descriptions[index - 1]
+        return index, f"band {index}" + (f" '{desc}'" if desc else "")
+    if len(bands) == 2:
+        for i in bands:
+            if _band_polarisation(ds, i) == want:
+                return i, f"band {i} '{ds.descriptions[i - 1] or want}'"
+        described = ", ".join(f"{i}: {ds.descriptions[i - 1] or '-'}" for i in bands)
+        raise RasterError(
+            f"{path}: none of its 2 bands is described as {want}, the polarisation the model "
+            f"was trained on (bands {described}); pass --band N or --band NAME"
+        )
+    raise RasterError(
+        f"{path}: has {len(bands)} bands; a SAR model takes a 1-band raster or 2 bands "
+        "(VV, VH) told apart by their descriptions (or pass --band N)"
+    )
+
+
+def _channels_equal(ds: rasterio.DatasetReader, bands: list[int]) -> bool:
+    """Whether an RGB image is grey (all channels equal) on a decimated read."""
+    shape = _sample_shape(ds)
+    data = ds.read(bands[:3], out_shape=(3, *shape))
+    return bool(np.array_equal(data[0], data[1]) and np.array_equal(data[0], data[2]))
+
+
+def _sample_shape(ds: rasterio.DatasetReader) -> tuple[int, int]:
+    scale = max(ds.width, ds.height) / SAMPLE_SIDE
+    if scale <= 1:
+        return ds.height, ds.width
+    return max(1, round(ds.height / scale)), max(1, round(ds.width / scale))
+
+
+def _metadata_hint(ds: rasterio.DatasetReader, index: int) -> str | None:
+    """A unit named in the band's description, units or tags (``db`` / ``linear`` / ``amplitude``)."""
+    texts = [ds.descriptions[index - 1] or "", ds.units[index - 1] or ""]
+    texts += [f"{k} {v}" for k, v in ds.tags(index).items()]
+    texts += [f"{k} {v}" for k, v in ds.tags().items() if k.upper() not in ("AREA_OR_POINT",)]
+    text = " ".join(texts).lower()
+    if re.search(r"(?<![a-z])db(?![a-z])|decibel", text):
+        return "db"
+    if "amplitude" in text:
+        return "amplitude"
+    if re.search(r"linear|intensity|power", text):
+        return "linear"
+    return None
+
+
+@dataclass(frozen=True)
+class SarInput:
+    """How one scene's band is read, masked and converted to the model's unit scale."""
+
+    path: Path
+    band: int
+    band_label: str
+    scale: str
+    scale_reason: str
+    scaling: SarScaling
+    reference: float | None
+    zero_is_nodata: bool
+    read_mask: bool
+    plain: bool
+
+    @property
+    def may_have_nodata(self) -> bool:
+        """Whether any pixel can be invalid (the output then gets a mask)."""
+        return self.read_mask or self.zero_is_nodata or self.scale != "scaled"
+
+    def valid(self, data: np.ndarray, gdal_mask: np.ndarray | None) -> np.ndarray:
+        """Boolean validity of ``data`` (see module docstring)."""
+        valid = np.ones(data.shape, dtype=bool) if gdal_mask is None else gdal_mask > 0
+        if data.dtype.kind == "f":
+            valid &= np.isfinite(data)
+        if self.zero_is_nodata:
+            valid &= data != 0
+        return valid
+
+    def to_unit(self, data: np.ndarray) -> np.ndarray:
+        """Values in the scene's unit -> the model's unit scale [0, 1] (float32)."""
+        x = data.astype(np.float32, copy=False)
+        if self.scale == "scaled":
+            unit = x / np.float32(255.0) if data.dtype.kind in "ui" else x
+            return np.clip(unit, 0.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.scaling.scheme == "db_clip":
+                if self.scale == "db":
+                    db = x
+                elif self.scale == "linear":
+                    db = 10.0 * np.log10(np.maximum(x, 0.0))
+                else:  # amplitude, dn
+                    db = 20.0 * np.log10(np.maximum(x, 0.0))
+                unit = self.scaling.unit_from_db(np.nan_to_num(db, nan=self.scaling.db_min))
+            else:
+                amplitude = self._amplitude(x)
+                unit = self.scaling.unit_from_amplitude(np.nan_to_num(amplitude, nan=0.0), self.reference)
+        return unit.astype(np.float32, copy=False)
+
+    def _amplitude(self, x: np.ndarray) -> np.ndarray:
+        if self.scale == "db":
+            return np.power(np.float32(10.0), x / np.float32(20.0))
+        if self.scale == "linear":
+            return np.sqrt(np.maximum(x, 0.0))
+        return np.maximum(x, 0.0)
+
+    def describe(self) -> str:
+        text = f"{self.band_label}, input scale {self.scale} ({self.scale_reason})"
+        if self.reference is not None:
+            text += f", amplitude p{self.scaling.percentile:g} = {self.reference:.6g}"
+        return text
+
+
+def _detect_scale(ds: rasterio.DatasetReader, index: int, sample: np.ndarray, plain: bool) -> tuple[str, str]:
+    dtype = np.dtype(ds.dtypes[index - 1])
+    if dtype == np.uint8:
+        return "scaled", "8-bit data is taken as already scaled like the model's training data"
+    if dtype.kind in "ui":
+        return "dn", f"{dtype.name} integers are GRD digital numbers (amplitude)"
+    hint = _metadata_hint(ds, index)
+    if hint:
+        return hint, "named in the band's metadata"
+    if sample.size and float(np.mean(sample < 0)) > 0.05:
+        return "db", f"{dtype.name} with negative values"
+    if sample.size and float(np.median(sample)) > 2.0:
+        return "dn", f"{dtype.name} with large values (median {float(np.median(sample)):.3g})"
+    return "linear", f"{dtype.name} without negative values; pass --input-scale amplitude if it is amplitude"
+
+
+def resolve_sar_input(
+    ds: rasterio.DatasetReader,
+    path: Path,
+    scaling: SarScaling,
+    band: str | int | None = None,
+    input_scale: str = "auto",
+) -> SarInput:
+    """Decide the band, the input unit, the nodata rules and the scene statistic.
+
+    Raises:
+        RasterError: complex (SLC) data, unusable bands or polarisation, an
+            all-nodata scene, or a scene whose amplitude percentile is zero.
+        UsageError: an unknown ``input_scale`` or an out-of-range ``--band``.
+    """
+    if input_scale not in INPUT_SCALES:
+        raise UsageError(f"unknown input scale {input_scale!r}; choose one of {', '.join(INPUT_SCALES)}")
+    if any(np.dtype(d).kind == "c" or d.startswith("complex") for d in ds.dtypes):
+        raise RasterError(
+            f"{path}: holds complex (SLC) data; geocolor colorizes detected GRD or calibrated "
+            "sigma0 rasters (calibrate, detect and multilook the SLC first, e.g. with SNAP)"
+        )
+    plain = is_plain_image(ds, path)
+    index, label = select_band(ds, path, scaling.polarisation, band, plain)
+
+    flags = ds.mask_flag_enums[index - 1]
+    read_mask = MaskFlags.all_valid not in flags
+    declared = ds.nodatavals[index - 1] is not None or read_mask
+    shape = _sample_shape(ds)
+    try:
+        data = ds.read(index, out_shape=shape)
+        mask = ds.read_masks(index, out_shape=shape) if read_mask else None
+    except rasterio.errors.RasterioError as exc:
+        raise read_failure(path, exc) from None
+
+    if input_scale == "auto":
+        probe = data if mask is None else data[mask > 0]
+        probe = probe[np.isfinite(probe)] if probe.dtype.kind == "f" else probe
+        probe = probe[probe != 0] if not declared else probe
+        scale, reason = _detect_scale(ds, index, probe, plain)
+    else:
+        scale, reason = input_scale, "--input-scale"
+    zero_is_nodata = not declared and scale != "scaled"
+    info = SarInput(path, index, label, scale, reason, scaling, None, zero_is_nodata, read_mask, plain)
+    valid = info.valid(data, mask)
+    if not valid.any():
+        raise RasterError(f"{path}: has no valid pixels (all nodata)")
+    if scaling.scheme == "amplitude_percentile" and scale != "scaled":
+        amplitude = info._amplitude(data[valid].astype(np.float32))
+        amplitude = amplitude[np.isfinite(amplitude)]
+        reference = float(np.percentile(amplitude, scaling.percentile)) if amplitude.size else 0.0
+        if not reference > 0:
+            raise RasterError(
+                f"{path}: the scene's amplitude {scaling.percentile:g}th percentile is {reference:g}; "
+                "cannot scale it (wrong --input-scale?)"
+            )
+        info = SarInput(path, index, label, scale, reason, scaling, reference, zero_is_nodata, read_mask, plain)
+    return info

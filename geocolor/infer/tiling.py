@@ -1,0 +1,151 @@
+"""The tile grid of a scene and the blending weights that hide tile seams.
+
+A scene of ``height x width`` pixels is covered by square tiles of ``tile``
+pixels that overlap by at least ``overlap`` pixels. The grid extends ``pad``
+pixels beyond every scene edge (the reader fills that margin by reflection), so
+that scene-edge pixels are seen with context instead of the network's zero
+padding. Tile starts are spread evenly, so every pixel is covered and neighbours
+overlap by about the same amount; a scene smaller than one tile gets one centred
+tile.
+
+Each tile's prediction is multiplied by a separable cosine-ramp window (flat in
+the middle, rising as ``sin^2`` over the ``overlap`` pixels at each end, never
+exactly zero) and the sum over tiles is divided by the summed weights. Because
+every tile uses the same window, the summed weight is separable too:
+``norm(y, x) = norm_y(y) * norm_x(x)``, so nothing of scene size is ever held in
+memory for it. In the overlaps of an evenly spaced grid the ramps of the two
+neighbours add up to (nearly) one, so the blend is a smooth cross-fade.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from geocolor.errors import UsageError
+
+
+def tile_starts(size: int, tile: int, overlap: int, pad: int) -> list[int]:
+    """Start offsets (may be negative) of the tiles covering ``[0, size)`` along one axis.
+
+    Args:
+        size: scene length in pixels (>= 1).
+        tile: tile length.
+        overlap: minimum overlap between neighbouring tiles (``0 <= overlap < tile``).
+        pad: how far the grid reaches beyond each scene edge (reflect-padded by the reader).
+
+    Returns:
+        Increasing starts; consecutive tiles overlap by at least ``overlap`` pixels
+        and together cover ``[-pad, size + pad)`` (or the whole scene, centred,
+        when it fits in one tile).
+    """
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    if size <= tile:
+        return [-((tile - size) // 2)]
+    extent = size + 2 * pad
+    if extent <= tile:
+        return [-((tile - size) // 2)]
+    stride = tile - overlap
+    n = math.ceil((extent - tile) / stride) + 1
+    first, last = -pad, size + pad - tile
+    return [first + round(i * (last - first) / (n - 1)) for i in range(n)]
+
+
+def ramp_window(tile: int, overlap: int) -> np.ndarray:
+    """1-D blending weights: ``sin^2`` ramps over ``overlap`` pixels at each end, 1 between.
+
+    Evaluated at pixel centres, so no weight is zero; ``ramp[i] + ramp[overlap-1-i]``
+    of two neighbours at stride ``tile - overlap`` sums to exactly one.
+    """
+    w = np.ones(tile, dtype=np.float64)
+    if overlap > 0:
+        i = np.arange(overlap, dtype=np.float64)
+        ramp = np.sin(0.5 * np.pi * (i + 0.5) / overlap) ** 2
+        w[:overlap] = ramp
+        w[tile - overlap:] = np.minimum(w[tile - overlap:], ramp[::-1])
+    return w
+
+
+def _axis_norm(size: int, starts: list[int], window: np.ndarray) -> np.ndarray:
+    """Sum over tiles of the window, per scene pixel along one axis."""
+    norm = np.zeros(size, dtype=np.float64)
+    tile = window.size
+    for s in starts:
+        a, b = max(0, s), min(size, s + tile)
+        norm[a:b] += window[a - s: b - s]
+    return norm
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Tiles covering a ``height x width`` scene; see the module docstring.
+
+    Attributes:
+        ys, xs: tile start rows / columns (scene coordinates, may be < 0 or reach past the edge).
+        window: the (tile, tile) float32 blending weights of every tile.
+        norm_y, norm_x: per-row and per-column sums of the weights (float32).
+    """
+
+    height: int
+    width: int
+    tile: int
+    overlap: int
+    pad: int = -1
+    ys: tuple[int, ...] = field(init=False)
+    xs: tuple[int, ...] = field(init=False)
+    window: np.ndarray = field(init=False, repr=False)
+    norm_y: np.ndarray = field(init=False, repr=False)
+    norm_x: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.height < 1 or self.width < 1:
+            raise UsageError(f"cannot tile an empty raster ({self.width}x{self.height})")
+        if self.tile < 1:
+            raise UsageError(f"tile size must be positive, got {self.tile}")
+        if not 0 <= self.overlap <= self.tile // 2:
+            raise UsageError(
+                f"overlap must be between 0 and half the tile size ({self.tile // 2}), got {self.overlap}"
+            )
+        pad = self.overlap // 2 if self.pad < 0 else self.pad
+        object.__setattr__(self, "pad", pad)
+        ys = tile_starts(self.height, self.tile, self.overlap, pad)
+        xs = tile_starts(self.width, self.tile, self.overlap, pad)
+        w1 = ramp_window(self.tile, self.overlap)
+        object.__setattr__(self, "ys", tuple(ys))
+        object.__setattr__(self, "xs", tuple(xs))
+        object.__setattr__(self, "window", np.outer(w1, w1).astype(np.float32))
+        object.__setattr__(self, "norm_y", _axis_norm(self.height, ys, w1).astype(np.float32))
+        object.__setattr__(self, "norm_x", _axis_norm(self.width, xs, w1).astype(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(tile rows, tile columns)."""
+        return len(self.ys), len(self.xs)
+
+    def rows_done_after(self, r: int) -> int:
+        """Scene rows ``< this`` get no contribution from tile rows after ``r``."""
+        if r + 1 >= len(self.ys):
+            return self.height
+        return min(self.height, max(0, self.ys[r + 1]))
+
+    def pad_widths(self, r: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((top, bottom), (left, right)) reflection padding for tile row ``r``'s band.
+
+        The band read is scene rows ``[max(0, y), min(height, y + tile))`` over the
+        full width; padded by these widths it holds every tile of row ``r`` at
+        column ``xs[c] + left``.
+        """
+        y = self.ys[r]
+        top, bottom = max(0, -y), max(0, y + self.tile - self.height)
+        left = max(0, -self.xs[0])
+        right = max(0, self.xs[-1] + self.tile - self.width)
+        return (top, bottom), (left, right)
+
+    def scene_span(self, start: int, size: int) -> tuple[int, int]:
+        """The part ``[a, b)`` of a tile starting at ``start`` that lies inside ``[0, size)``."""
+        return max(0, start), min(size, start + self.tile)

@@ -1,0 +1,124 @@
+"""Band choice, unit detection and conversion to the model card's SAR scaling."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from colorize_fakes import corner_gcps, db_scene, write_raster
+from geocolor.data.sarscale import SarScaling
+from geocolor.errors import RasterError, UsageError
+from geocolor.infer.sarinput import resolve_sar_input
+
+DB = SarScaling("db_clip", "VV", -25.0, 0.0)
+AMP = SarScaling("amplitude_percentile", "VH", percentile=99.0)
+
+
+def _resolve(path: Path, scaling: SarScaling = DB, **kw):
+    with rasterio.open(path) as ds:
+        return resolve_sar_input(ds, path, scaling, **kw)
+
+
+def _unit(path: Path, scaling: SarScaling = DB, **kw) -> np.ndarray:
+    sar = _resolve(path, scaling, **kw)
+    with rasterio.open(path) as ds:
+        return sar.to_unit(ds.read(sar.band))
+
+
+def test_every_unit_converts_to_the_same_db_clip(tmp_path: Path) -> None:
+    db = db_scene(40, 50, bands=1)[0]
+    linear = (10 ** (db / 10)).astype(np.float32)
+    amplitude = np.sqrt(linear)
+    dn = np.round(amplitude * 1000).astype(np.uint16)  # DN: amplitude up to a constant
+    expected = np.clip((db + 25) / 25, 0, 1)
+    for name, data, scale in [("db", db, "db"), ("lin", linear, "linear"), ("amp", amplitude, "amplitude")]:
+        path = write_raster(tmp_path / f"{name}.tif", data)
+        np.testing.assert_allclose(_unit(path, input_scale=scale), expected, atol=1e-4)
+    # DN are an uncalibrated amplitude: 20 log10(DN) dB
+    path = write_raster(tmp_path / "dn.tif", dn)
+    expected_dn = np.clip((20 * np.log10(dn.astype(np.float64)) + 25) / 25, 0, 1)
+    np.testing.assert_allclose(_unit(path, input_scale="dn"), expected_dn, atol=1e-4)
+
+
+def test_amplitude_percentile_uses_one_scene_statistic(tmp_path: Path) -> None:
+    db = db_scene(60, 70, bands=1)[0]
+    amplitude = 10 ** (db / 20)
+    path = write_raster(tmp_path / "db.tif", db, descriptions=("VH",))
+    sar = _resolve(path, AMP)
+    assert sar.scale == "db"
+    np.testing.assert_allclose(sar.reference, np.percentile(amplitude, 99), rtol=1e-4)
+    with rasterio.open(path) as ds:
+        full = sar.to_unit(ds.read(1))
+        part = sar.to_unit(ds.read(1, window=((0, 16), (0, 16))))
+    np.testing.assert_allclose(full, np.clip(amplitude / sar.reference, 0, 1), atol=1e-5)
+    np.testing.assert_array_equal(part, full[:16, :16])  # a tile is scaled like the scene
+
+
+@pytest.mark.parametrize(
+    "data,expected",
+    [
+        (db_scene(30, 30, bands=1)[0], "db"),
+        (10 ** (db_scene(30, 30, bands=1)[0] / 10), "linear"),
+        ((np.arange(900).reshape(30, 30) % 400 + 1).astype(np.uint16), "dn"),
+        ((np.arange(900).reshape(30, 30) % 256).astype(np.uint8), "scaled"),
+    ],
+)
+def test_auto_scale_from_dtype_and_values(tmp_path: Path, data: np.ndarray, expected: str) -> None:
+    path = write_raster(tmp_path / "x.tif", data.astype(data.dtype))
+    assert _resolve(path).scale == expected
+
+
+def test_auto_scale_reads_metadata(tmp_path: Path) -> None:
+    data = (10 ** (db_scene(30, 30, bands=1)[0] / 20)).astype(np.float32)
+    path = write_raster(tmp_path / "x.tif", data, descriptions=("Amplitude_VV",))
+    sar = _resolve(path)
+    assert sar.scale == "amplitude" and "metadata" in sar.scale_reason
+
+
+def test_band_follows_the_card_polarisation(tmp_path: Path) -> None:
+    path = write_raster(tmp_path / "s.tif", db_scene(30, 30), descriptions=("VV", "VH"))
+    assert _resolve(path).band == 1
+    assert _resolve(path, AMP).band == 2
+    assert _resolve(path, band="VH").band == 2
+    assert _resolve(path, band="2").band == 2
+    with pytest.raises(UsageError, match="out of range"):
+        _resolve(path, band="3")
+    with pytest.raises(RasterError, match="no band described as 'HH'"):
+        _resolve(path, band="HH")
+
+
+def test_unusable_bands_and_polarisations(tmp_path: Path) -> None:
+    two = write_raster(tmp_path / "two.tif", db_scene(30, 30))
+    with pytest.raises(RasterError, match="none of its 2 bands is described as VV"):
+        _resolve(two)
+    three = write_raster(tmp_path / "three.tif", np.ones((3, 30, 30), np.uint16))
+    with pytest.raises(RasterError, match="has 3 bands"):
+        _resolve(three)
+    vh = write_raster(tmp_path / "scene-vh.tif", db_scene(30, 30, bands=1))
+    with pytest.raises(RasterError, match="holds VH polarisation, but the model was trained on VV"):
+        _resolve(vh)
+    assert _resolve(vh, band="1").band == 1  # explicit --band overrides
+
+
+def test_complex_slc_is_refused(tmp_path: Path) -> None:
+    data = (np.ones((1, 20, 20)) + 1j).astype(np.complex64)
+    path = write_raster(tmp_path / "slc.tif", data, gcps=corner_gcps(20, 20))
+    with pytest.raises(RasterError, match="complex \\(SLC\\)"):
+        _resolve(path)
+
+
+@pytest.mark.parametrize("fill,nodata", [(np.nan, None), (-9999.0, -9999.0), (0.0, None)])
+def test_nodata_forms_and_all_nodata(tmp_path: Path, fill: float, nodata: float | None) -> None:
+    data = db_scene(30, 30, bands=1)[0]
+    data[:, :5] = fill
+    path = write_raster(tmp_path / "n.tif", data, nodata=nodata)
+    sar = _resolve(path)
+    with rasterio.open(path) as ds:
+        mask = ds.read_masks(1) if sar.read_mask else None
+        valid = sar.valid(ds.read(1), mask)
+    assert not valid[:, :5].any() and valid[:, 5:].all()
+    empty = write_raster(tmp_path / "e.tif", np.full((30, 30), fill, np.float32), nodata=nodata)
+    with pytest.raises(RasterError, match="all nodata"):
+        _resolve(empty)

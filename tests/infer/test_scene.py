@@ -1,0 +1,233 @@
+"""The streaming scene pipeline: georeference, coverage, nodata, batching, seams, atomic output."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from colorize_fakes import (
+    CRS_UTM, DB_VV, TINY_ARGS, TRANSFORM, ChannelCopy, TileNormalised, corner_gcps, db_scene, smooth_field, write_raster,
+)
+from geocolor.errors import OutputError, RasterError, UsageError
+from geocolor.infer.scene import colorize_scene
+from geocolor.infer.tiling import TileGrid
+from geocolor.io.modelfile import LoadedModel, ModelCard, load_model
+
+
+def copy_model(network: torch.nn.Module | None = None) -> LoadedModel:
+    card = ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
+                     input={"sar_scaling": dict(DB_VV), "tile_size": 64})
+    return LoadedModel(card=card, network=network or ChannelCopy())
+
+
+def expected_grey(db: np.ndarray) -> np.ndarray:
+    """What ChannelCopy must give for dB input: the unit scale as 8 bit."""
+    return np.rint(np.clip((db + 25) / 25, 0, 1) * 255).astype(np.uint8)
+
+
+def test_crs_and_transform_kept_exactly_on_odd_size(tmp_path: Path, sar_model: Path) -> None:
+    src = write_raster(tmp_path / "s.tif", db_scene(257, 300), descriptions=("VV", "VH"))
+    result = colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+    with rasterio.open(src) as a, rasterio.open(tmp_path / "o.tif") as b:
+        assert (b.width, b.height) == (a.width, a.height) == (300, 257)
+        assert b.crs == a.crs == CRS_UTM
+        assert b.transform == a.transform == TRANSFORM
+        assert b.count == 3 and b.dtypes == ("uint8",) * 3
+        assert b.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert b.compression.name.lower() == "deflate"
+        assert [c.name for c in b.colorinterp] == ["red", "green", "blue"]
+    from PIL import Image
+
+    assert Image.open(tmp_path / "o.tif").tag_v2[262] == 2  # PhotometricInterpretation RGB
+    assert result["tiles"] == len(TileGrid(257, 300, 64, 16)) and result["georeference"] == "transform"
+
+
+def test_gcps_kept_exactly(tmp_path: Path, sar_model: Path) -> None:
+    dn = (np.arange(90 * 70).reshape(90, 70) % 500 + 20).astype(np.uint16)
+    dn[:, :4] = 0  # zero border of a GRD product
+    gcps = corner_gcps(90, 70)
+    src = write_raster(tmp_path / "grd.tif", dn, gcps=gcps)
+    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+    with rasterio.open(src) as a, rasterio.open(tmp_path / "o.tif") as b:
+        (g_in, crs_in), (g_out, crs_out) = a.gcps, b.gcps
+        assert crs_out == crs_in
+        assert [(g.row, g.col, g.x, g.y, g.z) for g in g_out] == [(g.row, g.col, g.x, g.y, g.z) for g in g_in]
+        assert b.transform.is_identity and b.crs is None
+        assert not b.dataset_mask()[:, :4].any() and b.dataset_mask()[:, 4:].all()
+
+
+def test_plain_grey_png_gives_plain_png(tmp_path: Path, sar_model: Path) -> None:
+    from PIL import Image
+
+    grey = (smooth_field(77, 90) * 255).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "chip.png")
+    result = colorize_scene(tmp_path / "chip.png", tmp_path / "o.png", copy_model(), device="cpu")
+    out = np.asarray(Image.open(tmp_path / "o.png"))
+    assert out.shape == (77, 90, 3) and out.dtype == np.uint8
+    assert result["input_scale"] == "scaled"
+    np.testing.assert_array_equal(out[..., 0], grey)  # taken as already scaled: unit = pixel / 255
+    assert not (tmp_path / "o.png.aux.xml").exists()
+
+
+def test_non_georeferenced_tiff_stays_non_georeferenced(tmp_path: Path, sar_model: Path) -> None:
+    src = write_raster(tmp_path / "plain.tif", (smooth_field(40, 50) * 255).astype(np.uint8), crs=None)
+    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+    with rasterio.open(tmp_path / "o.tif") as b:
+        assert b.crs is None and b.transform.is_identity and not b.gcps[0] and b.rpcs is None
+        assert (b.width, b.height) == (50, 40)
+
+
+@pytest.mark.parametrize("shape", [(257, 300), (13, 20), (64, 64), (1, 1), (200, 33)])
+def test_every_pixel_written_and_placed_right(tmp_path: Path, shape: tuple[int, int]) -> None:
+    """With a model that copies its input, the output must be the input: no pixel skipped or shifted."""
+    db = db_scene(*shape, bands=1)
+    src = write_raster(tmp_path / "s.tif", db)
+    colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", batch_size=3)
+    with rasterio.open(tmp_path / "o.tif") as b:
+        out = b.read()
+    want = expected_grey(db[0])
+    for band in out:
+        assert np.abs(band.astype(int) - want).max() <= 1
+
+
+def test_nodata_is_masked_not_coloured(tmp_path: Path, sar_model: Path) -> None:
+    db = db_scene(150, 170)
+    db[:, :100, :] = np.nan  # NaN rows
+    db[:, :, 150:] = -9999.0  # nodata value columns
+    src = write_raster(tmp_path / "s.tif", db, nodata=-9999.0, descriptions=("VV", "VH"))
+    result = colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+    with rasterio.open(tmp_path / "o.tif") as b:
+        mask = b.dataset_mask()
+        rgb = b.read()
+    invalid = np.zeros((150, 170), bool)
+    invalid[:100] = True
+    invalid[:, 150:] = True
+    np.testing.assert_array_equal(mask == 0, invalid)
+    assert (rgb[:, invalid] == 0).all()
+    assert result["tiles_skipped"] > 0  # tiles fully in the NaN rows never reached the model
+
+
+def test_alpha_band_on_request(tmp_path: Path, sar_model: Path) -> None:
+    db = db_scene(40, 40, bands=1)
+    db[:, :10] = np.nan
+    src = write_raster(tmp_path / "s.tif", db)
+    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu", alpha=True)
+    with rasterio.open(tmp_path / "o.tif") as b:
+        assert b.count == 4 and b.colorinterp[3].name == "alpha"
+        assert (b.read(4)[:10] == 0).all() and (b.read(4)[10:] == 255).all()
+
+
+def test_all_nodata_tiles_are_not_sent_to_the_model(tmp_path: Path) -> None:
+    db = db_scene(200, 200, bands=1)
+    db[:, :, :120] = np.nan
+    src = write_raster(tmp_path / "s.tif", db)
+    model = copy_model()
+    result = colorize_scene(src, tmp_path / "o.tif", model, device="cpu")
+    assert model.network.tiles == result["tiles"] < len(TileGrid(200, 200, 64, 16))
+
+
+def test_result_does_not_depend_on_batch_size(tmp_path: Path, sar_model: Path) -> None:
+    src = write_raster(tmp_path / "s.tif", db_scene(150, 190), descriptions=("VV", "VH"))
+    model = load_model(sar_model)
+    outputs = []
+    for batch in (1, 4, 64):
+        dst = tmp_path / f"o{batch}.tif"
+        colorize_scene(src, dst, model, device="cpu", batch_size=batch)
+        with rasterio.open(dst) as b:
+            outputs.append(b.read().astype(int))
+    for other in outputs[1:]:
+        assert np.abs(other - outputs[0]).max() <= 1
+        assert (other == outputs[0]).mean() > 0.999
+
+
+def seam_ratio(rgb: np.ndarray, grid: TileGrid) -> float:
+    """Mean |difference| between neighbouring columns/rows across tile boundaries over that inside tiles."""
+    img = rgb.astype(np.float64)
+    dx = np.abs(np.diff(img, axis=2)).mean(axis=(0, 1))  # dx[i]: between column i and i+1
+    dy = np.abs(np.diff(img, axis=1)).mean(axis=(0, 2))
+    edges_x = {e for x in grid.xs for e in (x, x + grid.tile) if 0 < e < grid.width}
+    edges_y = {e for y in grid.ys for e in (y, y + grid.tile) if 0 < e < grid.height}
+    bx = np.zeros(dx.size, bool)
+    bx[[e - 1 for e in edges_x]] = True
+    by = np.zeros(dy.size, bool)
+    by[[e - 1 for e in edges_y]] = True
+    across = np.concatenate([dx[bx], dy[by]]).mean()
+    inside = np.concatenate([dx[~bx], dy[~by]]).mean()
+    return float(across / inside)
+
+
+def test_blending_leaves_no_seams(tmp_path: Path) -> None:
+    """A model whose tone differs per tile (as instance norm does) shows seams unless blended."""
+    src = write_raster(tmp_path / "s.tif", db_scene(256, 256, bands=1))
+    ratios = {}
+    for overlap in (0, 16):
+        dst = tmp_path / f"o{overlap}.tif"
+        colorize_scene(src, dst, copy_model(TileNormalised()), device="cpu", overlap=overlap)
+        with rasterio.open(dst) as b:
+            ratios[overlap] = seam_ratio(b.read(), TileGrid(256, 256, 64, overlap))
+    assert ratios[16] < 1.05, ratios
+    assert ratios[0] > 1.1, ratios  # the measure does see seams without blending
+
+
+def test_large_output_has_overviews_and_creation_options(tmp_path: Path, sar_model: Path) -> None:
+    src = write_raster(tmp_path / "s.tif", db_scene(600, 700), descriptions=("VV", "VH"))
+    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu", batch_size=16,
+                   creation_options={"compress": "zstd", "BLOCKSIZE": "256"})
+    with rasterio.open(tmp_path / "o.tif") as b:
+        assert b.overviews(1) and b.compression.name.lower() == "zstd" and b.block_shapes[0] == (256, 256)
+    colorize_scene(src, tmp_path / "g.tif", sar_model, device="cpu", cog=False, batch_size=16)
+    with rasterio.open(tmp_path / "g.tif") as b:
+        assert b.overviews(1) and b.block_shapes[0] == (512, 512) and "LAYOUT" not in b.tags(ns="IMAGE_STRUCTURE")
+
+
+def test_preview_written_side_by_side(tmp_path: Path, sar_model: Path) -> None:
+    from PIL import Image
+
+    src = write_raster(tmp_path / "s.tif", db_scene(120, 120), descriptions=("VV", "VH"))
+    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu", preview=tmp_path / "p" / "prev.png")
+    image = Image.open(tmp_path / "p" / "prev.png")
+    assert image.mode == "RGB" and image.width > 2 * image.height * 0.95
+
+
+def test_no_partial_output_after_a_failure_mid_scene(tmp_path: Path) -> None:
+    src = write_raster(tmp_path / "s.tif", db_scene(300, 300, bands=1))
+    model = copy_model()
+
+    def failing(x: torch.Tensor) -> torch.Tensor:
+        if model.network.calls >= 3:
+            raise RuntimeError("simulated crash")
+        model.network.calls += 1
+        return x.repeat(1, 3, 1, 1)
+
+    model.network.forward = failing  # type: ignore[method-assign]
+    out_dir = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        colorize_scene(src, out_dir / "o.tif", model, device="cpu", batch_size=2)
+    assert list(out_dir.iterdir()) == []  # no partial output, no stray temporary files
+
+
+def test_existing_output_refused_unless_overwrite(tmp_path: Path, sar_model: Path) -> None:
+    src = write_raster(tmp_path / "s.tif", db_scene(30, 30), descriptions=("VV", "VH"))
+    (tmp_path / "o.tif").write_bytes(b"old")
+    with pytest.raises(OutputError, match="exists"):
+        colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+    assert (tmp_path / "o.tif").read_bytes() == b"old"
+    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu", overwrite=True)
+    with pytest.raises(OutputError, match="output is the input"):
+        colorize_scene(src, src, sar_model, device="cpu", overwrite=True)
+
+
+def test_tile_size_must_fit_the_model(tmp_path: Path, sar_model: Path) -> None:
+    src = write_raster(tmp_path / "s.tif", db_scene(30, 30), descriptions=("VV", "VH"))
+    with pytest.raises(UsageError, match="multiple of 16"):
+        colorize_scene(src, tmp_path / "o.tif", sar_model, tile_size=72, device="cpu")
+
+
+def test_all_nodata_scene_is_an_error(tmp_path: Path, sar_model: Path) -> None:
+    src = write_raster(tmp_path / "s.tif", np.full((50, 50), np.nan, np.float32))
+    with pytest.raises(RasterError, match="all nodata"):
+        colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+    assert not (tmp_path / "o.tif").exists()

@@ -1,0 +1,59 @@
+"""Tile grid and blending weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geocolor.errors import UsageError
+from geocolor.infer.tiling import TileGrid, ramp_window, tile_starts
+
+
+@pytest.mark.parametrize("size", [1, 13, 64, 65, 100, 257, 300, 1000])
+@pytest.mark.parametrize("tile,overlap", [(64, 16), (64, 0), (64, 32), (256, 64)])
+def test_tiles_cover_every_pixel_with_the_overlap(size: int, tile: int, overlap: int) -> None:
+    starts = tile_starts(size, tile, overlap, overlap // 2)
+    covered = np.zeros(size, dtype=int)
+    for s in starts:
+        covered[max(0, s): min(size, s + tile)] += 1
+    assert covered.min() >= 1
+    assert starts == sorted(starts)
+    for a, b in zip(starts, starts[1:]):
+        assert a + tile - b >= overlap  # neighbours overlap at least this much
+
+
+def test_scene_smaller_than_a_tile_gets_one_centred_tile() -> None:
+    assert tile_starts(20, 64, 16, 8) == [-22]
+    grid = TileGrid(13, 20, 64, 16)
+    assert len(grid) == 1 and grid.shape == (1, 1)
+
+
+def test_ramps_of_neighbours_sum_to_one() -> None:
+    tile, overlap = 64, 16
+    w = ramp_window(tile, overlap)
+    assert w.min() > 0 and w.max() == 1.0
+    # right end of one tile + left end of the next tile at stride tile - overlap
+    np.testing.assert_allclose(w[tile - overlap:] + w[:overlap], 1.0, atol=1e-12)
+
+
+def test_weights_normalise_to_one_everywhere() -> None:
+    grid = TileGrid(257, 300, 64, 16)
+    total = np.zeros((257, 300))
+    for y in grid.ys:
+        for x in grid.xs:
+            ya, yb = grid.scene_span(y, 257)
+            xa, xb = grid.scene_span(x, 300)
+            total[ya:yb, xa:xb] += grid.window[ya - y: yb - y, xa - x: xb - x]
+    np.testing.assert_allclose(total / np.outer(grid.norm_y, grid.norm_x), 1.0, rtol=1e-5)
+
+
+def test_rows_done_after_is_monotone_and_ends_at_height() -> None:
+    grid = TileGrid(300, 50, 64, 16)
+    done = [grid.rows_done_after(r) for r in range(len(grid.ys))]
+    assert done == sorted(done) and done[-1] == 300
+    for r, d in enumerate(done[:-1]):
+        assert d == max(0, grid.ys[r + 1])  # no later tile touches rows before d
+
+
+def test_bad_overlap_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="overlap"):
+        TileGrid(100, 100, 64, 40)
