@@ -281,8 +281,10 @@ class SemanticDataset(Dataset):
     * ``index``: position of the photo in ``records``.
 
     With ``augment`` the shorter side is scaled to ``S * U(1, max_zoom)``, a
-    random ``S x S`` crop is taken and flipped left-right with probability 1/2;
-    without, the shorter side is scaled to ``S`` and the centre crop taken.
+    random ``S x S`` crop is taken and (with ``flip``) flipped left-right with
+    probability 1/2; without, the shorter side is scaled to ``S`` and the centre
+    crop taken. ``repeat`` > 1 lists every photo that many times per epoch (more
+    random crops of a small photo set).
     Randomness comes from ``torch``'s generator, which the DataLoader seeds per
     worker, so a seeded run is reproducible.
 
@@ -298,6 +300,8 @@ class SemanticDataset(Dataset):
         augment: bool = False,
         max_zoom: float = 1.5,
         cache: bool = True,
+        flip: bool = True,
+        repeat: int = 1,
     ):
         if not records:
             raise DataError("no photos to build a dataset from")
@@ -308,11 +312,13 @@ class SemanticDataset(Dataset):
         self.classes = int(classes)
         self.augment = augment
         self.max_zoom = float(max_zoom)
+        self.flip = flip
+        self.repeat = max(1, int(repeat))
         self.cache = cache
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.records) * self.repeat
 
     @property
     def with_masks(self) -> int:
@@ -336,6 +342,7 @@ class SemanticDataset(Dataset):
         return rgb, mask
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        index = index % len(self.records)
         rgb, mask = self._load(index)
         s = self.image_size
         h, w = rgb.shape[-2:]
@@ -355,7 +362,7 @@ class SemanticDataset(Dataset):
         rgb = rgb[:, top : top + s, left : left + s]
         if mask is not None:
             mask = mask[top : top + s, left : left + s]
-        if self.augment and float(torch.rand(())) < 0.5:
+        if self.augment and self.flip and float(torch.rand(())) < 0.5:
             rgb = rgb.flip(-1)
             if mask is not None:
                 mask = mask.flip(-1)

@@ -61,7 +61,7 @@ class SemanticSettings(TrainSettings):
     Attributes:
         arch: ``resnet34`` (SegColorNet, ImageNet-initialised encoder) or ``unet``.
         base: U-Net width (``unet`` only).
-        img_size: training crop size (a multiple of 32 for resnet34, 16 for unet).
+        img_size: training crop size (a multiple of 32, at least 64, for resnet34; of 16 for unet).
         classes: segmentation classes (masks hold 0..classes-1, or 0/255 for 2).
         class_names: names of the classes for the model card (default
             background/foreground for 2 classes, else class0..).
@@ -112,6 +112,11 @@ class SemanticSettings(TrainSettings):
         if self.img_size < self.multiple or self.img_size % self.multiple:
             raise ConfigError(
                 f"img_size {self.img_size} must be a positive multiple of {self.multiple} for arch {self.arch}"
+            )
+        if self.arch == "resnet34" and self.img_size < 64:
+            raise ConfigError(
+                f"img_size {self.img_size} is too small for arch resnet34 (its encoder reduces 32x: "
+                f"use at least 64)"
             )
         if self.classes < 2:
             raise ConfigError(f"classes must be >= 2, got {self.classes}")

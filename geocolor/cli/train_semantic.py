@@ -1,0 +1,56 @@
+"""``geocolor train semantic``: the grey photo -> segmentation + colour model.
+
+Registered on the ``train`` group by :mod:`geocolor.cli.train`; shares its
+options, settings resolution (``--config``, ``--resume``) and progress output.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from geocolor.cli.train import _opt, resolve_train_settings, run_with_progress, training_options
+
+
+@click.command("semantic")
+@training_options
+@_opt("--arch", type=click.Choice(["resnet34", "unet"]),
+      help="resnet34: SegColorNet, ImageNet ResNet34 encoder; unet: SegColorUNet, small, no pretrained "
+           "weights [resnet34].")
+@_opt("--base", type=click.IntRange(min=1), help="U-Net width (--arch unet) [32].")
+@_opt("--img-size", type=click.IntRange(min=16),
+      help="Training crop size; a multiple of 32 (resnet34) or 16 (unet) [256].")
+@_opt("--classes", type=click.IntRange(min=2), help="Segmentation classes [2].")
+@_opt("--class-names", help="Comma-separated class names for the model card [background,foreground].")
+@_opt("--lr", type=click.FloatRange(min=0), help="Learning rate (AdamW) [2e-4].")
+@_opt("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay [0].")
+@_opt("--seg-weight", type=click.FloatRange(min=0), help="Weight of the segmentation cross-entropy [1].")
+@_opt("--color-weight", type=click.FloatRange(min=0), help="Weight of the ab MSE [10].")
+@_opt("--color-pixels", type=click.Choice(["foreground", "all"]),
+      help="Colour loss on the foreground or all pixels of photos that have a mask [foreground].")
+@_opt("--grad-clip", type=click.FloatRange(min=0), help="Clip gradients to this global norm; 0: off [1].")
+@_opt("--pretrained/--no-pretrained",
+      help="Start the resnet34 encoder from ImageNet weights (error if missing) [pretrained].")
+@_opt("--resnet-weights", type=click.Path(path_type=Path),
+      help="ResNet34 ImageNet .pth state dict [torchvision's cache: $TORCH_HOME/hub/checkpoints].")
+@_opt("--flip/--no-flip", help="Random left-right flips [flip].")
+@_opt("--max-zoom", type=click.FloatRange(min=1), help="Random zoom up to this factor before cropping [1.5].")
+@_opt("--crops-per-image", type=click.IntRange(min=1), help="Random crops of each photo per epoch [1].")
+@_opt("--half/--no-half", help="Store the exported model as float16 (half the size).")
+def semantic(**kwargs: Any) -> None:
+    """Train the semantic colorization model (L -> segmentation + ab) on DATA.
+
+    DATA holds raw/ colour photos (jpg, png, tif) and optional masks/<stem>.png
+    (0/255 binary or class-index PNGs, any size). Photos without a mask train
+    the colour head only. Prints the trained model's path as the last line on stdout.
+    """
+    from geocolor.train.semantic import SemanticSettings, train_semantic
+
+    if kwargs.get("resnet_weights") is not None:
+        kwargs["resnet_weights"] = str(kwargs["resnet_weights"])
+    names = kwargs.pop("class_names", None)
+    if names is not None:
+        kwargs["class_names"] = tuple(n.strip() for n in names.split(",") if n.strip())
+    settings, run_dir, resume = resolve_train_settings(SemanticSettings, kwargs)
+    run_with_progress(train_semantic, settings, run_dir, resume)
