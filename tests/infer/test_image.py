@@ -180,3 +180,72 @@ def test_unreadable_input_and_bad_output_paths(tmp_path: Path, semantic_model_pa
 
 def test_public_api_is_lazy_and_points_here() -> None:
     assert geocolor.colorize_image is colorize_image
+
+
+# ----------------------------------------------------------------------------- through `geocolor colorize`
+def _cli(*args: str):  # noqa: ANN202
+    from click.testing import CliRunner
+
+    from geocolor.cli import main
+
+    return CliRunner().invoke(main, ["colorize", *args])
+
+
+def test_cli_photo_with_mask_and_preview(tmp_path: Path, semantic_model_path: Path) -> None:
+    _photo(tmp_path / "photo.jpg", 301, 257)
+    res = _cli(str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "out.png"), "--model", str(semantic_model_path),
+               "--mask-out", str(tmp_path / "mask.png"), "--preview", str(tmp_path / "preview.png"),
+               "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip().splitlines()[-1] == str(tmp_path / "out.png")
+    assert Image.open(tmp_path / "out.png").size == (301, 257)
+    assert Image.open(tmp_path / "mask.png").mode == "P"
+    assert Image.open(tmp_path / "mask.png").size == (301, 257)
+    assert Image.open(tmp_path / "preview.png").width > 3 * 256
+
+
+def test_cli_folder_of_photos_json(tmp_path: Path, semantic_model_path: Path) -> None:
+    import json
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "a.png", 40, 30)
+    _photo(photos / "b.jpg", 17, 51)
+    res = _cli(str(photos), "-o", str(tmp_path / "out"), "--model", str(semantic_model_path), "--json",
+               "--mask-out", str(tmp_path / "masks"), "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in res.stdout.strip().splitlines()]
+    assert {line["status"] for line in lines} == {"ok"} and len(lines) == 2
+    assert {line["kind"] for line in lines} == {"semantic"}
+    sizes = {Path(line["output"]).stem.split(".")[0]: Image.open(line["output"]).size for line in lines}
+    assert sizes == {"a": (40, 30), "b": (17, 51)}
+    assert len(list((tmp_path / "masks").rglob("*.png"))) == 2
+
+
+def test_cli_sar_model_on_a_photo_and_bad_photo(tmp_path: Path, semantic_model_path: Path,
+                                                sar_model_path: Path) -> None:
+    _photo(tmp_path / "photo.png", 40, 30)
+    res = _cli(str(tmp_path / "photo.png"), "-o", str(tmp_path / "out.png"), "--model", str(semantic_model_path),
+               "--mask-out", str(tmp_path / "m.png"), "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    res = _cli(str(tmp_path / "photo.png"), "-o", str(tmp_path / "out2.png"), "--model", str(sar_model_path),
+               "--mask-out", str(tmp_path / "m2.png"), "--device", "cpu")
+    assert res.exit_code in (1, 2) and "semantic" in res.stderr
+    assert not (tmp_path / "out2.png").exists()
+    (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8junk")
+    res = _cli(str(tmp_path / "junk.jpg"), "-o", str(tmp_path / "out3.png"), "--model", str(semantic_model_path),
+               "--device", "cpu")
+    assert res.exit_code == 1 and "junk.jpg" in res.stderr
+
+
+def test_cli_semantic_model_on_a_sar_scene_is_refused(tmp_path: Path, semantic_model_path: Path) -> None:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(scene, "w", driver="GTiff", width=40, height=30, count=1, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10)) as ds:
+        ds.write(np.full((1, 30, 40), -12.0, np.float32))
+    res = _cli(str(scene), "-o", str(tmp_path / "out.tif"), "--model", str(semantic_model_path), "--device", "cpu")
+    assert res.exit_code == 1 and "semantic model" in res.stderr
+    assert not (tmp_path / "out.tif").exists()
