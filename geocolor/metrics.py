@@ -40,14 +40,6 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     return (10 * torch.log10(data_range**2 / err)).float()
 
 
-def _gaussian_window(size: int, sigma: float, channels: int, device: torch.device) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    window = torch.outer(g, g)
-    return window.expand(channels, 1, size, size).contiguous()
-
-
 def ssim(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -66,15 +58,19 @@ def ssim(
     if min(pred.shape[-2:]) < window_size:
         raise ValueError(f"SSIM needs images of at least {window_size}x{window_size}, got {tuple(pred.shape)}")
     x, y = pred.double(), target.double()
-    window = _gaussian_window(window_size, sigma, channels, x.device)
-
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, window, groups=channels)
-
-    mu_x, mu_y = blur(x), blur(y)
-    sxx = blur(x * x) - mu_x**2
-    syy = blur(y * y) - mu_y**2
-    sxy = blur(x * y) - mu_x * mu_y
+    # The 2-D Gaussian window is separable: two 1-D passes give the same sums as
+    # the 11x11 window and are ~10x faster (float64 grouped conv is slow on CPU).
+    coords = torch.arange(window_size, dtype=torch.float64, device=x.device) - (window_size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # five blurs in one call
+    n = stack.shape[1]
+    blurred = F.conv2d(stack, g.view(1, 1, 1, -1).expand(n, 1, 1, window_size).contiguous(), groups=n)
+    blurred = F.conv2d(blurred, g.view(1, 1, -1, 1).expand(n, 1, window_size, 1).contiguous(), groups=n)
+    mu_x, mu_y, exx, eyy, exy = blurred.split(channels, dim=1)
+    sxx = exx - mu_x**2
+    syy = eyy - mu_y**2
+    sxy = exy - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
     return s.flatten(1).mean(1).float()
