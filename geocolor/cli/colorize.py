@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -141,7 +142,7 @@ def colorize(
       find . -name '*.tif' | geocolor colorize - -o colored/ --json
     """
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
-    from geocolor.infer.batch import ColorizeOptions, ModelCache, colorize_job, plan_jobs
+    from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
     from geocolor.infer.scene import resolve_device, tile_settings
 
     if overwrite and skip_existing:
@@ -165,6 +166,30 @@ def colorize(
             tile_settings(loaded, tile_size, overlap)
 
     show = progress_enabled(ctx)
+    previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
+    try:
+        failed = _run_all(jobs, options, models, show, as_json)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if failed:
+        ctx.exit(1)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM: unwind like Ctrl-C, so temporary files are removed and no partial output stays."""
+    raise SystemExit(128 + signum)
+
+
+def _run_all(jobs: list, options: Any, models: Any, show: bool, as_json: bool) -> int:
+    from geocolor.infer.batch import colorize_job
+
     failed = 0
     with _bar(show and len(jobs) > 1, total=len(jobs), unit="input", desc="inputs", position=0) as overall:
         for job in jobs:
@@ -180,5 +205,4 @@ def colorize(
             sys.stdout.flush()
             if overall is not None:
                 overall.update(1)
-    if failed:
-        ctx.exit(1)
+    return failed

@@ -100,26 +100,12 @@ ProgressFn = Callable[[int, int], None]
 
 
 def resolve_device(spec: str | torch.device | None) -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
-
-    Raises:
-        UsageError: an unknown name, or CUDA asked for where there is none.
-    """
+    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` (or a device) -> a :class:`torch.device`."""
     if isinstance(spec, torch.device):
         return spec
-    text = (spec or "auto").strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text == "cpu":
-        return torch.device("cpu")
-    if text == "cuda" or text.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {text}: no CUDA device is available here (use cpu or auto)")
-        device = torch.device(text)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UsageError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) here")
-        return device
-    raise UsageError(f"--device {spec!r}: choose auto, cpu, cuda or cuda:N")
+    from geocolor.train.runtime import resolve_device as resolve_name
+
+    return resolve_name(spec or "auto")
 
 
 def output_format(dst: Path) -> str:
@@ -286,7 +272,7 @@ def _reader(
                         pending.skipped += 1
                         continue
                     pending.tiles.append((r, c))
-                    pending.masks.append(tile_valid)
+                    pending.masks.append(tile_valid.copy())  # no view keeps the row band alive
                     pending.inputs.append(model_in[:, x + left: x + left + tile])
                     if len(pending.tiles) == batch_size:
                         _put(out, _stack(pending, pin), stop)

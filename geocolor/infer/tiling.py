@@ -149,3 +149,32 @@ class TileGrid:
     def scene_span(self, start: int, size: int) -> tuple[int, int]:
         """The part ``[a, b)`` of a tile starting at ``start`` that lies inside ``[0, size)``."""
         return max(0, start), min(size, start + self.tile)
+
+
+def seam_ratio(image: np.ndarray, grid: TileGrid, reach: int = 8) -> float:
+    """How visible tile seams are: about 1.0 means not at all.
+
+    The mean absolute difference between neighbouring pixels across the grid's
+    tile edges (the columns and rows where a tile starts or ends inside the
+    scene), divided by the same mean a little inside the tiles: at offsets
+    +-2, +-4, ... +-``reach`` from each edge. Even offsets compare like with
+    like when a network leaves a stride-2 (checkerboard) pattern in its output,
+    and nearby offsets compare like with like in content. ``image`` is
+    (bands, H, W) on the grid's scene.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim == 2:
+        img = img[None]
+    across: list[float] = []
+    inside: list[float] = []
+    for axis, starts, size in ((2, grid.xs, grid.width), (1, grid.ys, grid.height)):
+        # diff[i]: |pixel i+1 - pixel i| along the axis, averaged over bands and the other axis
+        diff = np.abs(np.diff(img, axis=axis)).mean(axis=(0, 1 if axis == 2 else 2))
+        edges = {e - 1 for s in starts for e in (s, s + grid.tile) if 0 < e < size}
+        near = {e + k for e in edges for k in range(-reach, reach + 1, 2) if k} - edges
+        across += [diff[i] for i in sorted(edges)]
+        inside += [diff[i] for i in sorted(near) if 0 <= i < diff.size]
+    if not across or not inside:
+        return 1.0
+    base = float(np.mean(inside))
+    return float(np.mean(across)) / base if base > 0 else float("inf")

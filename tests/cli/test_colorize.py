@@ -209,3 +209,31 @@ def test_model_card_picks_the_pipeline(tmp_path: Path, model: Path, semantic: Pa
     assert r.exit_code == 1
     r = run(["-q", "colorize", str(tmp_path / "in" / "s.tif"), "-o", str(tmp_path / "s.tif"), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["kind"] == "sar"
+
+
+def test_sigterm_mid_scene_leaves_nothing(tmp_path: Path, model: Path) -> None:
+    """A real `kill` (SIGTERM) while rows are being written: no output, no temporary files."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    src = scene(tmp_path / "big.tif", 1600, 1600)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geocolor", "-q", "colorize", str(src), "-o", str(out_dir / "o.tif"),
+         "-m", str(model), "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    deadline = time.monotonic() + 60
+    while not any(".partial" in p.name for p in out_dir.iterdir()):
+        assert proc.poll() is None, "finished before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.3)  # let it write some rows
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert list(out_dir.iterdir()) == []

@@ -13,7 +13,7 @@ from colorize_fakes import (
 )
 from geocolor.errors import OutputError, RasterError, UsageError
 from geocolor.infer.scene import colorize_scene
-from geocolor.infer.tiling import TileGrid
+from geocolor.infer.tiling import TileGrid, seam_ratio
 from geocolor.io.modelfile import LoadedModel, ModelCard, load_model
 
 
@@ -143,22 +143,6 @@ def test_result_does_not_depend_on_batch_size(tmp_path: Path, sar_model: Path) -
         assert (other == outputs[0]).mean() > 0.999
 
 
-def seam_ratio(rgb: np.ndarray, grid: TileGrid) -> float:
-    """Mean |difference| between neighbouring columns/rows across tile boundaries over that inside tiles."""
-    img = rgb.astype(np.float64)
-    dx = np.abs(np.diff(img, axis=2)).mean(axis=(0, 1))  # dx[i]: between column i and i+1
-    dy = np.abs(np.diff(img, axis=1)).mean(axis=(0, 2))
-    edges_x = {e for x in grid.xs for e in (x, x + grid.tile) if 0 < e < grid.width}
-    edges_y = {e for y in grid.ys for e in (y, y + grid.tile) if 0 < e < grid.height}
-    bx = np.zeros(dx.size, bool)
-    bx[[e - 1 for e in edges_x]] = True
-    by = np.zeros(dy.size, bool)
-    by[[e - 1 for e in edges_y]] = True
-    across = np.concatenate([dx[bx], dy[by]]).mean()
-    inside = np.concatenate([dx[~bx], dy[~by]]).mean()
-    return float(across / inside)
-
-
 def test_blending_leaves_no_seams(tmp_path: Path) -> None:
     """A model whose tone differs per tile (as instance norm does) shows seams unless blended."""
     src = write_raster(tmp_path / "s.tif", db_scene(256, 256, bands=1))
@@ -192,21 +176,27 @@ def test_preview_written_side_by_side(tmp_path: Path, sar_model: Path) -> None:
     assert image.mode == "RGB" and image.width > 2 * image.height * 0.95
 
 
-def test_no_partial_output_after_a_failure_mid_scene(tmp_path: Path) -> None:
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt, SystemExit])
+def test_no_partial_output_after_a_failure_mid_scene(tmp_path: Path, error: type[BaseException]) -> None:
+    """A crash, Ctrl-C (KeyboardInterrupt) or SIGTERM (SystemExit from the CLI's handler) halfway."""
     src = write_raster(tmp_path / "s.tif", db_scene(300, 300, bands=1))
     model = copy_model()
 
     def failing(x: torch.Tensor) -> torch.Tensor:
         if model.network.calls >= 3:
-            raise RuntimeError("simulated crash")
+            raise error("simulated failure")
         model.network.calls += 1
         return x.repeat(1, 3, 1, 1)
 
     model.network.forward = failing  # type: ignore[method-assign]
     out_dir = tmp_path / "out"
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        colorize_scene(src, out_dir / "o.tif", model, device="cpu", batch_size=2)
-    assert list(out_dir.iterdir()) == []  # no partial output, no stray temporary files
+    out_dir.mkdir()
+    (out_dir / "o.tif").write_bytes(b"previous")
+    with pytest.raises(error):
+        colorize_scene(src, out_dir / "o.tif", model, device="cpu", batch_size=2, overwrite=True)
+    assert model.network.calls == 3  # it did fail halfway, with rows already written
+    assert [p.name for p in out_dir.iterdir()] == ["o.tif"]  # no stray temporary files
+    assert (out_dir / "o.tif").read_bytes() == b"previous"  # the old output is untouched
 
 
 def test_existing_output_refused_unless_overwrite(tmp_path: Path, sar_model: Path) -> None:

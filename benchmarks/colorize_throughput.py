@@ -1,0 +1,274 @@
+"""Benchmarks of ``geocolor colorize`` (JSON on stdout; not a test).
+
+    nice -n 10 .venv/bin/python benchmarks/colorize_throughput.py [--quick] [--model M] [--out F]
+
+Three figures, each with what produced it:
+
+throughput
+    model-only tiles/s (random (B, 1, T, T) tensors in memory, the same model,
+    batch size, device and :func:`geocolor.infer.scene.run_model`) against the
+    end-to-end tiles/s of :func:`colorize_scene` on a generated uint16 GRD-like
+    scene with GCPs (read, scale, tile, model, blend, write, COG copy), and the
+    ratio end-to-end / model-only. Model-only is measured before and after the
+    end-to-end run; the mean is used.
+peak_rss
+    peak resident memory (``ru_maxrss``) of a fresh process that colorizes a
+    generated scene, for two scenes whose areas differ 16x, and their ratio.
+seams
+    :func:`geocolor.infer.tiling.seam_ratio` (mean |difference| of neighbouring
+    pixels across tile edges / inside tiles) of a real scene (the first
+    s1s2-la SAR fragment, or --seam-scene), blended (default overlap) and, for
+    reference, with overlap 0.
+
+Without --model the packaged default SAR model is used when installed, else an
+untrained U-Net of the default architecture (ngf 64, 8 levels, 256-px tiles); the
+memory runs use a small U-Net (ngf 8) by default so that the 16x scene takes
+minutes, not an hour, on a 2-core CPU (--rss-model to change).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEAM_SCENES = Path("/work/shared/data/s1s2-la/sar")
+
+
+def _vm(key: str) -> float:
+    """``VmHWM`` / ``VmRSS`` of this process in MB (per address space: reset by exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def make_model(path: Path, ngf: int, tile: int = 256) -> Path:
+    import torch
+
+    from geocolor.io.modelfile import ModelCard, save_model
+    from geocolor.models.unet import UNetGenerator
+
+    torch.manual_seed(0)
+    args = {"in_channels": 1, "out_channels": 3, "ngf": ngf, "levels": 8, "norm": "batch", "dropout": 0.5}
+    card = ModelCard(
+        kind="sar", arch="unet", arch_args=args,
+        input={"sar_scaling": {"scheme": "db_clip", "polarisation": "VV", "db_min": -25.0, "db_max": 0.0},
+               "tile_size": tile},
+        training={"note": "untrained, for benchmarks"},
+    )
+    return save_model(path, UNetGenerator(**args), card)
+
+
+def generate_grd(path: Path, height: int, width: int, seed: int = 0) -> Path:
+    """A uint16 GRD-like scene with GCPs and a zero border, written block by block (never whole)."""
+    import rasterio
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+    from rasterio.windows import Window
+
+    gcps = [GroundControlPoint(row=r, col=c, x=10.0 + 0.5 * c / width, y=50.0 - 0.4 * r / height, z=0.0)
+            for r in (0, height) for c in (0, width)]
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint16",
+               "tiled": True, "blockxsize": 256, "blockysize": 256}
+    rows = 256
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        ds = rasterio.open(path, "w", **profile)
+    with ds:
+        ds.gcps = (gcps, CRS.from_epsg(4326))
+        ds.descriptions = ("VV",)
+        xx = np.arange(width, dtype=np.float32)
+        for y0 in range(0, height, rows):
+            h = min(rows, height - y0)
+            rng = np.random.default_rng([seed, y0])
+            yy = np.arange(y0, y0 + h, dtype=np.float32)[:, None]
+            field = 0.5 + 0.25 * np.sin(yy / 97.0) * np.cos(xx / 131.0) + 0.2 * np.sin((xx + yy) / 53.0)
+            amplitude = 40 + 260 * field * rng.gamma(4.0, 0.25, (h, width)).astype(np.float32)
+            dn = np.clip(amplitude, 1, 65535).astype(np.uint16)
+            dn[:, : min(40, width // 20)] = 0  # the zero border of GRD products
+            ds.write(dn, 1, window=Window(0, y0, width, h))
+    return path
+
+
+def model_only(model_path: Path, tiles: int, batch: int, device: str) -> dict[str, Any]:
+    import torch
+
+    from geocolor.infer.scene import resolve_device, run_model
+    from geocolor.io.modelfile import load_model
+
+    dev = resolve_device(device)
+    loaded = load_model(model_path, kind="sar", device=dev)
+    t = int(loaded.card.input.get("tile_size", 256))
+    x = (torch.rand(batch, 1, t, t) * 2 - 1).numpy()
+    run_model(loaded.network, x, dev)  # warm-up
+    n = 0
+    start = time.perf_counter()
+    while n < tiles:
+        run_model(loaded.network, x, dev)
+        n += batch
+    seconds = time.perf_counter() - start
+    return {"tiles": n, "seconds": round(seconds, 3), "tiles_per_s": round(n / seconds, 3)}
+
+
+def end_to_end(model_path: Path, scene: Path, out: Path, batch: int, device: str) -> dict[str, Any]:
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.io.modelfile import load_model
+
+    loaded = load_model(model_path, kind="sar")
+    start = time.perf_counter()
+    result = colorize_scene(scene, out, loaded, batch_size=batch, device=device, overwrite=True)
+    seconds = time.perf_counter() - start
+    return {"tiles": result["tiles"], "tiles_skipped": result["tiles_skipped"], "seconds": round(seconds, 3),
+            "tiles_per_s": round(result["tiles"] / seconds, 3), "width": result["width"],
+            "height": result["height"]}
+
+
+def rss_child(model_path: str, scene: str, out: str, batch: int) -> None:
+    """Run in a fresh process: colorize, then print peak RSS as JSON.
+
+    Linux keeps ``ru_maxrss`` across fork+exec, so a child started by a big parent
+    reports at least the parent's peak; ``VmHWM`` belongs to the new address space
+    and is the child's own peak. Both are reported; the ratio uses ``VmHWM``.
+    """
+    from geocolor.infer.scene import colorize_scene
+
+    result = colorize_scene(scene, out, model_path, batch_size=batch, device="cpu", overwrite=True)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_rss_mb": _vm("VmHWM"), "ru_maxrss_mb": round(peak_kb / 1024, 1),
+                      "tiles": result["tiles"], "seconds": result["seconds"],
+                      "width": result["width"], "height": result["height"]}))
+
+
+def peak_rss(model_path: Path, scene: Path, out: Path, batch: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--rss-child", str(model_path), str(scene), str(out), str(batch)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def seams(model_path: Path, scene: Path, out_dir: Path, batch: int, device: str) -> dict[str, Any]:
+    import rasterio
+
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.infer.tiling import TileGrid, seam_ratio
+    from geocolor.io.modelfile import load_model
+
+    loaded = load_model(model_path, kind="sar")
+    tile = int(loaded.card.input.get("tile_size", 256))
+    figures: dict[str, Any] = {"scene": str(scene)}
+    for name, overlap in (("blended", None), ("no_overlap", 0)):
+        out = out_dir / f"seams_{name}.tif"
+        result = colorize_scene(scene, out, loaded, overlap=overlap, batch_size=batch, device=device,
+                                overwrite=True)
+        ov = min(64, tile // 4) if overlap is None else overlap
+        with rasterio.open(out) as ds:
+            ratio = seam_ratio(ds.read(), TileGrid(ds.height, ds.width, tile, ov))
+        figures[name] = {"overlap": ov, "seam_ratio": round(ratio, 4), "tiles": result["tiles"]}
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="SAR model file [default: packaged, else untrained U-Net]")
+    parser.add_argument("--rss-model", type=Path, help="model for the memory runs [default: untrained U-Net ngf 8]")
+    parser.add_argument("--scene-size", type=int, default=2048, help="side of the throughput scene")
+    parser.add_argument("--rss-sizes", type=int, nargs=2, default=(1536, 6144), help="sides of the memory scenes")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seam-scene", type=Path, default=None,
+                        help=f"real scene for the seam ratio [default: the first PNG in {SEAM_SCENES}]")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--rss-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    from rasterio.errors import NotGeoreferencedWarning
+
+    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+    if args.rss_child:
+        model, scene, out, batch = args.rss_child
+        rss_child(model, scene, out, int(batch))
+        return
+
+    import torch
+
+    from geocolor.io.modelfile import packaged_model_path
+
+    if args.quick:
+        args.scene_size, args.rss_sizes = 512, (256, 1024)
+    report: dict[str, Any] = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "load_avg_at_start": [round(v, 2) for v in os.getloadavg()],
+                    "platform": platform.platform(), "torch": torch.__version__,
+                    "cuda": torch.cuda.is_available()},
+        "device": args.device,
+        "batch_size": args.batch_size,
+    }
+    with tempfile.TemporaryDirectory(prefix="geocolor-bench-") as tmp:
+        work = Path(tmp)
+        model = args.model
+        if model is None:
+            packaged = packaged_model_path("sar")
+            model = packaged if packaged.is_file() else make_model(work / "untrained.model", ngf=64)
+        report["model"] = str(model) if model == args.model or model == packaged_model_path("sar") else \
+            "untrained U-Net ngf 64, 8 levels, 256-px tiles"
+
+        n = args.scene_size
+        scene = generate_grd(work / "scene.tif", n, n)
+        before = model_only(model, 48 if not args.quick else 16, args.batch_size, args.device)
+        e2e = end_to_end(model, scene, work / "scene_rgb.tif", args.batch_size, args.device)
+        after = model_only(model, 48 if not args.quick else 16, args.batch_size, args.device)
+        mean_model = (before["tiles_per_s"] + after["tiles_per_s"]) / 2
+        report["throughput"] = {
+            "scene": f"{n}x{n} uint16 DN with GCPs, generated",
+            "model_only_before": before,
+            "model_only_after": after,
+            "end_to_end": e2e,
+            "ratio": round(e2e["tiles_per_s"] / mean_model, 3),
+            "target": ">= 0.85",
+        }
+        print(json.dumps(report["throughput"]), file=sys.stderr)
+
+        rss_model = args.rss_model or make_model(work / "small.model", ngf=8)
+        runs = []
+        for side in args.rss_sizes:
+            rss_scene = generate_grd(work / f"rss_{side}.tif", side, side, seed=1)
+            runs.append(peak_rss(rss_model, rss_scene, work / f"rss_{side}_rgb.tif", args.batch_size))
+            rss_scene.unlink()
+        report["peak_rss"] = {
+            "model": str(args.rss_model) if args.rss_model else "untrained U-Net ngf 8, 8 levels, 256-px tiles",
+            "runs": runs,
+            "area_ratio": round((args.rss_sizes[1] / args.rss_sizes[0]) ** 2, 2),
+            "ratio": round(runs[1]["peak_rss_mb"] / runs[0]["peak_rss_mb"], 3),
+            "target": "<= 1.25",
+        }
+        print(json.dumps(report["peak_rss"]), file=sys.stderr)
+
+        seam_scene = args.seam_scene or next(iter(sorted(SEAM_SCENES.glob("*.png"))), None)
+        if seam_scene is not None and seam_scene.is_file():
+            report["seams"] = seams(model, seam_scene, work, args.batch_size, args.device)
+        else:
+            report["seams"] = {"skipped": f"no real scene found (looked for {args.seam_scene or SEAM_SCENES})"}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
