@@ -250,3 +250,26 @@ def test_amp_step_on_cuda(tmp_path: Path) -> None:  # pragma: no cover - GPU mac
                                     "--base", "4", "--img-size", "32", "--batch-size", "2", "--workers", "0",
                                     "--device", "cuda", "--amp", "fp16", "--max-steps", "2"])
     assert res.exit_code == 0, res.output + str(res.exception)
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = _photos(tmp_path / "data", n=4, masks=(0, 1))
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "geocolor", "-q", "train", "semantic", str(data), "-o", str(run), *TINY,
+         "--epochs", "2", "--val-fraction", "0"],
+        capture_output=True, text=True, env=env, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines() == [str(run / "model.model")]  # rank 0 alone prints
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    # 4 photos / 2 ranks / batch 2 = 1 step per epoch
+    assert [r["step"] for r in records if r["type"] == "batch"] == [1, 2]
+    assert load_model(run / "model.model").card.training["world_size"] == 2
