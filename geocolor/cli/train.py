@@ -73,6 +73,32 @@ def training_options(f: Callable) -> Callable:
     return f
 
 
+def given_command(ctx: click.Context | None = None) -> str:
+    """The command line as given (options the user set, in canonical spelling), for model cards."""
+    ctx = ctx or click.get_current_context()
+    parts = [ctx.command_path.split()[0] if ctx.command_path else "geocolor"]
+    parts[0] = "geocolor"
+    parts += ctx.command_path.split()[1:]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == () or ctx.get_parameter_source(param.name) not in (
+            click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT
+        ):
+            continue
+        if isinstance(param, click.Argument):
+            parts.append(shlex.quote(str(value)))
+        elif getattr(param, "is_flag", False) and param.secondary_opts:
+            parts.append(param.opts[-1] if value else param.secondary_opts[-1])
+        elif getattr(param, "is_flag", False):
+            parts.append(param.opts[-1])
+        elif getattr(param, "multiple", False):
+            for v in value:
+                parts += [param.opts[-1], shlex.quote(str(v))]
+        else:
+            parts += [param.opts[-1], shlex.quote(str(value))]
+    return " ".join(parts)
+
+
 def resolve_train_settings(cls: type, kwargs: dict[str, Any]) -> tuple[Any, Path, bool]:
     """(settings, run_dir, resume) from a training subcommand's parameters.
 
@@ -143,7 +169,7 @@ def run_with_progress(train_fn: Callable[..., Any], settings: Any, run_dir: Path
 
     rank = dist_env()[0]
     callback, close = progress_callback(progress_enabled() and rank == 0)
-    command = "geocolor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = given_command()
     try:
         result = train_fn(settings, run_dir, resume=resume, callback=callback, command=command)
     finally:

@@ -463,7 +463,7 @@ def grid_offsets(length: int, size: int) -> list[int]:
 
 def to_model_range(a: np.ndarray) -> torch.Tensor:
     """uint8 (H, W) or (H, W, C) -> float32 (C, H, W) in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(a))
+    t = torch.from_numpy(np.array(a, copy=True))  # crops of cached (read-only) arrays
     if t.ndim == 2:
         t = t[None]
     else:

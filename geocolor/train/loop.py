@@ -81,7 +81,7 @@ SAMPLES_DIR = "samples"
 #: Settings that may change when resuming; changing any other one would break exactness.
 RESUME_OVERRIDABLE = frozenset({
     "epochs", "max_steps", "device", "workers", "amp", "threads", "wandb", "wandb_project",
-    "wandb_run_name", "checkpoint_every", "sample_every", "log_every", "final_weights",
+    "wandb_run_name", "checkpoint_every", "sample_every", "log_every", "final_weights", "lr_decay_start",
 })
 
 

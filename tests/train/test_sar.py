@@ -1,0 +1,276 @@
+"""``train sar``: losses, one step, exact resume, W&B offline, DDP, CLI and its errors."""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from geocolor.cli import main
+from geocolor.data.paired import find_pairs, split_by_group
+from geocolor.errors import PretrainedWeightsError
+from geocolor.io.modelfile import load_model
+from geocolor.models.perceptual import VGGPerceptualLoss
+from geocolor.train.checkpoint import load_checkpoint
+from geocolor.train.runtime import setup_runtime
+from geocolor.train.sar import SarSettings, SarTask, prepare_sar_task, train_sar
+
+TINY = ["--img-size", "32", "--ngf", "4", "--ndf", "4", "--batch-size", "2", "--lambda-content", "0",
+        "--val-fraction", "0.34"]
+
+
+def tiny(data: Path, **kw) -> SarSettings:
+    base = dict(data=str(data), img_size=32, ngf=4, ndf=4, batch_size=2, epochs=2, workers=0,
+                lambda_content=0.0, val_fraction=0.34, device="cpu")
+    return SarSettings(**{**base, **kw})
+
+
+def _task(data: Path, content: bool = False, **kw) -> SarTask:
+    settings = tiny(data, lambda_content=2.5 if content else 0.0, **kw)
+    ps = find_pairs(data)
+    train, val = split_by_group(ps.pairs, settings.val_fraction, 0)
+    loss = VGGPerceptualLoss(pretrained=False) if content else None  # random features: plumbing only
+    task = SarTask(settings, ps, train, val, "kaggle-vv-db", content_loss=loss)
+    task.setup(setup_runtime("cpu"))
+    return task
+
+
+def _batch(task: SarTask):
+    train, _ = task.datasets()
+    items = [train[i] for i in range(2)]
+    return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+
+def test_every_loss_term_is_present_with_its_weight(kaggle_dir):
+    torch.manual_seed(0)
+    task = _task(kaggle_dir, content=True, lambda_cycle=3.0, lambda_l1=7.0)
+    task.train_mode(False)  # no dropout: the same forward twice
+    A, B = _batch(task)
+    total, terms, fakes = task.generator_losses(A, B, task.nets)
+    assert set(terms) == {"adv_AB", "cycle_A", "l1", "content", "adv_BA", "cycle_B"}
+    assert task.weights == {"adv_AB": 1.0, "cycle_A": 3.0, "l1": 7.0, "content": 2.5, "adv_BA": 1.0, "cycle_B": 3.0}
+    expected = (terms["adv_AB"] + 3 * terms["cycle_A"] + 7 * terms["l1"] + 2.5 * terms["content"]
+                + terms["adv_BA"] + 3 * terms["cycle_B"])
+    assert torch.allclose(total, expected)
+    # the terms are what the issue defines
+    g_ab, g_ba = task.nets["G_AB"], task.nets["G_BA"]
+    with torch.no_grad():
+        assert torch.allclose(terms["cycle_A"], (g_ba(g_ab(A)) - A).abs().mean())
+        assert torch.allclose(terms["cycle_B"], (g_ab(g_ba(B)) - B).abs().mean())
+        assert torch.allclose(terms["l1"], (g_ab(A) - B).abs().mean())
+        logits = task.nets["D_Y"](A, fakes["fake_B"])
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        assert torch.allclose(terms["adv_AB"], bce)
+    d = task.discriminator_losses(A, B, fakes["fake_A"], fakes["fake_B"], task.nets)
+    assert set(d) == {"loss_D_Y", "loss_D_X"}
+    # lsgan swaps the adversarial criterion
+    ls = _task(kaggle_dir, gan_loss="lsgan")
+    logits = torch.tensor([[0.5, -1.0]])
+    assert torch.allclose(ls.gan(logits, True), ((logits - 1) ** 2).mean())
+
+
+def test_one_step_reduces_a_fixed_batch_loss(kaggle_dir):
+    torch.manual_seed(0)
+    task = _task(kaggle_dir, dropout=0.0, lr_gen=1e-3, lr_disc=1e-3)
+    A, B = _batch(task)
+    from geocolor.train.loop import StepContext
+
+    ctx = StepContext(setup_runtime("cpu"), dict(task.nets))
+
+    def l1_now() -> float:
+        with torch.no_grad():
+            return float(task.generator_losses(A, B, task.nets)[1]["l1"])
+
+    before = l1_now()
+    losses = task.train_step((A, B), ctx)
+    assert set(losses) >= {"loss_G", "loss_D", "l1", "adv_AB", "cycle_A", "cycle_B", "adv_BA"}
+    assert l1_now() < before
+    assert all(p.grad is not None for p in task.nets["D_Y"].parameters())  # D stepped too
+
+
+def test_exact_resume_through_the_cli(kaggle_dir, tmp_path):
+    runner = CliRunner()
+    args = [str(kaggle_dir), *TINY, "--epochs", "3", "--deterministic", "--workers", "0", "--seed", "5"]
+    full = runner.invoke(main, ["-q", "train", "sar", *args, "-o", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    part = runner.invoke(main, ["-q", "train", "sar", *args, "-o", str(tmp_path / "part"), "--max-steps", "5"])
+    assert part.exit_code == 0, part.output
+    resumed = runner.invoke(main, ["-q", "train", "sar", "--resume", str(tmp_path / "part"), "--max-steps", "0"])
+    assert resumed.exit_code == 0, resumed.output
+    a = load_checkpoint(tmp_path / "full/checkpoints/latest.ckpt")
+    b = load_checkpoint(tmp_path / "part/checkpoints/latest.ckpt")
+    assert a["counters"]["step"] == b["counters"]["step"] == 12
+    for net in ("G_AB", "G_BA", "D_Y", "D_X"):
+        for k, v in a["networks"][net].items():
+            assert torch.equal(v, b["networks"][net][k]), (net, k)
+    wa = load_model(tmp_path / "full/model.model").network.state_dict()
+    wb = load_model(tmp_path / "part/model.model").network.state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _wandb_records(run_dir: Path):
+    """Decode the offline run file (LevelDB-style log of protobuf records)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    (path,) = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
+    data = Path(path).read_bytes()
+    assert data[:4] == b":W&B"
+    pos, block, buf = 7, 32768, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:
+            pos += block - pos % block
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        buf += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(buf)
+            buf = b""
+            yield record
+
+
+def test_wandb_offline_logs_config_losses_metrics_images_artifacts(kaggle_dir, tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    run = tmp_path / "run"
+    with caplog.at_level("INFO", logger="geocolor"):
+        train_sar(tiny(kaggle_dir, wandb=True, wandb_project="p", wandb_run_name="tiny-run", log_every=1), run)
+    assert "no login found" in caplog.text and "logging offline" in caplog.text
+    def key(item) -> str:
+        return item.key or "/".join(item.nested_key)
+
+    history, summary, artifacts, config = set(), set(), [], set()
+    for r in _wandb_records(run):
+        kind = r.WhichOneof("record_type")
+        if kind == "history":
+            history |= {key(i) for i in r.history.item}
+        elif kind == "summary":
+            summary |= {key(i) for i in r.summary.update}
+        elif kind == "artifact":
+            artifacts.append((r.artifact.type, r.artifact.name))
+        elif kind == "run":
+            assert r.run.display_name == "tiny-run" and r.run.project == "p"
+            config |= {key(i) for i in r.run.config.update}
+    assert {"train/loss_G", "train/loss_D", "train/l1", "train/cycle_A",
+            "epoch/loss_G", "epoch/loss_D", "val/psnr", "val/ssim", "val/l1", "lr/G", "lr/D"} <= history
+    assert {"samples/_type", "loss_plot/_type"} <= history  # images
+    assert {"lambda_l1", "ngf", "img_size", "data"} <= config
+    assert {"val/psnr"} <= summary
+    assert ("checkpoint", "sar-checkpoint") in artifacts and ("model", "sar-model") in artifacts
+    media = glob.glob(str(run / "wandb" / "offline-run-*" / "files" / "media" / "images" / "*.png"))
+    assert any("samples" in m for m in media) and any("loss_plot" in m for m in media)
+
+
+def test_cli_end_to_end_max_steps_4_and_info(kaggle_dir, tmp_path):
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(main, ["train", "sar", str(kaggle_dir), "-o", str(run), "--max-steps", "4",
+                                  *TINY, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    model = Path(result.stdout.strip().splitlines()[-1])
+    assert model == run / "model.model" and model.is_file()
+    info = runner.invoke(main, ["info", "--json", str(model)])
+    assert info.exit_code == 0, info.output
+    card = json.loads(info.stdout)["card"]
+    assert card["kind"] == "sar" and card["arch"] == "unet"
+    assert card["arch_args"] == {"in_channels": 1, "out_channels": 3, "ngf": 4, "levels": 5,
+                                 "norm": "batch", "dropout": 0.5}
+    assert card["input"]["sar_scaling"]["name"] == "kaggle-vv-db"
+    assert card["input"]["sar_scaling"]["scheme"] == "db_clip"
+    assert card["input"]["tile_size"] == 32 and card["input"]["in_channels"] == 1
+    assert card["training"]["steps"] == 4 and card["training"]["data"]["layout"] == "kaggle"
+    assert "--max-steps 4" in card["training"]["command"]
+    assert "no pretrained VGG16" in card["training"]["losses"]["content_loss"]
+    assert set(card["metrics"]) == {"l1", "psnr", "ssim"}
+    for name in ("config.toml", "metrics.jsonl", "split.json", "checkpoints/latest.ckpt"):
+        assert (run / name).is_file(), name
+    split = json.loads((run / "split.json").read_text())
+    assert not set(split["train"]["groups"]) & set(split["val"]["groups"])
+
+
+def test_config_file_with_cli_overrides_and_saved_config(kaggle_dir, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[train]\nngf = 4\nndf = 4\nimg-size = 32\nlambda_content = 0\nlambda_l1 = 50\n'
+                   'batch_size = 2\nworkers = 0\n')
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["-q", "train", "sar", str(kaggle_dir), "-o", str(run), "--config", str(cfg),
+                                       "--lambda-l1", "60", "--max-steps", "1"])
+    assert result.exit_code == 0, result.output
+    saved = (run / "config.toml").read_text()
+    assert "lambda_l1 = 60.0" in saved and "ngf = 4" in saved and f'data = "{kaggle_dir}"' in saved
+
+
+def test_bad_config_key_is_a_clear_error(kaggle_dir, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("lamda_l1 = 3\n")
+    result = CliRunner().invoke(main, ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "r"), "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert "c.toml: unknown setting 'lamda_l1'" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_no_data_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["train", "sar", str(tmp_path / "empty"), "-o", str(tmp_path / "r"), *TINY])
+    assert result.exit_code == 1
+    assert "geocolor: error:" in result.output and "no training pairs found: looked for" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_vgg_weights_is_a_clear_error(kaggle_dir, tmp_path):
+    runner = CliRunner()
+    args = ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "r"), "--img-size", "32", "--ngf", "4"]
+    result = runner.invoke(main, args)  # lambda_content defaults to > 0; no VGG16 in the empty cache
+    assert result.exit_code == 1
+    assert "ImageNet vgg16 weights not found" in result.output
+    assert "--lambda-content 0" in result.output
+    assert not (tmp_path / "r").exists()
+    result = runner.invoke(main, args + ["--vgg-weights", str(tmp_path / "vgg.pth")])
+    assert result.exit_code == 1 and "vgg16 weights file not found" in result.output
+    with pytest.raises(PretrainedWeightsError):
+        prepare_sar_task(tiny(kaggle_dir, lambda_content=1.0))
+
+
+def test_resume_and_output_errors(kaggle_dir, tmp_path):
+    runner = CliRunner()
+    run = tmp_path / "run"
+    assert runner.invoke(main, ["-q", "train", "sar", str(kaggle_dir), "-o", str(run), *TINY, "--max-steps", "1",
+                                "--workers", "0"]).exit_code == 0
+    again = runner.invoke(main, ["train", "sar", str(kaggle_dir), "-o", str(run), *TINY, "--workers", "0"])
+    assert again.exit_code == 2 and "already holds a training run; resume it" in again.output
+    changed = runner.invoke(main, ["train", "sar", "--resume", str(run), "--ngf", "8"])
+    assert changed.exit_code == 2 and "cannot change ngf" in changed.output
+    missing = runner.invoke(main, ["train", "sar", "--resume", str(tmp_path / "nothing")])
+    assert missing.exit_code == 1 and "not a geocolor run directory" in missing.output
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp(kaggle_dir, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "geocolor", "-q", "train", "sar", str(kaggle_dir), "-o", str(run), *TINY,
+         "--epochs", "2", "--workers", "0", "--device", "cpu"],
+        capture_output=True, text=True, env=env, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines == [str(run / "model.model")]  # rank 0 alone prints (and writes)
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.ckpt")
+    # 8 training chips / 2 ranks / batch 2 = 2 steps per epoch
+    assert ckpt["counters"]["step"] == 4 and ckpt["counters"]["epoch"] == 2
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["type"] == "batch"] == [1, 2, 3, 4]
+    assert load_model(run / "model.model").card.training["world_size"] == 2
