@@ -183,7 +183,7 @@ def run_with_progress(train_fn: Callable[..., Any], settings: Any, run_dir: Path
 
 @click.group()
 def train() -> None:
-    """Train a model: `train sar` (SAR -> optical GAN)."""
+    """Train a model: `train sar` (SAR -> optical GAN), `train semantic` (grey photos -> colour)."""
 
 
 @train.command("sar")

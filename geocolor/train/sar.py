@@ -16,7 +16,6 @@ is G_AB with a model card (kind ``"sar"``).
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from geocolor.models.patchgan import PatchDiscriminator
 from geocolor.models.unet import UNetGenerator
 from geocolor.train.loop import StepContext, TrainResult, TrainSettings, TrainTask, Callback, run_training
 from geocolor.train.plot import image_grid, to_uint8_image
-from geocolor.train.runtime import Runtime, dist_env
+from geocolor.train.runtime import Runtime
 
 log = logging.getLogger("geocolor.train")
 
