@@ -274,3 +274,34 @@ def test_two_process_gloo_ddp(kaggle_dir, tmp_path):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["type"] == "batch"] == [1, 2, 3, 4]
     assert load_model(run / "model.model").card.training["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_sigint_saves_a_resumable_checkpoint(kaggle_dir, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geocolor", "train", "sar", str(kaggle_dir), "-o", str(run), *TINY,
+         "--epochs", "500", "--workers", "0", "--sample-every", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (run / "metrics.jsonl").is_file():
+            time.sleep(0.2)
+        while time.time() < deadline and len((run / "metrics.jsonl").read_text().splitlines()) < 3:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "resume with --resume" in err and out == ""
+    step = load_checkpoint(run / "checkpoints" / "latest.ckpt")["counters"]["step"]
+    assert step >= 3
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
+             if json.loads(line)["type"] == "batch"]
+    assert steps[-1] == step  # the checkpoint holds the last logged step
