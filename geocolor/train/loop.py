@@ -403,8 +403,10 @@ class _Interrupt:
 
 
 def _collate_items(dataset: Dataset, n: int) -> Any:
-    n = min(n, len(dataset))  # type: ignore[arg-type]
-    return default_collate([dataset[i] for i in range(n)]) if n else None
+    """``n`` items spread evenly over ``dataset`` (plain indices: deterministic), collated."""
+    size = len(dataset)  # type: ignore[arg-type]
+    n = min(n, size)
+    return default_collate([dataset[i * size // n] for i in range(n)]) if n else None
 
 
 def _ddp_wrap(nets: dict[str, nn.Module], runtime: Runtime) -> dict[str, nn.Module]:
