@@ -135,7 +135,7 @@ def end_to_end(model_path: Path, scene: Path, out: Path, batch: int, device: str
     seconds = time.perf_counter() - start
     return {"tiles": result["tiles"], "tiles_skipped": result["tiles_skipped"], "seconds": round(seconds, 3),
             "tiles_per_s": round(result["tiles"] / seconds, 3), "width": result["width"],
-            "height": result["height"]}
+            "height": result["height"], "timing": result["timing"]}
 
 
 def rss_child(model_path: str, scene: str, out: str, batch: int) -> None:
@@ -181,6 +181,45 @@ def seams(model_path: Path, scene: Path, out_dir: Path, batch: int, device: str)
     return figures
 
 
+def throughput(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    n = args.scene_size
+    scene = generate_grd(work / "scene.tif", n, n)
+    tiles = 48 if not args.quick else 16
+    before = model_only(model, tiles, args.batch_size, args.device)
+    e2e = end_to_end(model, scene, work / "scene_rgb.tif", args.batch_size, args.device)
+    after = model_only(model, tiles, args.batch_size, args.device)
+    mean_model = (before["tiles_per_s"] + after["tiles_per_s"]) / 2
+    figures = {
+        "scene": f"{n}x{n} uint16 DN with GCPs, generated",
+        "model_only_before": before,
+        "model_only_after": after,
+        "end_to_end": e2e,
+        "ratio": round(e2e["tiles_per_s"] / mean_model, 3),
+        "target": ">= 0.85",
+    }
+    print(json.dumps(figures), file=sys.stderr)
+    return figures
+
+
+def memory(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    rss_model = args.rss_model or make_model(work / "small.model", ngf=8)
+    runs = []
+    for side in args.rss_sizes:
+        rss_scene = generate_grd(work / f"rss_{side}.tif", side, side, seed=1)
+        runs.append(peak_rss(rss_model, rss_scene, work / f"rss_{side}_rgb.tif", args.batch_size))
+        rss_scene.unlink()
+        (work / f"rss_{side}_rgb.tif").unlink()
+    figures = {
+        "model": str(args.rss_model) if args.rss_model else "untrained U-Net ngf 8, 8 levels, 256-px tiles",
+        "runs": runs,
+        "area_ratio": round((args.rss_sizes[1] / args.rss_sizes[0]) ** 2, 2),
+        "ratio": round(runs[1]["peak_rss_mb"] / runs[0]["peak_rss_mb"], 3),
+        "target": "<= 1.25",
+    }
+    print(json.dumps(figures), file=sys.stderr)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="SAR model file [default: packaged, else untrained U-Net]")
@@ -192,6 +231,8 @@ def main() -> None:
     parser.add_argument("--seam-scene", type=Path, default=None,
                         help=f"real scene for the seam ratio [default: the first PNG in {SEAM_SCENES}]")
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
+    parser.add_argument("--parts", nargs="+", choices=("throughput", "rss", "seams"),
+                        default=("throughput", "rss", "seams"), help="which figures to measure")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--rss-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -227,42 +268,16 @@ def main() -> None:
         report["model"] = str(model) if model == args.model or model == packaged_model_path("sar") else \
             "untrained U-Net ngf 64, 8 levels, 256-px tiles"
 
-        n = args.scene_size
-        scene = generate_grd(work / "scene.tif", n, n)
-        before = model_only(model, 48 if not args.quick else 16, args.batch_size, args.device)
-        e2e = end_to_end(model, scene, work / "scene_rgb.tif", args.batch_size, args.device)
-        after = model_only(model, 48 if not args.quick else 16, args.batch_size, args.device)
-        mean_model = (before["tiles_per_s"] + after["tiles_per_s"]) / 2
-        report["throughput"] = {
-            "scene": f"{n}x{n} uint16 DN with GCPs, generated",
-            "model_only_before": before,
-            "model_only_after": after,
-            "end_to_end": e2e,
-            "ratio": round(e2e["tiles_per_s"] / mean_model, 3),
-            "target": ">= 0.85",
-        }
-        print(json.dumps(report["throughput"]), file=sys.stderr)
-
-        rss_model = args.rss_model or make_model(work / "small.model", ngf=8)
-        runs = []
-        for side in args.rss_sizes:
-            rss_scene = generate_grd(work / f"rss_{side}.tif", side, side, seed=1)
-            runs.append(peak_rss(rss_model, rss_scene, work / f"rss_{side}_rgb.tif", args.batch_size))
-            rss_scene.unlink()
-        report["peak_rss"] = {
-            "model": str(args.rss_model) if args.rss_model else "untrained U-Net ngf 8, 8 levels, 256-px tiles",
-            "runs": runs,
-            "area_ratio": round((args.rss_sizes[1] / args.rss_sizes[0]) ** 2, 2),
-            "ratio": round(runs[1]["peak_rss_mb"] / runs[0]["peak_rss_mb"], 3),
-            "target": "<= 1.25",
-        }
-        print(json.dumps(report["peak_rss"]), file=sys.stderr)
-
-        seam_scene = args.seam_scene or next(iter(sorted(SEAM_SCENES.glob("*.png"))), None)
-        if seam_scene is not None and seam_scene.is_file():
-            report["seams"] = seams(model, seam_scene, work, args.batch_size, args.device)
-        else:
-            report["seams"] = {"skipped": f"no real scene found (looked for {args.seam_scene or SEAM_SCENES})"}
+        if "throughput" in args.parts:
+            report["throughput"] = throughput(model, work, args)
+        if "rss" in args.parts:
+            report["peak_rss"] = memory(work, args)
+        if "seams" in args.parts:
+            seam_scene = args.seam_scene or next(iter(sorted(SEAM_SCENES.glob("*.png"))), None)
+            if seam_scene is not None and seam_scene.is_file():
+                report["seams"] = seams(model, seam_scene, work, args.batch_size, args.device)
+            else:
+                report["seams"] = {"skipped": f"no real scene found (looked for {args.seam_scene or SEAM_SCENES})"}
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

@@ -39,8 +39,8 @@ log = logging.getLogger("geocolor.infer")
 
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
 POLARISATIONS = ("VV", "VH", "HH", "HV")
-#: Longest side of the decimated read used for statistics and auto detection.
-SAMPLE_SIDE = 2048
+#: Longest side of the decimated read used for statistics and auto detection (1 M pixels at most).
+SAMPLE_SIDE = 1024
 
 _POL_RE = re.compile(r"(?<![a-z0-9])(vv|vh|hh|hv)(?![a-z0-9])")
 

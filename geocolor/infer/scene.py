@@ -30,6 +30,7 @@ import contextlib
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import warnings
@@ -59,8 +60,9 @@ log = logging.getLogger("geocolor.infer")
 #: Default overlap between tiles (pixels), capped at a quarter of the tile.
 DEFAULT_OVERLAP = 64
 DEFAULT_BATCH_SIZE = 8
-#: GDAL block cache for a run (bytes): small and fixed, so memory does not grow with the scene.
-GDAL_CACHE_BYTES = 96 * 2**20
+#: GDAL block cache for a run (bytes): small, so memory does not grow with the scene; raised
+#: for very wide scenes to hold a few rows of blocks (see :func:`_gdal_cache_bytes`).
+GDAL_CACHE_BYTES = 32 * 2**20
 #: Batches waiting between stages (each queue).
 QUEUE_DEPTH = 3
 #: Longest side of one panel of a --preview image.
@@ -172,6 +174,37 @@ def default_model_path(kind: str) -> Path:
     return path
 
 
+def _gdal_cache_bytes(width: int) -> int:
+    """GDAL's block cache: enough for three full-width rows of 256-px RGB blocks (what the
+    writer leaves half-written and what the input rows span), at least :data:`GDAL_CACHE_BYTES`."""
+    return max(GDAL_CACHE_BYTES, 3 * 4 * 256 * 256 * -(-width // 256))
+
+
+_MALLOC_TUNED = False
+
+
+def _release_large_buffers() -> None:
+    """Make freed multi-megabyte buffers go back to the OS (glibc only; once per process).
+
+    glibc raises its mmap threshold after large blocks are freed, so later
+    row-band-sized numpy arrays come from per-thread heaps that keep the memory
+    when they are freed: the process then grows with the scene's width and the
+    number of threads. Pinning the threshold (``mallopt(M_MMAP_THRESHOLD)``) keeps
+    every buffer of 1 MiB or more in its own mapping, returned when freed.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or not sys.platform.startswith("linux"):
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(1 << 20))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _parse_options(options: dict[str, Any] | None) -> dict[str, str]:
     return {str(k).upper(): str(v) for k, v in (options or {}).items()}
 
@@ -243,6 +276,7 @@ def _reader(
     pin: bool,
     out: queue.Queue,
     stop: threading.Event,
+    timing: dict[str, float],
 ) -> None:
     """Read row bands, cut tiles, skip all-nodata ones, and queue batches."""
     try:
@@ -283,6 +317,7 @@ def _reader(
                     pending = _Batch()
             if pending.tiles or pending.completes or pending.skipped:
                 _put(out, _stack(pending, pin), stop)
+        timing["reader_cpu_s"] = time.thread_time()
         _put(out, _END, stop)
     except _Stopped:
         return
@@ -357,12 +392,14 @@ def _writer_loop(
     inbox: queue.Queue,
     stop: threading.Event,
     errors: list[BaseException],
+    timing: dict[str, float],
 ) -> None:
     done = 0
     try:
         while True:
             item = _get(inbox, stop)
             if item is _END:
+                timing["writer_cpu_s"] = time.thread_time()
                 return
             start = 0
             for k, r in item.completes:
@@ -583,9 +620,14 @@ def colorize_scene(
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     dev = resolve_device(device)
     options = _parse_options(creation_options)
+    _release_large_buffers()
 
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_TIFF_INTERNAL_MASK=True), _quiet_georef_warnings():
+    # A small GDAL block cache from the first read on: memory must not grow with the scene.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_TIFF_INTERNAL_MASK=True), \
+            _quiet_georef_warnings(), contextlib.ExitStack() as stack:
         with open_raster(src) as ds:
+            if _gdal_cache_bytes(ds.width) > GDAL_CACHE_BYTES:
+                stack.enter_context(rasterio.Env(GDAL_CACHEMAX=_gdal_cache_bytes(ds.width)))
             check_output(src, dst, overwrite)
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale)
             grid = TileGrid(ds.height, ds.width, tile, overlap)
@@ -608,7 +650,9 @@ def colorize_scene(
                                 mask_mode, scratch_options, fmt == "gtiff" and not cog, progress)
                 if stats["tiles_run"] == 0:
                     raise RasterError(f"{src}: has no valid pixels (all nodata)")
+                t0 = time.perf_counter()
                 _finalise(scratch, target_tmp, fmt, cog, options)
+                stats["timing"]["finalise_s"] = round(time.perf_counter() - t0, 3)
                 if preview is not None:
                     write_preview(src, sar, target_tmp, Path(preview))
         finally:
@@ -627,6 +671,7 @@ def colorize_scene(
         "input_scale": sar.scale,
         "reference": sar.reference,
         "georeference": georef["kind"],
+        "timing": stats["timing"],
     }
 
 
@@ -650,6 +695,7 @@ def _stream(
     to_model: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     to_writer: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     writer_errors: list[BaseException] = []
+    timing: dict[str, float] = {"model_s": 0.0}
     tiles_run = 0
     ds = _open_scratch(scratch, grid.width, grid.height, georef, mask_mode == "alpha", options)
     ds.update_tags(
@@ -660,13 +706,13 @@ def _stream(
     writer = _Writer(ds, grid, mask_mode)
     reader_thread = threading.Thread(
         target=_reader,
-        args=(src, sar, grid, batch_size, device.type == "cuda", to_model, stop),
+        args=(src, sar, grid, batch_size, device.type == "cuda", to_model, stop, timing),
         name="geocolor-reader",
         daemon=True,
     )
     writer_thread = threading.Thread(
         target=_writer_loop,
-        args=(writer, len(grid), progress, to_writer, stop, writer_errors),
+        args=(writer, len(grid), progress, to_writer, stop, writer_errors, timing),
         name="geocolor-writer",
         daemon=True,
     )
@@ -681,7 +727,9 @@ def _stream(
                 _put(to_writer, _END, stop)
                 break
             if item.x is not None:
+                t0 = time.perf_counter()
                 item.y = run_model(network, item.x, device, amp)
+                timing["model_s"] += time.perf_counter() - t0
                 item.x = None
                 tiles_run += len(item.tiles)
             _put(to_writer, item, stop)
@@ -704,4 +752,5 @@ def _stream(
         writer_thread.join(timeout=10)
         ds.close()
     skipped = len(grid) - tiles_run
-    return {"tiles_run": tiles_run, "tiles_skipped": skipped}
+    return {"tiles_run": tiles_run, "tiles_skipped": skipped,
+            "timing": {k: round(v, 3) for k, v in timing.items()}}
