@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from geocolor.errors import PretrainedWeightsError
 from geocolor.models.pretrained import load_pretrained_state
 
 #: ``torchvision.models.vgg16().features[:16]`` ends with relu3_3.
@@ -15,13 +16,28 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def vgg16_relu3_3(state_dict: dict[str, torch.Tensor] | None = None) -> nn.Sequential:
-    """VGG16 feature layers up to relu3_3, loaded from a full VGG16 ``state_dict`` if given."""
-    import torchvision
+    """VGG16 feature layers up to relu3_3 (``vgg16().features[:16]``).
 
-    vgg = torchvision.models.vgg16(weights=None)
+    Args:
+        state_dict: a torchvision VGG16 state dict (the full one, or only its
+            ``features.*`` entries); only the layers up to relu3_3 are read.
+
+    Raises:
+        PretrainedWeightsError: the state dict lacks those layers or has other shapes.
+    """
+    from torchvision.models.vgg import cfgs, make_layers
+
+    features = make_layers(cfgs["D"], batch_norm=False)[:RELU3_3]
     if state_dict is not None:
-        vgg.load_state_dict(state_dict)
-    return vgg.features[:RELU3_3]
+        wanted = {k[len("features."):]: v for k, v in state_dict.items() if k.startswith("features.")}
+        wanted = {k: v for k, v in wanted.items() if int(k.split(".")[0]) < RELU3_3}
+        try:
+            features.load_state_dict(wanted)
+        except RuntimeError as exc:
+            raise PretrainedWeightsError(
+                f"not VGG16 weights: {str(exc).splitlines()[0]}"
+            ) from None
+    return features
 
 
 class VGGPerceptualLoss(nn.Module):

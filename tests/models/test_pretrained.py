@@ -14,8 +14,11 @@ from geocolor.models.segcolor import SegColorNet
 
 
 def _save_vgg16(path: Path) -> dict[str, torch.Tensor]:
+    """A file shaped like torchvision's VGG16 weights: random features, zero classifier (fast)."""
     torch.manual_seed(3)
-    state = torchvision.models.vgg16(weights=None).state_dict()
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in torchvision.models.vgg16(weights=None).state_dict().items()}
+    state = {k: (torch.randn(s) if k.startswith("features.") else torch.zeros(s)) for k, s in shapes.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return state
@@ -42,6 +45,17 @@ def test_vgg_weights_from_explicit_file(tmp_path: Path) -> None:
     state = _save_vgg16(tmp_path / "my-vgg.pth")
     loss = VGGPerceptualLoss(weights_file=tmp_path / "my-vgg.pth")
     assert torch.equal(loss.features[10].weight, state["features.10.weight"])
+
+
+def test_features_only_file_works_and_wrong_network_is_refused(tmp_path: Path) -> None:
+    torch.manual_seed(4)
+    features = torchvision.models.vgg16(weights=None).features.state_dict()
+    torch.save({f"features.{k}": v for k, v in features.items()}, tmp_path / "feat.pth")
+    loss = VGGPerceptualLoss(weights_file=tmp_path / "feat.pth")
+    assert torch.equal(loss.features[2].weight, features["2.weight"])
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet.pth")
+    with pytest.raises(PretrainedWeightsError, match="not VGG16 weights"):
+        VGGPerceptualLoss(weights_file=tmp_path / "resnet.pth")
 
 
 def test_explicit_missing_or_foreign_file(tmp_path: Path) -> None:
