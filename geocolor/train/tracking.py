@@ -126,9 +126,13 @@ class WandbTracker:
             if mode == "offline":
                 log.info("W&B: no login found (WANDB_API_KEY or ~/.netrc); logging offline to "
                          "%s/wandb (upload later with `wandb sync`)", run_dir)
+        elif mode in ("online", "run") and not wandb_logged_in():
+            mode = "offline"  # never let wandb ask for an API key
+            log.info("W&B: WANDB_MODE=online but no login found (WANDB_API_KEY or ~/.netrc); logging "
+                     "offline to %s/wandb (upload later with `wandb sync`)", run_dir)
         elif mode in ("offline", "dryrun"):
             log.info("W&B: logging offline to %s/wandb (WANDB_MODE=%s)", run_dir, mode)
-        self.mode = "offline" if mode == "dryrun" else mode
+        self.mode = {"dryrun": "offline", "run": "online"}.get(mode, mode)
         kwargs: dict[str, Any] = {}
         if resume_id:
             kwargs.update(id=resume_id, resume="allow")

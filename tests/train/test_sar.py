@@ -172,6 +172,21 @@ def test_wandb_offline_logs_config_losses_metrics_images_artifacts(kaggle_dir, t
     assert any("samples" in m for m in media) and any("loss_plot" in m for m in media)
 
 
+def test_wandb_never_prompts_without_a_login(tmp_path, monkeypatch, caplog):
+    from geocolor.train.tracking import WandbTracker
+
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with caplog.at_level("INFO", logger="geocolor"):
+        tracker = WandbTracker(tmp_path, "p", None, {"a": 1})
+    try:
+        assert tracker.mode == "offline" and "no login found" in caplog.text
+    finally:
+        tracker.finish()
+
+
 def test_cli_end_to_end_max_steps_4_and_info(kaggle_dir, tmp_path):
     runner = CliRunner()
     run = tmp_path / "run"
