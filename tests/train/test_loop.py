@@ -142,3 +142,11 @@ def test_resume_refuses_changes_that_break_exactness(tmp_path):
     with pytest.raises(UsageError, match="cannot change batch_size, seed"):
         load_run_settings(TrainSettings, tmp_path / "run", {"batch_size": 2, "seed": 5, "epochs": 9})
     assert load_run_settings(TrainSettings, tmp_path / "run", {"epochs": 9}).epochs == 9
+
+
+def test_final_weights_best_exports_the_best_checkpoint(tmp_path):
+    result = run_training(ToyTask(), dataclasses.replace(SETTINGS, final_weights="best"), tmp_path / "run")
+    best = load_checkpoint(tmp_path / "run/checkpoints/best.ckpt")
+    exported = torch.load(result.model_path, weights_only=True)["state"]
+    assert all(torch.equal(v, best["networks"]["net"][k]) for k, v in exported.items())
+    assert result.metrics == best["best"]["metrics"]
