@@ -220,10 +220,14 @@ def test_config_file_with_cli_overrides_and_saved_config(kaggle_dir, tmp_path):
                    'batch_size = 2\nworkers = 0\n')
     run = tmp_path / "run"
     result = CliRunner().invoke(main, ["-q", "train", "sar", str(kaggle_dir), "-o", str(run), "--config", str(cfg),
-                                       "--lambda-l1", "60", "--max-steps", "1"])
+                                       "--lambda-l1", "60", "--max-steps", "1", "--terrain", "urban",
+                                       "--limit-per-terrain", "5", "--val-fraction", "0.2"])
     assert result.exit_code == 0, result.output
     saved = (run / "config.toml").read_text()
     assert "lambda_l1 = 60.0" in saved and "ngf = 4" in saved and f'data = "{kaggle_dir}"' in saved
+    assert 'terrains = ["urban"]' in saved and "limit_per_terrain = 5" in saved
+    data = load_model(run / "model.model").card.training["data"]
+    assert data["terrains"] == ["urban"] and data["pairs"] == 5 and data["per_terrain"] == {"urban": 5}
 
 
 def test_bad_config_key_is_a_clear_error(kaggle_dir, tmp_path):
