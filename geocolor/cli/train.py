@@ -28,6 +28,9 @@ def _opt(*names: str, **kw: Any) -> Callable:
     return click.option(*names, **kw)
 
 
+#: Public name of the option helper (click option with ``default=None`` = "not given").
+train_option = _opt
+
 _COMMON = [
     click.argument("data", required=False, type=click.Path(path_type=Path)),
     _opt("-o", "--output", "output", type=click.Path(path_type=Path),

@@ -176,6 +176,15 @@ class StepContext:
         """``optimizer.step()`` through the scaler (skipped on inf/NaN fp16 gradients)."""
         self.runtime.scaler.step(optimizer)
 
+    def clip_grad_norm(self, optimizer: torch.optim.Optimizer, max_norm: float) -> float:
+        """Unscale ``optimizer``'s gradients (AMP) and clip their total norm; call before :meth:`step`.
+
+        Returns the total norm before clipping.
+        """
+        self.runtime.scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+
 
 class TrainTask:
     """Base class of training tasks (SAR GAN, semantic colorization, ...).

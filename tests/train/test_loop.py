@@ -150,3 +150,16 @@ def test_final_weights_best_exports_the_best_checkpoint(tmp_path):
     exported = torch.load(result.model_path, weights_only=True)["state"]
     assert all(torch.equal(v, best["networks"]["net"][k]) for k, v in exported.items())
     assert result.metrics == best["best"]["metrics"]
+
+
+def test_clip_grad_norm_helper():
+    from geocolor.train.loop import StepContext
+    from geocolor.train.runtime import setup_runtime
+
+    net = nn.Linear(3, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    (net(torch.ones(4, 3)) * 100).sum().backward()
+    ctx = StepContext(setup_runtime("cpu"), {"net": net})
+    before = ctx.clip_grad_norm(opt, 1.0)
+    after = torch.norm(torch.stack([p.grad.norm() for p in net.parameters()]))
+    assert before > 1.0 and after == pytest.approx(1.0, rel=1e-4)
