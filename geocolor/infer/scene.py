@@ -641,6 +641,7 @@ def colorize_scene(
         network.to(dev)
         if dev.type == "cuda":
             network.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True  # every call has the same tile shape
         network.eval()
 
         scratch = temporary_path_for(dst, ".tif")

@@ -8,13 +8,13 @@ padding. Tile starts are spread evenly, so every pixel is covered and neighbours
 overlap by about the same amount; a scene smaller than one tile gets one centred
 tile.
 
-Each tile's prediction is multiplied by a separable cosine-ramp window (flat in
-the middle, rising as ``sin^2`` over the ``overlap`` pixels at each end, never
-exactly zero) and the sum over tiles is divided by the summed weights. Because
-every tile uses the same window, the summed weight is separable too:
+Each tile's prediction is multiplied by a separable window (:func:`ramp_window`:
+flat in the middle, a cropped border, a ``sin^2`` ramp across the rest of the
+overlap, never exactly zero) and the sum over tiles is divided by the summed
+weights, so the blend is a smooth cross-fade between neighbours. Because every
+tile uses the same window, the summed weight is separable too:
 ``norm(y, x) = norm_y(y) * norm_x(x)``, so nothing of scene size is ever held in
-memory for it. In the overlaps of an evenly spaced grid the ramps of the two
-neighbours add up to (nearly) one, so the blend is a smooth cross-fade.
+memory for it.
 """
 from __future__ import annotations
 
@@ -53,16 +53,27 @@ def tile_starts(size: int, tile: int, overlap: int, pad: int) -> list[int]:
     return [first + round(i * (last - first) / (n - 1)) for i in range(n)]
 
 
-def ramp_window(tile: int, overlap: int) -> np.ndarray:
-    """1-D blending weights: ``sin^2`` ramps over ``overlap`` pixels at each end, 1 between.
+#: Weight of the cropped border pixels of a tile (small, but never zero).
+BORDER_WEIGHT = 1e-3
 
-    Evaluated at pixel centres, so no weight is zero; ``ramp[i] + ramp[overlap-1-i]``
-    of two neighbours at stride ``tile - overlap`` sums to exactly one.
+
+def ramp_window(tile: int, overlap: int) -> np.ndarray:
+    """1-D blending weights of a tile.
+
+    Over the outer ``overlap // 4`` pixels at each end the weight is
+    :data:`BORDER_WEIGHT`: a network's output is worst there (its convolutions
+    saw zero padding), so that border is in effect cropped, as in Raster Vision.
+    Over the rest of the overlap it rises as ``sin^2`` (at pixel centres) to 1,
+    and it is 1 in the middle. No weight is zero, so pixels covered by one tile
+    only (scene edges, scenes smaller than a tile) keep their value after
+    normalisation; with ``overlap == 0`` all weights are 1.
     """
     w = np.ones(tile, dtype=np.float64)
     if overlap > 0:
-        i = np.arange(overlap, dtype=np.float64)
-        ramp = np.sin(0.5 * np.pi * (i + 0.5) / overlap) ** 2
+        border = overlap // 4
+        n = overlap - border
+        i = np.arange(n, dtype=np.float64)
+        ramp = np.concatenate([np.full(border, BORDER_WEIGHT), np.sin(0.5 * np.pi * (i + 0.5) / n) ** 2])
         w[:overlap] = ramp
         w[tile - overlap:] = np.minimum(w[tile - overlap:], ramp[::-1])
     return w

@@ -221,3 +221,24 @@ def test_all_nodata_scene_is_an_error(tmp_path: Path, sar_model: Path) -> None:
     with pytest.raises(RasterError, match="all nodata"):
         colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_rpcs_kept(tmp_path: Path, sar_model: Path) -> None:
+    from rasterio.rpc import RPC
+
+    coeffs = [0.0] * 20
+    rpc = RPC(height_off=100.0, height_scale=500.0, lat_off=50.0, lat_scale=0.1,
+              line_den_coeff=[1.0] + coeffs[1:], line_num_coeff=[0.0, 0.0, -1.0] + coeffs[3:],
+              line_off=40.0, line_scale=40.0, long_off=10.0, long_scale=0.1,
+              samp_den_coeff=[1.0] + coeffs[1:], samp_num_coeff=[0.0, 1.0] + coeffs[2:],
+              samp_off=50.0, samp_scale=50.0)
+    src = write_raster(tmp_path / "rpc.tif", db_scene(80, 100, bands=1), crs=None)
+    with rasterio.open(src, "r+") as ds:
+        ds.rpcs = rpc
+    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+    with rasterio.open(src) as a, rasterio.open(tmp_path / "o.tif") as b:
+        assert b.rpcs is not None
+        got, want = b.rpcs.to_dict(), a.rpcs.to_dict()
+        for key, value in want.items():
+            np.testing.assert_allclose(got[key], value, err_msg=key)
+        assert b.crs is None and b.transform.is_identity

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from geocolor.errors import UsageError
-from geocolor.infer.tiling import TileGrid, ramp_window, tile_starts
+from geocolor.infer.tiling import BORDER_WEIGHT, TileGrid, ramp_window, tile_starts
 
 
 @pytest.mark.parametrize("size", [1, 13, 64, 65, 100, 257, 300, 1000])
@@ -27,12 +27,15 @@ def test_scene_smaller_than_a_tile_gets_one_centred_tile() -> None:
     assert len(grid) == 1 and grid.shape == (1, 1)
 
 
-def test_ramps_of_neighbours_sum_to_one() -> None:
+def test_window_crops_the_border_and_ramps_smoothly() -> None:
     tile, overlap = 64, 16
     w = ramp_window(tile, overlap)
     assert w.min() > 0 and w.max() == 1.0
-    # right end of one tile + left end of the next tile at stride tile - overlap
-    np.testing.assert_allclose(w[tile - overlap:] + w[:overlap], 1.0, atol=1e-12)
+    np.testing.assert_array_equal(w, w[::-1])
+    border = overlap // 4
+    assert (w[:border] == BORDER_WEIGHT).all()
+    assert np.all(np.diff(w[border - 1: overlap]) > 0) and (w[overlap: tile - overlap] == 1).all()
+    np.testing.assert_array_equal(ramp_window(tile, 0), 1.0)
 
 
 def test_weights_normalise_to_one_everywhere() -> None:
