@@ -188,17 +188,11 @@ class ModelCache:
 
 def input_is_plain_image(path: Path) -> bool:
     """Whether ``path`` is a plain picture (semantic pipeline by default) rather than a SAR raster."""
-    import warnings
-
-    from rasterio.errors import NotGeoreferencedWarning
-
     from geocolor.infer.sarinput import is_plain_image
     from geocolor.io.raster import open_raster
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with open_raster(path) as ds:
-            return is_plain_image(ds, path)
+    with open_raster(path) as ds:
+        return is_plain_image(ds, path)
 
 
 def _semantic_pipeline() -> Any:

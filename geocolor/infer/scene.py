@@ -280,7 +280,7 @@ def _reader(
 ) -> None:
     """Read row bands, cut tiles, skip all-nodata ones, and queue batches."""
     try:
-        with _quiet_georef_warnings(), rasterio.open(src) as ds:
+        with open_raster(src) as ds:
             pending = _Batch()
             tile = grid.tile
             for r, y in enumerate(grid.ys):
