@@ -17,6 +17,7 @@ from typing import Any, Callable
 import click
 
 from geocolor.cli.options import progress_enabled
+from geocolor.data.sarscale import PRESETS as SAR_PRESETS
 from geocolor.errors import UsageError
 
 log = logging.getLogger("geocolor")
@@ -209,7 +210,7 @@ def train() -> None:
 @_opt("--vgg-weights", type=click.Path(path_type=Path), help="VGG16 .pth state dict for the content loss.")
 @_opt("--terrain", "terrains", multiple=True, default=(), help="Kaggle terrain folder to use (repeatable) [all].")
 @_opt("--limit-per-terrain", type=click.IntRange(min=1), help="First N pairs (by name) of each terrain.")
-@_opt("--sar-scaling", type=click.Choice(["kaggle-vv-db", "s1s2la-vh-amplitude"]),
+@_opt("--sar-scaling", type=click.Choice(sorted(SAR_PRESETS)),
       help="How the training SAR was scaled (recorded in the model) [by data layout].")
 @_opt("--crops-per-image", type=click.IntRange(min=1), help="Random crops per large image and epoch.")
 @_opt("--half/--no-half", help="Store the exported model as float16 (half the size).")
