@@ -23,7 +23,7 @@ no zero rule: 0 is a legitimate dark pixel there.
 """
 from __future__ import annotations
 
-import logging
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,6 @@ from rasterio.enums import ColorInterp, MaskFlags
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import RasterError, UsageError
 
-log = logging.getLogger("geocolor.infer")
 
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
 POLARISATIONS = ("VV", "VH", "HH", "HV")
@@ -186,7 +185,6 @@ class SarInput:
     reference: float | None
     zero_is_nodata: bool
     read_mask: bool
-    plain: bool
 
     @property
     def may_have_nodata(self) -> bool:
@@ -236,7 +234,7 @@ class SarInput:
         return text
 
 
-def _detect_scale(ds: rasterio.DatasetReader, index: int, sample: np.ndarray, plain: bool) -> tuple[str, str]:
+def _detect_scale(ds: rasterio.DatasetReader, index: int, sample: np.ndarray) -> tuple[str, str]:
     dtype = np.dtype(ds.dtypes[index - 1])
     if dtype == np.uint8:
         return "scaled", "8-bit data is taken as already scaled like the model's training data"
@@ -290,11 +288,11 @@ def resolve_sar_input(
         probe = data if mask is None else data[mask > 0]
         probe = probe[np.isfinite(probe)] if probe.dtype.kind == "f" else probe
         probe = probe[probe != 0] if not declared else probe
-        scale, reason = _detect_scale(ds, index, probe, plain)
+        scale, reason = _detect_scale(ds, index, probe)
     else:
         scale, reason = input_scale, "--input-scale"
     zero_is_nodata = not declared and scale != "scaled"
-    info = SarInput(path, index, label, scale, reason, scaling, None, zero_is_nodata, read_mask, plain)
+    info = SarInput(path, index, label, scale, reason, scaling, None, zero_is_nodata, read_mask)
     valid = info.valid(data, mask)
     if not valid.any():
         raise RasterError(f"{path}: has no valid pixels (all nodata)")
@@ -307,5 +305,5 @@ def resolve_sar_input(
                 f"{path}: the scene's amplitude {scaling.percentile:g}th percentile is {reference:g}; "
                 "cannot scale it (wrong --input-scale?)"
             )
-        info = SarInput(path, index, label, scale, reason, scaling, reference, zero_is_nodata, read_mask, plain)
+        info = dataclasses.replace(info, reference=reference)
     return info
