@@ -237,3 +237,13 @@ def test_sigterm_mid_scene_leaves_nothing(tmp_path: Path, model: Path) -> None:
     proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM
     assert list(out_dir.iterdir()) == []
+
+
+def test_auto_input_scale_is_logged(tmp_path: Path, model: Path) -> None:
+    dn = (np.arange(40 * 50).reshape(40, 50) % 300 + 5).astype(np.uint16)
+    src = write_raster(tmp_path / "grd.tif", dn, gcps=corner_gcps(40, 50))
+    r = run(["colorize", str(src), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    assert "input scale dn (uint16 integers are GRD digital numbers" in r.stderr
+    r = run(["colorize", str(src), "-o", str(tmp_path / "o2.tif"), "-m", str(model), "--input-scale", "amplitude"])
+    assert "input scale amplitude (--input-scale)" in r.stderr
