@@ -603,8 +603,11 @@ def colorize_scene(
         progress: called as ``progress(tiles_done, tiles_total)`` from the writer thread.
 
     Returns:
-        A JSON-ready summary: input, output, width, height, tiles, tiles_skipped,
-        seconds, band, input_scale, reference, georeference.
+        A JSON-ready summary: input, output, kind ("sar"), width, height, tiles (sent
+        to the model), tiles_skipped (all nodata), seconds, band, input_scale,
+        reference (the amplitude percentile, if the scaling uses one),
+        georeference ("transform" | "gcps" | "rpcs" | "none") and timing
+        (model_s, reader_cpu_s, writer_cpu_s, finalise_s).
 
     Raises:
         RasterError, OutputError, ModelFileError, UsageError (all GeocolorError).
@@ -690,7 +693,7 @@ def _stream(
     options: dict[str, str],
     build_overviews: bool,
     progress: ProgressFn | None,
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Run reader, model and writer over the whole scene into ``scratch``."""
     stop = threading.Event()
     to_model: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
