@@ -249,3 +249,18 @@ def test_cli_semantic_model_on_a_sar_scene_is_refused(tmp_path: Path, semantic_m
     res = _cli(str(scene), "-o", str(tmp_path / "out.tif"), "--model", str(semantic_model_path), "--device", "cpu")
     assert res.exit_code == 1 and "semantic model" in res.stderr
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_packaged_semantic_model(tmp_path: Path) -> None:
+    from geocolor.io.modelfile import packaged_model_path
+
+    path = packaged_model_path("semantic")
+    if not path.is_file():
+        pytest.skip("no packaged semantic model in this checkout")
+    assert path.stat().st_size <= 30 * 2**20
+    model = load_model(path, kind="semantic")
+    assert model.card.input["image_size"] >= 64 and model.card.training.get("data")
+    _photo(tmp_path / "in.png", 97, 61)
+    res = _cli(str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--device", "cpu")  # default model
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "out.png").size == (97, 61)
