@@ -167,6 +167,19 @@ def grey_to_model_l(grey: torch.Tensor) -> torch.Tensor:
     return lab[..., :1, :, :] / L_SCALE - 1
 
 
+def l_to_grey(l: torch.Tensor) -> torch.Tensor:
+    """Model ``l`` ``(*, 1, H, W)`` in [-1, 1] -> the neutral grey sRGB value of that L*, in [0, 1].
+
+    The colour with this L* and a* = b* = 0 is ``(g, g, g)`` with ``g`` returned here
+    (computed on one channel: a third of :func:`model_to_rgb`'s work).
+    """
+    if l.shape[-3] != 1:
+        raise ValueError(f"l_to_grey: expected (*, 1, H, W), got {tuple(l.shape)}")
+    fy = ((l + 1) * L_SCALE + 16) / 116
+    y = torch.where(fy > 0.2068966, fy.clamp(min=0.2068966).pow(3), (fy - 16 / 116) / _KAPPA)
+    return linear_to_srgb(y).clamp(0, 1)
+
+
 class RgbToLab(nn.Module):
     """Module form of :func:`rgb_to_lab`: ``(*, 3, H, W)`` sRGB [0, 1] -> L*a*b*."""
 

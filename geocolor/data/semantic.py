@@ -70,6 +70,13 @@ class LoadedImage:
         return int(self.rgb.shape[1])
 
 
+def _unit(img: Any) -> np.ndarray:
+    """8-bit PIL image -> float32 array in [0, 1] (scaled in place: one float copy)."""
+    arr = np.asarray(img).astype(np.float32)
+    arr *= np.float32(1 / 255)
+    return arr
+
+
 def _from_pil(img: Any, path: Path) -> LoadedImage:
     from PIL import Image, ImageOps
 
@@ -88,10 +95,10 @@ def _from_pil(img: Any, path: Path) -> LoadedImage:
         return LoadedImage(np.repeat(grey[..., None], 3, axis=2), "grey", mode, 32)
     if mode in ("1", "L", "LA"):
         if mode == "LA":
-            rgba = np.asarray(img.convert("RGBA")).astype(np.float32) / 255
+            rgba = _unit(img.convert("RGBA"))
             grey = _composite_on_white(rgba)[..., 0]
         else:
-            grey = np.asarray(img.convert("L")).astype(np.float32) / 255
+            grey = _unit(img.convert("L"))
         return LoadedImage(np.repeat(grey[..., None], 3, axis=2), "grey", mode, 8)
     if mode == "P":
         has_alpha = "transparency" in img.info
@@ -100,10 +107,10 @@ def _from_pil(img: Any, path: Path) -> LoadedImage:
     else:
         mode_after = mode
     if mode_after in ("RGBA", "RGBa", "LA", "PA"):
-        rgba = np.asarray(img.convert("RGBA")).astype(np.float32) / 255
+        rgba = _unit(img.convert("RGBA"))
         rgb = _composite_on_white(rgba)
     else:
-        rgb = np.asarray(img.convert("RGB")).astype(np.float32) / 255
+        rgb = _unit(img.convert("RGB"))
     is_grey = bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
     return LoadedImage(rgb, "grey" if is_grey else "rgb", mode, 8)
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from geocolor.data.lab import lab_to_rgb, model_to_lab, rgb_to_lab, L_SCALE
+from geocolor.data.lab import L_SCALE, l_to_grey, lab_to_rgb, model_to_lab, rgb_to_lab
 from geocolor.data.semantic import LoadedImage, read_rgb
 from geocolor.errors import ModelFileError, OutputError, RasterError
 from geocolor.io.atomic import atomic_path
@@ -159,9 +159,24 @@ def _upsampled_argmax(logits: torch.Tensor, size: tuple[int, int], rows: int = S
         y0 = y.floor().long().clamp(max=src_h - 1)
         y1 = (y0 + 1).clamp(max=src_h - 1)
         wy = (y - y0).to(cols.dtype).view(1, 1, -1, 1)
-        stripe = cols[:, :, y0, :] * (1 - wy) + cols[:, :, y1, :] * wy
-        out.append(stripe.argmax(1)[0])
+        stripe = (cols[:, :, y0, :] * (1 - wy) + cols[:, :, y1, :] * wy)[0]
+        out.append(_argmax_classes(stripe))
     return torch.cat(out, dim=0)
+
+
+def _argmax_classes(scores: torch.Tensor) -> torch.Tensor:
+    """argmax over the first dim of ``(C, H, W)`` (first maximum wins, like ``argmax``).
+
+    A running comparison over the few classes is much faster on the CPU than
+    ``argmax`` along a strided channel dim.
+    """
+    best = scores[0].clone()
+    labels = torch.zeros(scores.shape[1:], dtype=torch.int64, device=scores.device)
+    for c in range(1, scores.shape[0]):
+        better = scores[c] > best
+        best = torch.where(better, scores[c], best)
+        labels[better] = c
+    return labels
 
 
 def colorize_loaded(model: LoadedModel, image: LoadedImage, device: str | torch.device = "cpu") -> ImageColorization:
@@ -172,9 +187,13 @@ def colorize_loaded(model: LoadedModel, image: LoadedImage, device: str | torch.
     image_size = int(model.card.input.get("image_size", DEFAULT_IMAGE_SIZE))
     l_full = l_channel(image.rgb)
     ab, labels, (nh, nw) = predict(network, l_full, image_size, device)
-    lab = model_to_lab(l_full, ab)
-    rgb = _stripes(lab_to_rgb, lab)
-    grey = _stripes(lambda l: lab_to_rgb(model_to_lab(l, torch.zeros(2, *l.shape[-2:])))[:1], l_full)
+    # L and ab are joined stripe by stripe: no full-size LAB array is held.
+    rgb = torch.cat([
+        lab_to_rgb(model_to_lab(l_full[:, i : i + STRIPE_ROWS], ab[:, i : i + STRIPE_ROWS]))
+        for i in range(0, l_full.shape[-2], STRIPE_ROWS)
+    ], dim=-2)
+    del ab
+    grey = _stripes(l_to_grey, l_full)
     return ImageColorization(
         rgb=rgb.permute(1, 2, 0).numpy(),
         labels=labels.numpy().astype(np.int64),
@@ -189,8 +208,15 @@ def _move(network: torch.nn.Module, device: str | torch.device) -> None:
         network.to(device)
 
 
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+def _to_uint8(x: np.ndarray, rows: int = STRIPE_ROWS) -> np.ndarray:
+    """[0, 1] floats -> uint8 (rounded), a stripe of rows at a time (no full-size float temporaries)."""
+    out = np.empty(x.shape, np.uint8)
+    for i in range(0, x.shape[0], rows):
+        part = np.clip(x[i : i + rows], 0, 1)
+        part *= 255
+        part += 0.5
+        out[i : i + rows] = part
+    return out
 
 
 def _check_writable_image_path(path: Path, what: str) -> None:
@@ -230,10 +256,14 @@ def preview_image(result: ImageColorization, n_classes: int, max_side: int = PRE
     h, w = result.labels.shape
     scale = min(1.0, max_side / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    grey = Image.fromarray(_to_uint8(result.grey)).convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    colours = np.asarray(palette(max(n_classes, 1)), dtype=np.float32)[result.labels.clip(0, max(n_classes, 1) - 1)] / 255
-    overlay = 0.45 * result.grey[..., None] + 0.55 * colours
-    seg = Image.fromarray(_to_uint8(overlay)).resize(size, Image.Resampling.NEAREST)
+    grey_small = Image.fromarray(_to_uint8(result.grey)).resize(size, Image.Resampling.LANCZOS)
+    grey = grey_small.convert("RGB")
+    # The overlay is made at preview size: a full-size float overlay of a 50 MP photo is GBs.
+    labels = np.asarray(Image.fromarray(result.labels.astype(np.uint8)).resize(size, Image.Resampling.NEAREST))
+    k = max(n_classes, 1)
+    colours = np.asarray(palette(k), dtype=np.float32)[labels.clip(0, k - 1)] / 255
+    overlay = 0.45 * (np.asarray(grey_small, dtype=np.float32)[..., None] / 255) + 0.55 * colours
+    seg = Image.fromarray(_to_uint8(overlay))
     colour = Image.fromarray(_to_uint8(result.rgb)).resize(size, Image.Resampling.LANCZOS)
     gap, caption = 4, 16
     panel = Image.new("RGB", (3 * size[0] + 2 * gap, size[1] + caption), (255, 255, 255))

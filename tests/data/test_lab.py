@@ -108,3 +108,13 @@ def test_numpy_helpers_accept_uint8_and_uint16() -> None:
     rgb16 = rgb8.astype(np.uint16) * 257
     np.testing.assert_allclose(lab.rgb_to_lab_np(rgb8), lab.rgb_to_lab_np(rgb16), atol=1e-3)
     np.testing.assert_allclose(lab.lab_to_rgb_np(lab.rgb_to_lab_np(rgb8)) * 255, rgb8, atol=0.02)
+
+
+def test_l_to_grey_is_the_neutral_colour_of_that_lightness() -> None:
+    l = torch.rand(2, 1, 9, 7) * 2 - 1
+    grey = lab.l_to_grey(l)
+    full = lab.model_to_rgb(l, torch.zeros(2, 2, 9, 7))
+    assert torch.allclose(grey.expand_as(full), full, atol=ROUND_TRIP_TOL)
+    # and its L* is the input's
+    back, _ = lab.rgb_to_model(grey.expand(2, 3, 9, 7))
+    assert torch.allclose(back, l, atol=1e-4)

@@ -264,3 +264,14 @@ def test_packaged_semantic_model(tmp_path: Path) -> None:
     res = _cli(str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--device", "cpu")  # default model
     assert res.exit_code == 0, res.output
     assert Image.open(tmp_path / "out.png").size == (97, 61)
+
+
+@pytest.mark.parametrize("size", [(100, 57), (3000, 41), (17, 23)])
+def test_striped_upsampled_argmax_equals_the_direct_one(size: tuple[int, int]) -> None:
+    from torch.nn import functional as F
+
+    from geocolor.infer.image import _upsampled_argmax
+
+    logits = torch.randn(1, 5, 17, 23, generator=torch.Generator().manual_seed(0))
+    direct = F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(1)[0]
+    assert torch.equal(_upsampled_argmax(logits, size, rows=64), direct)
