@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from geocolor.cli.train import _opt, resolve_train_settings, run_with_progress, training_options
+from geocolor.cli.train import resolve_train_settings, run_with_progress, train_option as _opt, training_options
 
 
 @click.command("semantic")

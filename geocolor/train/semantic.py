@@ -252,9 +252,7 @@ class SemanticTask(TrainTask):
         ctx.backward(losses["loss_total"])
         out = {k: float(v.detach()) for k, v in losses.items()}
         if s.grad_clip > 0:
-            ctx.runtime.scaler.unscale_(opt)
-            norm = torch.nn.utils.clip_grad_norm_(self.nets["net"].parameters(), s.grad_clip)
-            out["grad_norm"] = float(norm)
+            out["grad_norm"] = ctx.clip_grad_norm(opt, s.grad_clip)
         ctx.step(opt)
         return out
 
