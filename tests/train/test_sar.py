@@ -324,3 +324,15 @@ def test_sigint_saves_a_resumable_checkpoint(kaggle_dir, tmp_path):
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
              if json.loads(line)["type"] == "batch"]
     assert steps[-1] == step  # the checkpoint holds the last logged step
+
+
+
+def test_folders_layout_trains_on_random_crops_with_its_scaling(folders_dir, tmp_path):
+    result = train_sar(tiny(folders_dir, max_steps=3, val_fraction=0.25, crops_per_image=3), tmp_path / "run")
+    card = load_model(result.model_path).card
+    assert card.input["sar_scaling"]["name"] == "s1s2la-vh-amplitude"
+    assert card.input["sar_scaling"]["scheme"] == "amplitude_percentile"
+    data = card.training["data"]
+    assert data["layout"] == "folders" and data["train_pairs"] == 3 and data["val_pairs"] == 1
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert len(split["val"]["pairs"]) == 1
