@@ -144,18 +144,10 @@ class TileGrid:
             return self.height
         return min(self.height, max(0, self.ys[r + 1]))
 
-    def pad_widths(self, r: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        """((top, bottom), (left, right)) reflection padding for tile row ``r``'s band.
-
-        The band read is scene rows ``[max(0, y), min(height, y + tile))`` over the
-        full width; padded by these widths it holds every tile of row ``r`` at
-        column ``xs[c] + left``.
-        """
+    def row_pads(self, r: int) -> tuple[int, int]:
+        """(top, bottom) rows of tile row ``r`` outside the scene (filled by reflection)."""
         y = self.ys[r]
-        top, bottom = max(0, -y), max(0, y + self.tile - self.height)
-        left = max(0, -self.xs[0])
-        right = max(0, self.xs[-1] + self.tile - self.width)
-        return (top, bottom), (left, right)
+        return max(0, -y), max(0, y + self.tile - self.height)
 
     def scene_span(self, start: int, size: int) -> tuple[int, int]:
         """The part ``[a, b)`` of a tile starting at ``start`` that lies inside ``[0, size)``."""
