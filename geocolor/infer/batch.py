@@ -109,12 +109,9 @@ def plan_jobs(
     Raises:
         UsageError: no inputs at all, or several inputs with ``-o`` naming an existing file.
     """
-    entries: list[tuple[Path, Path | None]] = []  # (path, directory it was found in)
+    entries: list[Path] = []
     for arg in inputs:
-        if arg == "-":
-            entries += [(Path(p), None) for p in read_path_lines(stdin_lines)]
-        else:
-            entries.append((Path(arg), None))
+        entries += [Path(p) for p in read_path_lines(stdin_lines)] if arg == "-" else [Path(arg)]
     if not entries:
         raise UsageError("no inputs given (stdin was empty)" if "-" in inputs else "no inputs given")
     single = len(inputs) == 1 and inputs[0] != "-" and not Path(inputs[0]).is_dir()
@@ -124,7 +121,7 @@ def plan_jobs(
     exclude = output.resolve() if to_dir else None
 
     jobs: list[Job] = []
-    for path, _ in entries:
+    for path in entries:
         if not to_dir:
             jobs.append(Job(path, output, preview, mask_out))
             continue
