@@ -13,6 +13,8 @@ import click
 from geocolor.cli.options import progress_enabled
 from geocolor.errors import UsageError
 
+#: Same as geocolor.infer.sarinput.INPUT_SCALES (a test keeps them equal); not imported
+#: from there so that ``geocolor --help`` does not load rasterio and numpy.
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
 
 
@@ -83,7 +85,8 @@ def _tile_progress(bar: Any) -> Any:
               help="Model file [default: the packaged SAR model for rasters, the semantic one for plain images].")
 @click.option("--band", default=None, help="Band index (1-based) or description (VV, VH) [default: the model's polarisation].")
 @click.option("--input-scale", type=click.Choice(INPUT_SCALES), default="auto",
-              help="Unit of the SAR values; auto decides from dtype, values and metadata and logs it.")
+              help="Unit of the SAR values (scaled: already scaled like the training data, e.g. 8-bit chips); "
+              "auto decides from dtype, values and metadata and logs it.")
 @click.option("--tile-size", type=int, default=None, callback=_positive, show_default=False,
               help="Tile side in pixels [default: the model card's, 256].")
 @click.option("--overlap", type=int, default=None, callback=_positive, show_default=False,

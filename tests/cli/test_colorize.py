@@ -247,3 +247,10 @@ def test_auto_input_scale_is_logged(tmp_path: Path, model: Path) -> None:
     assert "input scale dn (uint16 integers are GRD digital numbers" in r.stderr
     r = run(["colorize", str(src), "-o", str(tmp_path / "o2.tif"), "-m", str(model), "--input-scale", "amplitude"])
     assert "input scale amplitude (--input-scale)" in r.stderr
+
+
+def test_cli_input_scales_match_the_engine() -> None:
+    from geocolor.cli.colorize import INPUT_SCALES as cli_scales
+    from geocolor.infer.sarinput import INPUT_SCALES
+
+    assert cli_scales == INPUT_SCALES
