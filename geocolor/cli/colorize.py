@@ -193,19 +193,35 @@ def _terminate(signum: int, frame: Any) -> None:
 def _run_all(jobs: list, options: Any, models: Any, show: bool, as_json: bool) -> int:
     from geocolor.infer.batch import colorize_job
 
+    def emit(line: str, err: bool = False) -> None:
+        if show:  # print above the progress bars instead of through them
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr if err else sys.stdout)
+        else:
+            click.echo(line, err=err)
+        (sys.stderr if err else sys.stdout).flush()
+
     failed = 0
-    with _bar(show and len(jobs) > 1, total=len(jobs), unit="input", desc="inputs", position=0) as overall:
+    with contextlib.ExitStack() as stack:
+        if show:
+            import logging
+
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            stack.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger("geocolor")]))
+        overall = stack.enter_context(
+            _bar(show and len(jobs) > 1, total=len(jobs), unit="input", desc="inputs", position=0))
         for job in jobs:
             with _bar(show, unit="tile", desc=job.input.name, leave=False, position=1 if overall else 0) as bar:
                 result = colorize_job(job, options, models, progress=_tile_progress(bar))
             if result["status"] == "failed":
                 failed += 1
-                click.echo(f"geocolor: error: {result['error']}", err=True)
+                emit(f"geocolor: error: {result['error']}", err=True)
             if as_json:
-                click.echo(json.dumps(result))
+                emit(json.dumps(result))
             elif result["status"] != "failed":
-                click.echo(result["output"])
-            sys.stdout.flush()
+                emit(result["output"])
             if overall is not None:
                 overall.update(1)
     return failed
