@@ -732,6 +732,8 @@ def _stream(
         name="geocolor-writer",
         daemon=True,
     )
+    if progress is not None:
+        progress(0, len(grid))
     try:
         reader_thread.start()
         writer_thread.start()
