@@ -13,13 +13,27 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _default_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def temporary_path_for(target: Path, suffix: str = "") -> Path:
-    """A fresh, unused temporary path next to ``target`` (same filesystem, so rename is atomic)."""
+    """A fresh, unused temporary path next to ``target`` (same filesystem, so rename is atomic).
+
+    ``mkstemp`` creates the file owner-only (0600); it is given the ordinary
+    permissions of a new file so that the renamed output is readable as usual.
+    """
     target = Path(target)
     fd, name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent or Path(".")
     )
-    os.close(fd)
+    try:
+        os.fchmod(fd, _default_file_mode())
+    finally:
+        os.close(fd)
     return Path(name)
 
 
