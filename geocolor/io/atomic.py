@@ -7,14 +7,20 @@ file) under the final name, never a partial one. The temporary name starts with
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 
+@functools.lru_cache(maxsize=1)
 def _default_file_mode() -> int:
-    """The mode ``open()`` would give a new file: 0o666 less the process umask."""
+    """The mode ``open()`` would give a new file: 0o666 less the process umask.
+
+    Read once: ``os.umask`` can only be read by setting it, which is not
+    thread-safe, and writers may run in background threads.
+    """
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
@@ -67,3 +73,6 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
 def atomic_write_text(target: Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``target`` atomically."""
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+_default_file_mode()  # read the umask now, in the importing (main) thread

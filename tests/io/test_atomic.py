@@ -30,9 +30,8 @@ def test_failure_keeps_old_file_and_removes_temporary(tmp_path: Path) -> None:
 
 
 def test_output_gets_ordinary_permissions(tmp_path: Path) -> None:
-    old = os.umask(0o022)
-    try:
-        atomic_write_text(tmp_path / "shared.txt", "x")
-    finally:
-        os.umask(old)
-    assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o644
+    umask = os.umask(0)
+    os.umask(umask)
+    atomic_write_text(tmp_path / "shared.txt", "x")
+    assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "shared.txt").stat().st_mode & 0o044  # readable by others under umask 022
