@@ -98,6 +98,50 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return resolve_device(device)
 
 
+def read_split(split_file: Path | str, subset: str = "val") -> list[str]:
+    """The image paths of ``subset`` ("train" | "val") in a run's ``split.json``.
+
+    Understands both run formats: ``train semantic`` (``{"val": [photo paths]}``)
+    and ``train sar`` (``{"val": {"groups": [...], "pairs": [SAR paths]}}``).
+    """
+    import json
+
+    path = Path(split_file)
+    if subset not in ("train", "val"):
+        raise UsageError(f"--subset must be 'train' or 'val', got {subset!r}")
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: split file not found (a run directory's split.json)") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable split.json ({type(exc).__name__})") from None
+    entry = data.get(subset) if isinstance(data, dict) else None
+    if isinstance(entry, dict):
+        entry = entry.get("pairs")
+    if not isinstance(entry, list):
+        raise DataError(f"{path}: no {subset!r} list in this split file")
+    return [str(p) for p in entry]
+
+
+def _select(items: list, path_of: Callable[[Any], Path], wanted: list[str], split_file: Path | str,
+            data: Path | str) -> list:
+    """Items whose path is listed in ``wanted`` (exact, then resolved, then by file name)."""
+    exact = set(wanted)
+    chosen = [it for it in items if str(path_of(it)) in exact]
+    if not chosen:
+        resolved = {str(Path(p).resolve()) for p in wanted}
+        chosen = [it for it in items if str(path_of(it).resolve()) in resolved]
+    if not chosen:
+        names = {Path(p).name for p in wanted}
+        chosen = [it for it in items if path_of(it).name in names]
+    if not chosen:
+        raise DataError(f"{split_file}: none of its {len(wanted)} listed images is in {data}")
+    if len(chosen) < len(wanted):
+        log.warning("%s: %d of %d listed images not found in %s", split_file, len(wanted) - len(chosen),
+                    len(wanted), data)
+    return chosen
+
+
 # ----------------------------------------------------------------------------- perceptual
 _ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 _FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -239,9 +283,15 @@ def evaluate_sar(
     sar_scaling: str | None = None,
     terrains: tuple[str, ...] | None = None,
     limit_per_terrain: int | None = None,
+    split: Path | str | None = None,
+    subset: str = "val",
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a SAR model on paired data (see the module docstring)."""
+    """Evaluate a SAR model on paired data (see the module docstring).
+
+    With ``split`` (a training run's ``split.json``) only that run's ``subset``
+    pairs are evaluated (the images the model did not train on, for ``val``).
+    """
     from geocolor.data.paired import PairedDataset, find_pairs
 
     if model.card.kind != "sar":
@@ -251,7 +301,10 @@ def evaluate_sar(
     scaling_name = sar_scaling or pairset.default_sar_scaling
     scaling = _check_sar_scaling(model, scaling_name)
     tile = int(model.card.input.get("tile_size", 256))
-    ds = PairedDataset(pairset.pairs, img_size=tile, train=False)
+    pairs = pairset.pairs
+    if split is not None:
+        pairs = _select(pairs, lambda p: p.sar_path, read_split(split, subset), split, data)
+    ds = PairedDataset(pairs, img_size=tile, train=False)
     n = len(ds)
     if n == 0:
         raise DataError(f"{data}: no chips to evaluate")
@@ -304,8 +357,9 @@ def evaluate_sar(
         "model": str(model.path) if model.path else None,
         "data": str(data),
         "layout": pairset.layout,
-        "images": len(pairset.pairs),
+        "images": len(pairs),
         "chips": n,
+        "split": {"file": str(split), "subset": subset} if split is not None else None,
         "tile_size": tile,
         "sar_scaling": scaling.get("name", scaling_name),
         "mean_colour": [round(float(c), 6) for c in mean_colour],
@@ -330,9 +384,15 @@ def evaluate_semantic(
     data: Path | str,
     *,
     device: str | torch.device = "cpu",
+    split: Path | str | None = None,
+    subset: str = "val",
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a semantic model on ``raw/`` + ``masks/`` (see the module docstring)."""
+    """Evaluate a semantic model on ``raw/`` + ``masks/`` (see the module docstring).
+
+    With ``split`` (a training run's ``split.json``) only that run's ``subset``
+    photos are evaluated.
+    """
     from geocolor.data.semantic import find_photos, read_mask, read_rgb
     from geocolor.errors import RasterError
     from geocolor.infer.image import colorize_loaded, require_semantic
@@ -340,6 +400,8 @@ def evaluate_semantic(
     require_semantic(model)
     dev = _resolve_device(device)
     records = find_photos(data)
+    if split is not None:
+        records = _select(records, lambda r: r.image, read_split(split, subset), split, data)
     n_classes = int(model.card.arch_args.get("n_classes", max(2, len(model.card.classes))))
     names = list(model.card.classes) or [f"class{i}" for i in range(n_classes)]
     names += [f"class{i}" for i in range(len(names), n_classes)]
@@ -396,6 +458,7 @@ def evaluate_semantic(
         "data": str(data),
         "images": len(records),
         "images_with_masks": with_masks,
+        "split": {"file": str(split), "subset": subset} if split is not None else None,
         "image_size": int(model.card.input.get("image_size", 256)),
         "metrics": list(SEM_METRICS),
         "methods": dict(SEM_METHOD_LABELS),
@@ -420,18 +483,20 @@ def evaluate(
     """Evaluate a model file (either kind) on ``data``; the card decides how.
 
     ``options`` go to :func:`evaluate_sar` (``batch_size``, ``sar_scaling``,
-    ``terrains``, ``limit_per_terrain``); a semantic model takes none of them
-    except ``batch_size`` (ignored).
+    ``terrains``, ``limit_per_terrain``, ``split``, ``subset``); a semantic model
+    takes ``split`` and ``subset`` (``batch_size`` is ignored).
     """
     dev = _resolve_device(device)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device=dev)
     if loaded.card.kind == "sar":
         return evaluate_sar(loaded, data, device=dev, progress=progress, **options)
-    given = {k for k, v in options.items() if v not in (None, (), False) and k != "batch_size"}
+    shared = ("batch_size", "split", "subset")
+    given = {k for k, v in options.items() if v not in (None, (), False) and k not in shared}
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in sorted(given))
         raise UsageError(f"{flags}: only for SAR models; {loaded.path} is a semantic model")
-    return evaluate_semantic(loaded, data, device=dev, progress=progress)
+    return evaluate_semantic(loaded, data, device=dev, progress=progress,
+                             split=options.get("split"), subset=options.get("subset") or "val")
 
 
 def _fmt(value: Any, metric: str) -> str:
@@ -460,6 +525,8 @@ def format_report(result: dict[str, Any]) -> str:
             f"semantic model {result['model']} on {result['data']}: {result['images']} photo(s), "
             f"{result['images_with_masks']} with masks"
         )
+    if result.get("split"):
+        lines.append(f"only the {result['split']['subset']} images of {result['split']['file']}")
     lines.append(f"({result['units']})")
     names = result["metrics"]
     label_w = max(len(v) for v in result["methods"].values())

@@ -224,3 +224,44 @@ def test_wrong_kind_for_kind_specific_entry_points(tmp_path: Path) -> None:
         evaluate_sar(_semantic_model(BrightIsForeground()), tmp_path)
     with pytest.raises(ModelFileError):
         evaluate_semantic(_sar_model(), tmp_path)
+
+
+def test_split_file_restricts_to_the_held_out_images(tmp_path: Path) -> None:
+    data = tmp_path / "photos"
+    for name in ("a", "b", "c"):
+        _grey_photo_with_mask(data, name)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [str(data / "raw" / "a.png")],
+                                 "val": [str(data / "raw" / "b.png"), "elsewhere/raw/c.png"]}))
+    result = evaluate(_semantic_model(BrightIsForeground()), data, device="cpu", split=split)
+    assert [r["name"] for r in result["per_image"]] == ["b.png"]  # exact paths win over names
+    assert result["split"] == {"file": str(split), "subset": "val"}
+    train = evaluate(_semantic_model(BrightIsForeground()), data, device="cpu", split=split, subset="train")
+    assert [r["name"] for r in train["per_image"]] == ["a.png"]
+    # SAR runs record {"val": {"groups": [...], "pairs": [...]}}; matched by name when paths moved
+    sar = tmp_path / "sar_data"
+    _sar_folders(sar, n=3)
+    sar_split = tmp_path / "sar_split.json"
+    sar_split.write_text(json.dumps({"train": {"groups": ["000", "001"], "pairs": ["/old/sar/000.png", "/old/sar/001.png"]},
+                                     "val": {"groups": ["002"], "pairs": ["/old/sar/002.png"]}}))
+    result = evaluate(_sar_model(), sar, device="cpu", split=sar_split)
+    assert result["images"] == 1 and result["chips"] == 4
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"val": ["nothing.png"]}))
+    with pytest.raises(DataError, match="none of its 1 listed images"):
+        evaluate(_semantic_model(BrightIsForeground()), data, device="cpu", split=bad)
+    with pytest.raises(DataError, match="split file not found"):
+        evaluate(_semantic_model(BrightIsForeground()), data, device="cpu", split=tmp_path / "nope.json")
+
+
+def test_cli_split_option(tmp_path: Path, semantic_file: Path) -> None:
+    data = tmp_path / "data"
+    _grey_photo_with_mask(data, "a", size=40)
+    _grey_photo_with_mask(data, "b", size=40)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [], "val": [str(data / "raw" / "b.png")]}))
+    res = CliRunner().invoke(main, ["evaluate", str(semantic_file), str(data), "--split", str(split),
+                                    "--json", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["images"] == 1 and doc["per_image"][0]["name"] == "b.png"

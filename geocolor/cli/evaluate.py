@@ -22,8 +22,13 @@ from geocolor.cli.options import json_option, progress_enabled
 @click.option("--terrain", "terrains", multiple=True, help="Kaggle terrain folder(s) to evaluate (default: all).")
 @click.option("--limit-per-terrain", type=click.IntRange(min=1), default=None,
               help="Only the first N pairs (by name) of each terrain.")
+@click.option("--split", type=click.Path(path_type=Path), default=None,
+              help="A training run's split.json: evaluate only the images of its --subset "
+                   "(e.g. RUN_DIR/split.json: the images the model did not train on).")
+@click.option("--subset", type=click.Choice(["val", "train"]), default="val", show_default=True,
+              help="Which side of --split to evaluate.")
 def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: int, sar_scaling: str | None,
-             terrains: tuple[str, ...], limit_per_terrain: int | None) -> None:
+             terrains: tuple[str, ...], limit_per_terrain: int | None, split: Path | None, subset: str) -> None:
     """Evaluate MODEL (a .model file of either kind) on DATA, next to baselines.
 
     \b
@@ -55,6 +60,7 @@ def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: in
         result = run_evaluation(
             model, data, device=device, progress=progress, batch_size=batch_size,
             sar_scaling=sar_scaling, terrains=terrains or None, limit_per_terrain=limit_per_terrain,
+            split=split, subset=subset,
         )
     finally:
         if bar is not None:
