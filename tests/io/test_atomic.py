@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from geocolor.io.atomic import atomic_path, atomic_write_text
+from geocolor.io.atomic import _default_file_mode, atomic_path, atomic_write_text
 
 
 def test_success_renames_into_place(tmp_path: Path) -> None:
@@ -30,8 +30,11 @@ def test_failure_keeps_old_file_and_removes_temporary(tmp_path: Path) -> None:
 
 
 def test_output_gets_ordinary_permissions(tmp_path: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    atomic_write_text(tmp_path / "shared.txt", "x")
-    assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o666 & ~umask
-    assert (tmp_path / "shared.txt").stat().st_mode & 0o044  # readable by others under umask 022
+    old = os.umask(0o022)
+    _default_file_mode.cache_clear()
+    try:
+        atomic_write_text(tmp_path / "shared.txt", "x")
+    finally:
+        os.umask(old)
+        _default_file_mode.cache_clear()
+    assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
