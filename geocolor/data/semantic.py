@@ -78,7 +78,7 @@ def _unit(img: Any) -> np.ndarray:
 
 
 def _from_pil(img: Any, path: Path) -> LoadedImage:
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     img = ImageOps.exif_transpose(img)
     mode = img.mode

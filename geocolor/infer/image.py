@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from geocolor.data.lab import L_SCALE, l_to_grey, lab_to_rgb, model_to_lab, rgb_to_lab
 from geocolor.data.semantic import LoadedImage, read_rgb
-from geocolor.errors import ModelFileError, OutputError, RasterError
+from geocolor.errors import ModelFileError, OutputError
 from geocolor.io.atomic import atomic_path
 from geocolor.io.modelfile import LoadedModel
 
