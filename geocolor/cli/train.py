@@ -80,9 +80,12 @@ def training_options(f: Callable) -> Callable:
 def given_command(ctx: click.Context | None = None) -> str:
     """The command line as given (options the user set, in canonical spelling), for model cards."""
     ctx = ctx or click.get_current_context()
-    parts = [ctx.command_path.split()[0] if ctx.command_path else "geocolor"]
-    parts[0] = "geocolor"
-    parts += ctx.command_path.split()[1:]
+    names = []
+    c: click.Context | None = ctx
+    while c is not None and c.parent is not None:  # the root's name depends on how it was run
+        names.append(c.info_name or "")
+        c = c.parent
+    parts = ["geocolor", *reversed(names)]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if value is None or value == () or ctx.get_parameter_source(param.name) not in (

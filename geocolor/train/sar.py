@@ -277,7 +277,7 @@ class SarTask(TrainTask):
         s = self.settings
         return {
             **self.pairset.summary(),
-            "terrains": list(s.terrains) or self.pairset.terrains(),
+            "terrains": list(s.terrains) or [t for t in self.pairset.terrains() if t],
             "limit_per_terrain": s.limit_per_terrain,
             "train_pairs": len(self.train_pairs),
             "val_pairs": len(self.val_pairs),
