@@ -336,3 +336,11 @@ def test_folders_layout_trains_on_random_crops_with_its_scaling(folders_dir, tmp
     assert data["layout"] == "folders" and data["train_pairs"] == 3 and data["val_pairs"] == 1
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert len(split["val"]["pairs"]) == 1
+
+
+def test_without_validation_split(kaggle_dir, tmp_path):
+    result = train_sar(tiny(kaggle_dir, val_fraction=0.0, epochs=1), tmp_path / "run")
+    assert result.metrics == {} and result.steps == 6  # 12 chips / batch 2
+    assert (tmp_path / "run" / "samples" / "epoch-0001.png").is_file()  # from training items
+    assert not (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
+    assert load_model(result.model_path).card.training["data"]["val_pairs"] == 0
