@@ -110,7 +110,8 @@ def generate_grd(path: Path, height: int, width: int, seed: int = 0) -> Path:
 def model_only(model_path: Path, tiles: int, batch: int, device: str) -> dict[str, Any]:
     import torch
 
-    from geocolor.infer.scene import resolve_device, run_model
+    from geocolor.device import resolve_device
+    from geocolor.infer.scene import run_model
     from geocolor.io.modelfile import load_model
 
     dev = resolve_device(device)

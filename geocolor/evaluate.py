@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from geocolor import metrics
+from geocolor.device import resolve_device
 from geocolor.errors import DataError, ModelFileError, UsageError
 from geocolor.io.modelfile import LoadedModel, load_model
 
@@ -88,14 +89,6 @@ def _colour_metrics(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, 
         else:  # pragma: no cover - programming error
             raise ValueError(name)
     return out
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    from geocolor.train.runtime import resolve_device
-
-    return resolve_device(device)
 
 
 def read_split(split_file: Path | str, subset: str = "val") -> list[str]:
@@ -296,7 +289,7 @@ def evaluate_sar(
 
     if model.card.kind != "sar":
         raise ModelFileError(f"{model.path}: is a {model.card.kind} model, not a SAR model")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     pairset = find_pairs(data, terrains=terrains or None, limit_per_terrain=limit_per_terrain)
     scaling_name = sar_scaling or pairset.default_sar_scaling
     scaling = _check_sar_scaling(model, scaling_name)
@@ -398,7 +391,7 @@ def evaluate_semantic(
     from geocolor.infer.image import colorize_loaded, require_semantic
 
     require_semantic(model)
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     records = find_photos(data)
     if split is not None:
         records = _select(records, lambda r: r.image, read_split(split, subset), split, data)
@@ -486,7 +479,7 @@ def evaluate(
     ``terrains``, ``limit_per_terrain``, ``split``, ``subset``); a semantic model
     takes ``split`` and ``subset`` (``batch_size`` is ignored).
     """
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device=dev)
     if loaded.card.kind == "sar":
         return evaluate_sar(loaded, data, device=dev, progress=progress, **options)

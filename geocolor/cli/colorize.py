@@ -146,7 +146,8 @@ def colorize(
     """
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
-    from geocolor.infer.scene import resolve_device, tile_settings
+    from geocolor.device import resolve_device
+    from geocolor.infer.scene import tile_settings
 
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing exclude each other")

@@ -250,7 +250,8 @@ def _with_input(path: Path, message: str) -> str:
 
 
 def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) -> dict[str, Any]:
-    from geocolor.infer.scene import check_output, colorize_scene, default_model_path, resolve_device
+    from geocolor.device import resolve_device
+    from geocolor.infer.scene import check_output, colorize_scene, default_model_path
 
     if options.model is not None:
         model_path = options.model

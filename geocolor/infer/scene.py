@@ -48,6 +48,7 @@ from rasterio.windows import Window
 
 from geocolor import __version__
 from geocolor.data.sarscale import SarScaling
+from geocolor.device import resolve_device
 from geocolor.errors import ModelFileError, OutputError, RasterError, UsageError
 from geocolor.infer.sarinput import SarInput, read_failure, resolve_sar_input
 from geocolor.infer.tiling import TileGrid
@@ -99,15 +100,6 @@ ProgressFn = Callable[[int, int], None]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def resolve_device(spec: str | torch.device | None) -> torch.device:
-    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` (or a device) -> a :class:`torch.device`."""
-    if isinstance(spec, torch.device):
-        return spec
-    from geocolor.train.runtime import resolve_device as resolve_name
-
-    return resolve_name(spec or "auto")
 
 
 def output_format(dst: Path) -> str:

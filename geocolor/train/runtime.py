@@ -21,35 +21,10 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from geocolor.device import resolve_device
 from geocolor.errors import UsageError
 
 log = logging.getLogger("geocolor.train")
-
-
-def resolve_device(spec: str = "auto", local_rank: int | None = None) -> torch.device:
-    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` -> a :class:`torch.device`.
-
-    ``auto`` picks CUDA when available (``cuda:LOCAL_RANK`` under torchrun), else CPU.
-    Asking for CUDA where there is none is a :class:`UsageError`.
-    """
-    spec = (spec or "auto").strip().lower()
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec == "cpu":
-        return torch.device("cpu")
-    if spec.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {spec}: CUDA is not available on this machine; use --device cpu")
-        if spec == "cuda":
-            return torch.device("cuda", local_rank or 0)
-        try:
-            index = int(spec.split(":", 1)[1])
-        except (IndexError, ValueError):
-            raise UsageError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N") from None
-        if index >= torch.cuda.device_count():
-            raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) here")
-        return torch.device("cuda", index)
-    raise UsageError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")
 
 
 def seed_everything(seed: int) -> None:
