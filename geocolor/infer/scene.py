@@ -639,7 +639,10 @@ def colorize_scene(
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale)
             grid = TileGrid(ds.height, ds.width, tile, overlap)
             georef = _georeference(ds) if fmt == "gtiff" else {"kind": "none"}
-        log.info("%s: %s; %d tiles of %d px (overlap %d)", src, sar.describe(), len(grid), tile, overlap)
+        log.info(
+            "%s: %s; %d tile%s of %d px (overlap %d)",
+            src, sar.describe(), len(grid), "" if len(grid) == 1 else "s", tile, overlap,
+        )
         mask_mode = None
         if sar.may_have_nodata:
             mask_mode = "alpha" if (alpha or fmt == "png") else ("mask" if fmt == "gtiff" else None)
