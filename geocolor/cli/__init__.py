@@ -71,17 +71,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from geocolor.cli import info
+    from geocolor.cli import colorize, evaluate, info, train, train_semantic
 
-    main.add_command(info.info)
-    for name in ("train", "colorize", "evaluate"):
-        try:
-            module = __import__(f"geocolor.cli.{name}", fromlist=[name])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"geocolor.cli.{name}":
-                raise
-            continue
-        main.add_command(getattr(module, name))
+    train.train.add_command(train_semantic.semantic)
+    for command in (info.info, train.train, colorize.colorize, evaluate.evaluate):
+        main.add_command(command)
 
 
 _register()

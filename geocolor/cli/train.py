@@ -230,18 +230,3 @@ def sar(**kwargs: Any) -> None:
         kwargs["vgg_weights"] = str(kwargs["vgg_weights"])
     settings, run_dir, resume = resolve_train_settings(SarSettings, kwargs)
     run_with_progress(train_sar, settings, run_dir, resume)
-
-
-def _register_more() -> None:
-    """Subcommands defined in their own modules (``geocolor.cli.train_<name>``)."""
-    for name in ("semantic",):
-        try:
-            module = __import__(f"geocolor.cli.train_{name}", fromlist=[name])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"geocolor.cli.train_{name}":
-                raise
-            continue
-        train.add_command(getattr(module, name))
-
-
-_register_more()

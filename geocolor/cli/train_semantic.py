@@ -1,7 +1,7 @@
 """``geocolor train semantic``: the grey photo -> segmentation + colour model.
 
-Registered on the ``train`` group by :mod:`geocolor.cli.train`; shares its
-options, settings resolution (``--config``, ``--resume``) and progress output.
+Registered on the ``train`` group by :mod:`geocolor.cli`; shares
+:mod:`geocolor.cli.train`'s options, settings resolution (``--config``, ``--resume``) and progress output.
 """
 from __future__ import annotations
 
