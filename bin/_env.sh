@@ -1,14 +1,14 @@
 # Shared by bin/* scripts: create and reuse the project's virtual environment.
-# Sourced, not run. Honours GEOCOLOR_VENV (default: <repo>/.venv) and PYTHON.
+# Sourced, not run. Honours GEOCOLOR_VENV (default: <repo>/.venv) and PYTHON (3.11+).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${GEOCOLOR_VENV:-$ROOT/.venv}"
 
 pick_python() {
     if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
-    for candidate in python3.11 python3.12 python3.10 python3; do
+    for candidate in python3.11 python3.12 python3.13 python3; do
         if command -v "$candidate" >/dev/null 2>&1; then echo "$candidate"; return; fi
     done
-    echo "geocolor: no python3 found; install Python 3.10 or newer" >&2
+    echo "geocolor: no python3 found; install Python 3.11 or newer" >&2
     return 1
 }
 
