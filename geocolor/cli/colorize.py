@@ -144,9 +144,9 @@ def colorize(
       geocolor colorize scenes/ -o colored/
       find . -name '*.tif' | geocolor colorize - -o colored/ --json
     """
+    from geocolor.device import resolve_device
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
-    from geocolor.device import resolve_device
     from geocolor.infer.scene import tile_settings
 
     if overwrite and skip_existing:
