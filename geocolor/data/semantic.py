@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from geocolor.data.lab import rgb_to_model
 from geocolor.errors import DataError, RasterError
+from geocolor.io.files import require_file
 
 log = logging.getLogger("geocolor.data.semantic")
 
@@ -157,10 +158,7 @@ def read_rgb(path: Path | str) -> LoadedImage:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    if not path.exists():
-        raise RasterError(f"{path}: file not found")
-    if path.is_dir():
-        raise RasterError(f"{path}: is a directory, not an image")
+    require_file(path, RasterError, "an image")
     try:
         with Image.open(path) as img:
             img.load()

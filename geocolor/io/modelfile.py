@@ -28,6 +28,7 @@ from torch import nn
 from geocolor import __version__
 from geocolor.errors import ModelFileError
 from geocolor.io.atomic import atomic_path
+from geocolor.io.files import require_file
 from geocolor.models.registry import build_model
 
 FORMAT = "geocolor-model"
@@ -136,10 +137,7 @@ def save_model(path: Path | str, network: nn.Module, card: ModelCard, half: bool
 
 
 def _load_payload(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ModelFileError(f"{path}: model file not found")
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a directory, not a model file")
+    require_file(path, ModelFileError, "a model file", missing="model file")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a geocolor model file (unknown format, or truncated)")
     try:

@@ -12,16 +12,14 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
 from geocolor.errors import RasterError
+from geocolor.io.files import require_file
 
 
 @contextlib.contextmanager
 def open_raster(path: Path | str) -> Iterator[rasterio.DatasetReader]:
     """Open ``path`` for reading; a missing, foreign or corrupt file is a :class:`RasterError`."""
     path = Path(path)
-    if not path.exists():
-        raise RasterError(f"{path}: file not found")
-    if path.is_dir():
-        raise RasterError(f"{path}: is a directory, not a raster")
+    require_file(path, RasterError, "a raster")
     try:
         with warnings.catch_warnings():
             # A missing georeference is reported by georeference_kind(), not as a warning.
