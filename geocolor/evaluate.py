@@ -45,6 +45,7 @@ from geocolor import metrics
 from geocolor.device import resolve_device
 from geocolor.errors import DataError, ModelFileError, UsageError
 from geocolor.io.modelfile import LoadedModel, load_model
+from geocolor.models.pretrained import hub_checkpoint
 
 log = logging.getLogger("geocolor.evaluate")
 
@@ -140,10 +141,6 @@ _ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 _FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 
-def _hub_checkpoint(name: str) -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / name
-
-
 class Perceptual:
     """LPIPS and FID when available; otherwise the reason each is skipped.
 
@@ -167,7 +164,7 @@ class Perceptual:
         if importlib.util.find_spec("lpips") is None:
             self.status["lpips"] = {"status": "skipped", "reason": "the lpips package is not installed (pip install lpips)"}
             return
-        weights = _hub_checkpoint(_ALEXNET_FILE)
+        weights = hub_checkpoint(_ALEXNET_FILE)
         if not weights.is_file():
             self.status["lpips"] = {
                 "status": "skipped",
@@ -187,7 +184,7 @@ class Perceptual:
         if importlib.util.find_spec("pytorch_fid") is None:
             self.status["fid"] = {"status": "skipped", "reason": "the pytorch-fid package is not installed (pip install pytorch-fid)"}
             return
-        weights = _hub_checkpoint(_FID_INCEPTION_FILE)
+        weights = hub_checkpoint(_FID_INCEPTION_FILE)
         if not weights.is_file():
             self.status["fid"] = {"status": "skipped", "reason": f"FID Inception weights not found at {weights}"}
             return

@@ -28,10 +28,14 @@ def _weights_enum(name: str) -> Any:
     raise ValueError(f"no pretrained weights known for {name!r}")
 
 
+def hub_checkpoint(filename: str) -> Path:
+    """``filename`` in torch's checkpoint cache (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
 def cache_path(name: str) -> Path:
     """Where torchvision keeps (and geocolor looks for) the ImageNet weights of ``name``."""
-    url = _weights_enum(name).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    return hub_checkpoint(Path(_weights_enum(name).url).name)
 
 
 def download_allowed() -> bool:
