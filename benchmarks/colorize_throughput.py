@@ -6,7 +6,7 @@ Three figures, each with what produced it:
 
 throughput
     model-only tiles/s (random (B, 1, T, T) tensors in memory, the same model,
-    batch size, device and :func:`geocolor.infer.scene.run_model`) against the
+    batch size, device and :func:`geocolor.infer.backend.run_model`) against the
     end-to-end tiles/s of :func:`colorize_scene` on a generated uint16 GRD-like
     scene with GCPs (read, scale, tile, model, blend, write, COG copy), and the
     ratio end-to-end / model-only, in --rounds alternating rounds (median
@@ -115,7 +115,7 @@ def model_only(model_path: Path, tiles: int, batch: int, device: str) -> dict[st
     import torch
 
     from geocolor.device import resolve_device
-    from geocolor.infer.scene import run_model
+    from geocolor.infer.backend import run_model
     from geocolor.io.modelfile import load_model
 
     dev = resolve_device(device)

@@ -147,7 +147,7 @@ def colorize(
     from geocolor.device import resolve_device
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
-    from geocolor.infer.scene import tile_settings
+    from geocolor.infer.sarmodel import tile_settings
 
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing exclude each other")

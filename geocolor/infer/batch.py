@@ -251,7 +251,9 @@ def _with_input(path: Path, message: str) -> str:
 
 def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) -> dict[str, Any]:
     from geocolor.device import resolve_device
-    from geocolor.infer.scene import check_output, colorize_scene, default_model_path
+    from geocolor.infer.output import check_output
+    from geocolor.infer.sarmodel import default_model_path
+    from geocolor.infer.scene import colorize_scene
 
     if options.model is not None:
         model_path = options.model

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from geocolor.data.lab import L_SCALE, l_to_grey, lab_to_rgb, model_to_lab, rgb_to_lab
 from geocolor.data.semantic import LoadedImage, read_rgb
 from geocolor.errors import ModelFileError, OutputError
-from geocolor.io.atomic import atomic_path
+from geocolor.infer.preview import save_image
 from geocolor.io.modelfile import LoadedModel
 
 log = logging.getLogger("geocolor.infer.image")
@@ -229,16 +229,6 @@ def _check_writable_image_path(path: Path, what: str) -> None:
         raise OutputError(f"{path}: folder {path.parent} does not exist")
 
 
-def _save(img: Any, path: Path, **kwargs: Any) -> None:
-    ext = path.suffix.lower()
-    if ext in (".jpg", ".jpeg") and img.mode not in ("RGB", "L"):
-        img = img.convert("RGB")
-    if ext in (".jpg", ".jpeg"):
-        kwargs.setdefault("quality", 95)
-    with atomic_path(path, suffix=ext) as tmp:
-        img.save(tmp, **kwargs)
-
-
 def mask_image(labels: np.ndarray, n_classes: int) -> Any:
     """The label map as a palette ('P' mode) PIL image: pixel value = class index."""
     from PIL import Image
@@ -314,12 +304,12 @@ def colorize_image(
     result = colorize_loaded(model, image, device)
     from PIL import Image
 
-    _save(Image.fromarray(_to_uint8(result.rgb)), dst)
+    save_image(Image.fromarray(_to_uint8(result.rgb)), dst)
     n_classes = max(len(model.card.classes), int(model.card.arch_args.get("n_classes", 2)))
     if mask_out is not None:
-        _save(mask_image(result.labels, n_classes), Path(mask_out))
+        save_image(mask_image(result.labels, n_classes), Path(mask_out))
     if preview is not None:
-        _save(preview_image(result, n_classes), Path(preview))
+        save_image(preview_image(result, n_classes), Path(preview))
     names = model.card.classes or [f"class{i}" for i in range(n_classes)]
     counts = np.bincount(result.labels.ravel(), minlength=n_classes)
     total = max(1, int(counts.sum()))

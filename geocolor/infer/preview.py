@@ -1,0 +1,76 @@
+"""Preview panels: small side-by-side PNGs of what went in and what came out.
+
+:func:`write_scene_preview` makes the SAR panel (input as the model saw it | colour
+output) from the finished raster, reading decimated copies of both (never the
+full scene); :func:`save_image` is the atomic PIL save that the photo pipeline
+(:mod:`geocolor.infer.image`) uses for its outputs and its own panel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+from geocolor.infer.output import check_output, quiet_georef_warnings
+from geocolor.infer.sarinput import SarInput
+from geocolor.io.atomic import atomic_path
+
+#: Longest side of one panel of a --preview image.
+PREVIEW_SIDE = 1024
+
+
+def save_image(img: Any, path: Path, **kwargs: Any) -> None:
+    """Save a PIL image atomically; the extension picks the format (JPEG: RGB, quality 95)."""
+    ext = path.suffix.lower()
+    if ext in (".jpg", ".jpeg") and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    if ext in (".jpg", ".jpeg"):
+        kwargs.setdefault("quality", 95)
+    with atomic_path(path, suffix=ext) as tmp:
+        img.save(tmp, **kwargs)
+
+
+def write_scene_preview(
+    src: Path, sar: SarInput, output: Path, preview: Path, side: int = PREVIEW_SIDE
+) -> Path:
+    """Side-by-side PNG: the input as the model saw it (grey) | the colorized output.
+
+    Panels are decimated so that their longest side is at most ``side`` pixels
+    (small scenes are enlarged by an integer factor to at least 512 px).
+    """
+    from PIL import Image
+
+    with quiet_georef_warnings():
+        with rasterio.open(output) as out:
+            width, height = out.width, out.height
+            scale = max(width, height) / side
+            shape = (
+                (height, width)
+                if scale <= 1
+                else (max(1, round(height / scale)), max(1, round(width / scale)))
+            )
+            rgb = out.read([1, 2, 3], out_shape=(3, *shape), resampling=Resampling.average)
+            valid = out.dataset_mask(out_shape=shape) > 0
+        with rasterio.open(src) as ds:
+            data = ds.read(sar.band, out_shape=shape)
+            mask = ds.read_masks(sar.band, out_shape=shape) if sar.read_mask else None
+    grey = np.rint(sar.to_unit(data) * 255).astype(np.uint8)
+    grey[~(sar.valid(data, mask) & valid)] = 0
+    rgb[:, ~valid] = 0
+    gap = max(2, shape[1] // 100)
+    panel = np.zeros((shape[0], 2 * shape[1] + gap, 3), dtype=np.uint8)
+    panel[:, :, :] = 255
+    panel[:, : shape[1]] = grey[..., None]
+    panel[:, shape[1] + gap :] = np.moveaxis(rgb, 0, -1)
+    factor = max(1, 512 // max(shape))
+    image = Image.fromarray(panel)
+    if factor > 1:
+        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+    check_output(src, preview, overwrite=True)
+    with atomic_path(preview, suffix=".png") as tmp:
+        image.save(tmp, format="PNG")
+    return preview

@@ -1,0 +1,74 @@
+"""SAR models at inference: the default model, its card's scaling, tile settings.
+
+Shared by the scene pipeline (:mod:`geocolor.infer.scene`), the batch driver
+(:mod:`geocolor.infer.batch`) and the CLI, which checks ``--tile-size`` and
+``--overlap`` against a model before any input is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geocolor.data.sarscale import SarScaling
+from geocolor.errors import ModelFileError, UsageError
+from geocolor.io.modelfile import LoadedModel, load_model, packaged_model_path
+
+#: Default overlap between tiles (pixels), capped at a quarter of the tile.
+DEFAULT_OVERLAP = 64
+DEFAULT_BATCH_SIZE = 8
+
+
+def sar_scaling_of(loaded: LoadedModel) -> SarScaling:
+    """The SAR scaling recorded in a SAR model's card."""
+    data = loaded.card.input.get("sar_scaling")
+    where = loaded.path or "model"
+    if not isinstance(data, dict):
+        raise ModelFileError(
+            f"{where}: model card has no input.sar_scaling; cannot scale SAR input for it"
+        )
+    try:
+        return SarScaling.from_dict(data)
+    except Exception as exc:  # noqa: BLE001 - ConfigError or TypeError from a bad card
+        raise ModelFileError(
+            f"{where}: invalid input.sar_scaling in the model card ({exc})"
+        ) from None
+
+
+def tile_settings(
+    loaded: LoadedModel, tile_size: int | None, overlap: int | None
+) -> tuple[int, int]:
+    """(tile, overlap): the card's tile size unless given, checked against the network."""
+    multiple = int(getattr(loaded.network, "multiple", 1))
+    tile = int(tile_size or loaded.card.input.get("tile_size") or 256)
+    if tile < multiple or tile % multiple:
+        raise UsageError(f"--tile-size {tile}: must be a multiple of {multiple} for this model")
+    overlap = min(DEFAULT_OVERLAP, tile // 4) if overlap is None else int(overlap)
+    if not 0 <= overlap <= tile // 2:
+        raise UsageError(
+            f"--overlap {overlap}: must be between 0 and half the tile size ({tile // 2})"
+        )
+    return tile, overlap
+
+
+def default_model_path(kind: str) -> Path:
+    """The packaged default model of ``kind``, or a clear error when it is not installed."""
+    path = packaged_model_path(kind)
+    if not path.is_file():
+        raise ModelFileError(
+            f"no packaged default {kind} model is installed (looked for {path}); "
+            f"pass --model PATH with a {kind} model file (train one with 'geocolor train {kind}')"
+        )
+    return path
+
+
+def require_sar_model(model: LoadedModel | str | Path | None) -> LoadedModel:
+    """A loaded SAR model: ``model`` itself, the file it names, or the packaged default."""
+    if isinstance(model, LoadedModel):
+        if model.card.kind != "sar":
+            raise ModelFileError(
+                f"{model.path or 'model'}: is a {model.card.kind} model; "
+                "a SAR scene needs a sar model"
+            )
+        return model
+    path = default_model_path("sar") if model is None else Path(model)
+    return load_model(path, kind="sar")
