@@ -5,17 +5,20 @@
 ``sar`` models (:func:`evaluate_sar`)
     on a Kaggle-layout folder or ``sar/`` + ``opt/`` folders
     (:func:`geocolor.data.paired.find_pairs`): every image is cut into the
-    non-overlapping centred grid of ``tile_size`` chips (the card's), the model
-    colorizes each chip, and L1, PSNR and SSIM against the optical chip are
-    averaged per terrain and overall. Baselines on the same chips: the mean
-    colour of all evaluated targets (one constant colour; it knows the answer's
-    average, so it is a strong floor), and the SAR chip copied to R, G and B. The
+    non-overlapping centred grid of ``tile_size`` chips (the card's, or
+    ``--tile-size``), the model colorizes each chip, and the metrics against the
+    optical chip are averaged per terrain and overall. Baselines on the same
+    chips: the mean training colour (one constant colour; from the card, the
+    ``--split`` train side or ``--train-colour``), the mean colour of all
+    evaluated targets (an oracle constant: it knows the answer's average, so it
+    is a strong floor), and the SAR chip copied to R, G and B. The
     data must be scaled as the model's training SAR was (the card's
     ``sar_scaling``); a mismatch is refused.
 ``semantic`` models (:func:`evaluate_semantic`)
     on ``raw/`` + optional ``masks/``: each photo is colorized from its L
     exactly as ``geocolor colorize`` does (full resolution) and compared with the
-    original: MSE, PSNR, SSIM; baseline: the grey image itself (the input's L
+    original: MSE, PSNR, SSIM and the structure metrics; baseline: the grey
+    image itself (the input's L
     with no colour). Where masks exist: pixel accuracy, mean IoU and per-class
     IoU of the segmentation (confusion matrix over all masked pixels).
 
@@ -24,6 +27,20 @@ with a peak of 1, capped at 100 dB per image before averaging (a perfect
 prediction scores 100, as in the training logs), SSIM with the 11x11 Gaussian
 window of :func:`geocolor.metrics.ssim`. Each value is the mean over images
 (SAR: chips).
+
+Structure metrics (:mod:`geocolor.metrics`; PSNR rewards blur, these do not):
+
+``gmsd``
+    gradient magnitude similarity deviation (Xue et al. 2014) on luma in
+    [0, 255] after 2x2 averaging, Prewitt, c = 170; mean over images; lower is
+    better, 0 for a perfect prediction; raised by lost and by invented edges.
+``sharpness``
+    mean Prewitt gradient magnitude of the outputs / that of the real images
+    (ratio of the means over all images): 1 like the real images, < 1 blurry,
+    > 1 invented texture; 0 for a constant image.
+``colourfulness``
+    Hasler-Suesstrunk colourfulness of the outputs / that of the real images
+    (ratio of the means): 0 for grey output, 1 as colourful as the real images.
 
 Perceptual metrics (LPIPS, FID) are computed only when their packages and
 pretrained networks are present; otherwise the result says they were skipped and
@@ -35,8 +52,9 @@ import importlib.util
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,7 +74,14 @@ Progress = Callable[[int, int], None]
 
 # ----------------------------------------------------------------------------- helpers
 class _Mean:
-    """Running means of named metrics."""
+    """Running means of named metrics.
+
+    Keys starting with ``_`` are per-image raw quantities for the ratio metrics:
+    ``_grad`` / ``_grad_ref`` (mean gradient magnitude of output / target) and
+    ``_cf`` / ``_cf_ref`` (colourfulness). :meth:`result` turns them into
+    ``sharpness`` and ``colourfulness`` as ratios of the means over all images
+    (robust to single flat chips, where a per-image ratio is unbounded).
+    """
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = defaultdict(float)
@@ -71,11 +96,18 @@ class _Mean:
         self.n += batch or 0
 
     def result(self) -> dict[str, float]:
-        return {k: v / self.n for k, v in self.sums.items()} if self.n else {}
+        if not self.n:
+            return {}
+        out = {k: v / self.n for k, v in self.sums.items() if not k.startswith("_")}
+        for name, raw in (("sharpness", "_grad"), ("colourfulness", "_cf")):
+            if raw in self.sums:
+                ref = self.sums[raw + "_ref"]
+                out[name] = self.sums[raw] / ref if ref > 0 else float("nan")
+        return out
 
 
 def _colour_metrics(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """Per-image metrics of (B, 3, H, W) images in [0, 1]."""
+    """Per-image metrics of (B, 3, H, W) images in [0, 1] (raw ``_`` keys: see :class:`_Mean`)."""
     out: dict[str, torch.Tensor] = {}
     for name in names:
         if name == "l1":
@@ -87,6 +119,16 @@ def _colour_metrics(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, 
         elif name == "ssim":
             if min(pred.shape[-2:]) >= 11:
                 out[name] = metrics.ssim(pred, target)
+        elif name == "gmsd":
+            if min(pred.shape[-2:]) >= 4:
+                out[name] = metrics.gmsd(pred, target)
+        elif name == "sharpness":
+            if min(pred.shape[-2:]) >= 3:
+                out["_grad"] = metrics.mean_gradient(pred)
+                out["_grad_ref"] = metrics.mean_gradient(target)
+        elif name == "colourfulness":
+            out["_cf"] = metrics.colourfulness(pred)
+            out["_cf_ref"] = metrics.colourfulness(target)
         else:  # pragma: no cover - programming error
             raise ValueError(name)
     return out
@@ -231,10 +273,11 @@ class Perceptual:
 
 
 # ----------------------------------------------------------------------------- SAR
-SAR_METRICS = ("l1", "psnr", "ssim")
-SAR_METHODS = ("model", "mean_colour", "sar_grey")
+SAR_METRICS = ("l1", "psnr", "ssim", "gmsd", "sharpness", "colourfulness")
+SAR_METHODS = ("model", "mean_train_colour", "mean_colour", "sar_grey")
 SAR_METHOD_LABELS = {
     "model": "model",
+    "mean_train_colour": "baseline: mean training colour",
     "mean_colour": "baseline: mean colour of targets",
     "sar_grey": "baseline: SAR grey as RGB",
 }
@@ -263,6 +306,36 @@ def _check_sar_scaling(model: LoadedModel, data_scaling: str) -> dict[str, Any]:
     return card
 
 
+def _mean_train_colour(model: LoadedModel, pairs: list, split: Path | str | None,
+                       given: tuple[float, float, float] | None) -> tuple[torch.Tensor | None, str]:
+    """The mean RGB in [0, 1] of the model's training targets, and where it came from.
+
+    In order: ``given``; the card's ``training.data.mean_train_colour``; the
+    pixel-weighted mean of the optical images on the ``train`` side of ``split``
+    that are in ``pairs``. ``(None, reason)`` when none is available.
+    """
+    if given is not None:
+        return torch.tensor([float(c) for c in given], dtype=torch.float32), "given"
+    recorded = (model.card.training.get("data") or {}).get("mean_train_colour")
+    if isinstance(recorded, (list, tuple)) and len(recorded) == 3:
+        return torch.tensor([float(c) for c in recorded], dtype=torch.float32), "model card"
+    if split is None:
+        return None, "unknown: not in the model card; give --split (its train side) or --train-colour"
+    from geocolor.data.paired import read_opt
+
+    try:
+        chosen = _select(pairs, lambda p: p.sar_path, read_split(split, "train"), split, "the data")
+    except DataError as exc:
+        return None, f"unknown: {exc}"
+    total = np.zeros(3, np.float64)
+    pixels = 0
+    for p in chosen:
+        a = read_opt(p.opt_path)
+        total += a.reshape(-1, 3).sum(0, dtype=np.float64)
+        pixels += a.shape[0] * a.shape[1]
+    return torch.tensor(total / pixels / 255.0, dtype=torch.float32), f"train side of {split} ({len(chosen)} images)"
+
+
 @torch.inference_mode()
 def evaluate_sar(
     model: LoadedModel,
@@ -275,12 +348,18 @@ def evaluate_sar(
     limit_per_terrain: int | None = None,
     split: Path | str | None = None,
     subset: str = "val",
+    tile_size: int | None = None,
+    train_colour: tuple[float, float, float] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evaluate a SAR model on paired data (see the module docstring).
 
     With ``split`` (a training run's ``split.json``) only that run's ``subset``
     pairs are evaluated (the images the model did not train on, for ``val``).
+    ``tile_size`` overrides the card's chip size (e.g. 256 to compare models
+    trained on different crops; it must suit the network). ``train_colour``
+    (RGB in [0, 1]) is the mean training colour for that baseline when neither
+    the card nor the split's training side gives it.
     """
     from geocolor.data.paired import PairedDataset, find_pairs
 
@@ -290,8 +369,9 @@ def evaluate_sar(
     pairset = find_pairs(data, terrains=terrains or None, limit_per_terrain=limit_per_terrain)
     scaling_name = sar_scaling or pairset.default_sar_scaling
     scaling = _check_sar_scaling(model, scaling_name)
-    tile = int(model.card.input.get("tile_size", 256))
+    tile = int(tile_size or model.card.input.get("tile_size", 256))
     pairs = pairset.pairs
+    train_rgb, train_source = _mean_train_colour(model, pairset.pairs, split, train_colour)
     if split is not None:
         pairs = _select(pairs, lambda p: p.sar_path, read_split(split, subset), split, data)
     ds = PairedDataset(pairs, img_size=tile, train=False)
@@ -324,6 +404,8 @@ def evaluate_sar(
             "mean_colour": mean_colour.view(1, 3, 1, 1).expand_as(target).contiguous(),
             "sar_grey": metrics.to_unit(sar).expand(-1, 3, -1, -1).contiguous(),
         }
+        if train_rgb is not None:
+            preds["mean_train_colour"] = train_rgb.view(1, 3, 1, 1).expand_as(target).contiguous()
         for method, p in preds.items():
             values = _colour_metrics(p, target, SAR_METRICS)
             terr = [terrain_of[i] for i in idx]
@@ -338,8 +420,9 @@ def evaluate_sar(
 
     groups = sorted({t for t, _ in means if t != "overall"})
     ordered = (["overall"] + groups) if len(groups) > 1 or groups != ["all"] else ["overall"]
+    methods = [m for m in SAR_METHODS if m != "mean_train_colour" or train_rgb is not None]
     results = {
-        g: {m: means[(g, m)].result() for m in SAR_METHODS} for g in ordered
+        g: {m: means[(g, m)].result() for m in methods} for g in ordered
     }
     counts = {g: means[(g, "model")].n for g in ordered}
     return {
@@ -353,8 +436,10 @@ def evaluate_sar(
         "tile_size": tile,
         "sar_scaling": scaling.get("name", scaling_name),
         "mean_colour": [round(float(c), 6) for c in mean_colour],
+        "mean_train_colour": None if train_rgb is None else [round(float(c), 6) for c in train_rgb],
+        "mean_train_colour_source": train_source,
         "metrics": list(SAR_METRICS),
-        "methods": {m: SAR_METHOD_LABELS[m] for m in SAR_METHODS},
+        "methods": {m: SAR_METHOD_LABELS[m] for m in methods},
         "units": "RGB in [0, 1]; PSNR in dB (peak 1, capped at 100 per chip); means over chips",
         "groups": results,
         "counts": counts,
@@ -363,7 +448,7 @@ def evaluate_sar(
 
 
 # ----------------------------------------------------------------------------- semantic
-SEM_METRICS = ("mse", "psnr", "ssim")
+SEM_METRICS = ("mse", "psnr", "ssim", "gmsd", "sharpness", "colourfulness")
 SEM_METHODS = ("model", "grey")
 SEM_METHOD_LABELS = {"model": "model", "grey": "baseline: grey image (input L, no colour)"}
 
@@ -413,7 +498,9 @@ def evaluate_semantic(
         for method, p in (("model", pred), ("grey", grey)):
             values = _colour_metrics(p, target, SEM_METRICS)
             means[method].add(values)
-            row[method] = {key: round(float(v[0]), 6) for key, v in values.items()}
+            one = _Mean()
+            one.add(values)
+            row[method] = {key: round(v, 6) for key, v in one.result().items()}
             perceptual.add(method, p, target, first_method=method == "model")
         if record.mask is not None:
             with_masks += 1
@@ -473,7 +560,8 @@ def evaluate(
     """Evaluate a model file (either kind) on ``data``; the card decides how.
 
     ``options`` go to :func:`evaluate_sar` (``batch_size``, ``sar_scaling``,
-    ``terrains``, ``limit_per_terrain``, ``split``, ``subset``); a semantic model
+    ``terrains``, ``limit_per_terrain``, ``split``, ``subset``, ``tile_size``,
+    ``train_colour``); a semantic model
     takes ``split`` and ``subset`` (``batch_size`` is ignored).
     """
     dev = resolve_device(device)
@@ -489,12 +577,18 @@ def evaluate(
                              split=options.get("split"), subset=options.get("subset") or "val")
 
 
+#: Column headings of the table (the JSON keys are the metric names).
+_HEADINGS = {"sharpness": "SHARP", "colourfulness": "COLOUR"}
+
+
 def _fmt(value: Any, metric: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if metric == "psnr":
         return f"{value:.2f}"
-    if metric in ("l1", "ssim"):
+    if metric in ("sharpness", "colourfulness"):
+        return f"{value:.3f}"
+    if metric in ("l1", "ssim", "gmsd"):
         return f"{value:.4f}"
     if metric == "mse":
         return f"{value:.5f}"
@@ -518,10 +612,14 @@ def format_report(result: dict[str, Any]) -> str:
     if result.get("split"):
         lines.append(f"only the {result['split']['subset']} images of {result['split']['file']}")
     lines.append(f"({result['units']})")
+    lines.append("(GMSD: gradient magnitude similarity deviation, lower is better; SHARP: mean gradient "
+                 "magnitude / the real image's; COLOUR: colourfulness / the real image's; 1 = like the real image)")
+    if result.get("mean_train_colour_source", "").startswith("unknown"):
+        lines.append(f"(mean training colour baseline left out: {result['mean_train_colour_source']})")
     names = result["metrics"]
     label_w = max(len(v) for v in result["methods"].values())
     group_w = max(len("group"), *(len(g) for g in result["groups"]))
-    header = f"{'group':<{group_w}}  {'n':>5}  {'method':<{label_w}}" + "".join(f"  {m.upper():>8}" for m in names)
+    header = f"{'group':<{group_w}}  {'n':>5}  {'method':<{label_w}}" + "".join(f"  {_HEADINGS.get(m, m.upper()):>8}" for m in names)
     lines += ["", header, "-" * len(header)]
     for group, rows in result["groups"].items():
         for method, label in result["methods"].items():

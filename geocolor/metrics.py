@@ -100,3 +100,96 @@ def pixel_accuracy(confusion: torch.Tensor) -> float:
     """Fraction of counted pixels labelled correctly."""
     total = confusion.sum()
     return float(confusion.diag().sum() / total) if total > 0 else float("nan")
+
+
+# ----------------------------------------------------------------------------- structure
+#: ITU-R BT.601 luma weights (MATLAB's ``rgb2gray``, as in the GMSD reference code).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+#: GMSD's stability constant for luminance in [0, 255] (Xue et al. 2014).
+GMSD_C = 170.0
+
+
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB or (B, 1, H, W) grey in [0, 1] -> (B, 1, H, W) luma in [0, 255] (float64)."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected (B, 1 or 3, H, W) images, got {tuple(images.shape)}")
+    x = images.double() * 255.0
+    if x.shape[1] == 1:
+        return x
+    w = torch.tensor(LUMA_WEIGHTS, dtype=torch.float64, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def _prewitt_magnitude(y: torch.Tensor, padding: int) -> torch.Tensor:
+    """Gradient magnitude of (B, 1, H, W) with the 3x3 Prewitt pair (each kernel / 3)."""
+    dx = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=y.dtype, device=y.device) / 3
+    kernels = torch.stack([dx, dx.t()])[:, None]  # (2, 1, 3, 3)
+    g = F.conv2d(y, kernels, padding=padding)
+    return g.pow(2).sum(1, keepdim=True).sqrt()
+
+
+def gmsd(pred: torch.Tensor, target: torch.Tensor, c: float = GMSD_C) -> torch.Tensor:
+    """Gradient magnitude similarity deviation (Xue et al. 2014) per image, (B,); lower is better.
+
+    As in the authors' reference code: both images (RGB or grey in [0, 1]) become
+    luma in [0, 255] (BT.601 weights), are averaged over 2x2 blocks (downsampled by
+    2), and get Prewitt gradient magnitudes ``m`` (3x3 kernels / 3, zero padding,
+    same size). The similarity map is ``(2 m_p m_t + c) / (m_p^2 + m_t^2 + c)``
+    with ``c = 170``, in (0, 1]; GMSD is its standard deviation (n - 1). 0 for
+    identical images; it grows both when edges are lost (blur) and when edges the
+    target lacks are invented. Images need at least 4x4 pixels.
+    """
+    _check_pair(pred, target)
+    if min(pred.shape[-2:]) < 4:
+        raise ValueError(f"GMSD needs images of at least 4x4, got {tuple(pred.shape)}")
+    yp = F.avg_pool2d(luminance(pred), 2)
+    yt = F.avg_pool2d(luminance(target), 2)
+    mp, mt = _prewitt_magnitude(yp, 1), _prewitt_magnitude(yt, 1)
+    quality = (2 * mp * mt + c) / (mp**2 + mt**2 + c)
+    return quality.flatten(1).std(1).float()
+
+
+def mean_gradient(images: torch.Tensor) -> torch.Tensor:
+    """Mean Prewitt gradient magnitude of the luma (in [0, 255] units) per image, (B,).
+
+    Full resolution, valid region only (no padding, so a flat image scores exactly
+    0). Input: (B, 3 or 1, H, W) in [0, 1], at least 3x3.
+    """
+    if min(images.shape[-2:]) < 3:
+        raise ValueError(f"gradients need images of at least 3x3, got {tuple(images.shape)}")
+    return _prewitt_magnitude(luminance(images), 0).flatten(1).mean(1).float()
+
+
+def colourfulness(images: torch.Tensor) -> torch.Tensor:
+    """Hasler & Suesstrunk (2003) colourfulness per image, (B,); 0 for any grey image.
+
+    On RGB in [0, 255]: ``rg = R - G``, ``yb = (R + G) / 2 - B``,
+    ``M = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)``
+    (population standard deviations). Input: (B, 3, H, W) in [0, 1]. About 0-15
+    for muted images, above ~60 for very colourful ones.
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected (B, 3, H, W) RGB images, got {tuple(images.shape)}")
+    x = images.double() * 255.0
+    r, g, b = x[:, 0].flatten(1), x[:, 1].flatten(1), x[:, 2].flatten(1)
+    rg, yb = r - g, (r + g) / 2 - b
+    spread = (rg.var(1, unbiased=False) + yb.var(1, unbiased=False)).sqrt()
+    centre = (rg.mean(1) ** 2 + yb.mean(1) ** 2).sqrt()
+    return (spread + 0.3 * centre).float()
+
+
+def sharpness_ratio(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`mean_gradient` of ``pred`` / that of ``target`` per image, (B,).
+
+    1 = as much edge energy as the real image; < 1 blurrier; > 1 invented texture.
+    ``inf`` (or NaN for 0/0) when the target is flat: over many images prefer the
+    ratio of the means (what ``geocolor evaluate`` reports).
+    """
+    _check_pair(pred, target)
+    return mean_gradient(pred) / mean_gradient(target)
+
+
+def colourfulness_ratio(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`colourfulness` of ``pred`` / that of ``target`` per image, (B,); 0 for grey output."""
+    _check_pair(pred, target)
+    return colourfulness(pred) / colourfulness(target)

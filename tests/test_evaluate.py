@@ -265,3 +265,55 @@ def test_cli_split_option(tmp_path: Path, semantic_file: Path) -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["images"] == 1 and doc["per_image"][0]["name"] == "b.png"
+
+
+def _colour_photo(root: Path) -> None:
+    (root / "raw").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    rgb = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(root / "raw" / "colour.png")
+
+
+def test_structure_metrics_for_both_kinds(tmp_path: Path) -> None:
+    _sar_folders(tmp_path / "sar", n=2)
+    result = evaluate(_sar_model(), tmp_path / "sar", device="cpu")
+    assert {"gmsd", "sharpness", "colourfulness"} <= set(result["metrics"])
+    overall = result["groups"]["overall"]
+    # the copying model is perfect: GMSD 0, as sharp as the real image
+    assert overall["model"]["gmsd"] == pytest.approx(0, abs=1e-6)
+    assert overall["model"]["sharpness"] == pytest.approx(1)
+    # a constant colour has no edges at all; the real images here are grey (colourfulness 0 / 0)
+    assert overall["mean_colour"]["sharpness"] == 0
+    assert overall["mean_colour"]["gmsd"] > 0.05
+    assert "GMSD" in format_report(result) and "SHARP" in format_report(result)
+
+    _colour_photo(tmp_path / "photos")
+    sem = evaluate(_semantic_model(BrightIsForeground()), tmp_path / "photos", device="cpu")
+    grey = sem["groups"]["overall"]["grey"]
+    assert grey["colourfulness"] == pytest.approx(0, abs=1e-3)  # no colour at all
+    assert 0 < grey["sharpness"] < 1.5 and grey["gmsd"] > 0
+    assert sem["per_image"][0]["grey"]["colourfulness"] == pytest.approx(0, abs=1e-3)
+
+
+def test_sar_mean_training_colour_baseline(tmp_path: Path) -> None:
+    data = tmp_path / "sar"
+    _sar_folders(data, n=3)
+    solid = np.zeros((64, 64, 3), np.uint8)
+    solid[..., 0] = 255  # the training side is pure red
+    Image.fromarray(solid).save(data / "opt" / "000.png")
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": {"groups": ["000"], "pairs": [str(data / "sar" / "000.png")]},
+                                 "val": {"groups": ["001", "002"], "pairs": [str(data / "sar" / "001.png"),
+                                                                            str(data / "sar" / "002.png")]}}))
+    result = evaluate(_sar_model(), data, device="cpu", split=split)
+    assert result["mean_train_colour"] == pytest.approx([1.0, 0.0, 0.0])
+    assert "mean_train_colour" in result["groups"]["overall"]
+    # given explicitly (e.g. for data from another region); without it, left out and said why
+    other = evaluate(_sar_model(), data, device="cpu", train_colour=(0.2, 0.3, 0.4), tile_size=16)
+    assert other["mean_train_colour"] == pytest.approx([0.2, 0.3, 0.4]) and other["tile_size"] == 16
+    assert other["chips"] == 3 * 16
+    plain = evaluate(_sar_model(), data, device="cpu")
+    assert "mean_train_colour" not in plain["groups"]["overall"]
+    assert "left out" in format_report(plain)
+    res = CliRunner().invoke(main, ["evaluate", "x.model", str(data), "--train-colour", "1,2"])
+    assert res.exit_code == 2 and "--train-colour" in res.stderr

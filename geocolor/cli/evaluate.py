@@ -27,22 +27,41 @@ from geocolor.cli.options import json_option, progress_enabled
                    "(e.g. RUN_DIR/split.json: the images the model did not train on).")
 @click.option("--subset", type=click.Choice(["val", "train"]), default="val", show_default=True,
               help="Which side of --split to evaluate.")
+@click.option("--tile-size", type=click.IntRange(min=16), default=None,
+              help="SAR: chip size [default: the card's tile_size]; must suit the network.")
+@click.option("--train-colour", default=None, metavar="R,G,B",
+              help="SAR: mean training colour (RGB in [0, 1]) for that baseline when the card does "
+                   "not record it and --split has no training side here.")
 def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: int, sar_scaling: str | None,
-             terrains: tuple[str, ...], limit_per_terrain: int | None, split: Path | None, subset: str) -> None:
+             terrains: tuple[str, ...], limit_per_terrain: int | None, split: Path | None, subset: str,
+             tile_size: int | None, train_colour: str | None) -> None:
     """Evaluate MODEL (a .model file of either kind) on DATA, next to baselines.
 
     \b
     SAR model:      DATA is a Kaggle-layout folder (v_2/<terrain>/s1, s2) or sar/ + opt/
-                    folders; L1, PSNR, SSIM per terrain and overall; baselines: the mean
-                    colour of the targets, and the SAR grey copied to RGB.
+                    folders; L1, PSNR, SSIM, GMSD, sharpness and colourfulness ratios per
+                    terrain and overall; baselines: the mean training colour (when known),
+                    the mean colour of the targets, and the SAR grey copied to RGB.
     Semantic model: DATA holds raw/ photos and optional masks/<stem>.png; MSE, PSNR,
-                    SSIM of the colorized photo against the original (baseline: the grey
-                    image), and pixel accuracy / IoU where masks exist.
+                    SSIM, GMSD, sharpness and colourfulness ratios of the colorized photo
+                    against the original (baseline: the grey image), and pixel accuracy /
+                    IoU where masks exist.
 
     A table goes to stdout (--json: one JSON document). LPIPS and FID are reported
     only when their pretrained networks are installed; otherwise the output says why not.
     """
-    from geocolor.evaluate import evaluate as run_evaluation, format_report, to_json_safe
+    from geocolor.evaluate import evaluate as run_evaluation
+    from geocolor.evaluate import format_report, to_json_safe
+
+    colour = None
+    if train_colour is not None:
+        try:
+            colour = tuple(float(c) for c in train_colour.split(","))
+        except ValueError:
+            colour = ()
+        if len(colour) != 3 or not all(0 <= c <= 1 for c in colour):
+            raise click.BadParameter(f"expected three numbers in [0, 1] like 0.3,0.3,0.28, got {train_colour!r}",
+                                     param_hint="--train-colour")
 
     bar = None
     if progress_enabled():
@@ -60,7 +79,7 @@ def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: in
         result = run_evaluation(
             model, data, device=device, progress=progress, batch_size=batch_size,
             sar_scaling=sar_scaling, terrains=terrains or None, limit_per_terrain=limit_per_terrain,
-            split=split, subset=subset,
+            split=split, subset=subset, tile_size=tile_size, train_colour=colour,
         )
     finally:
         if bar is not None:
