@@ -71,10 +71,10 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from geocolor.cli import colorize, evaluate, info, train, train_semantic
+    from geocolor.cli import colorize, evaluate, gui, info, train, train_semantic
 
     train.train.add_command(train_semantic.semantic)
-    for command in (info.info, train.train, colorize.colorize, evaluate.evaluate):
+    for command in (info.info, train.train, colorize.colorize, evaluate.evaluate, gui.gui):
         main.add_command(command)
 
 

@@ -1,0 +1,524 @@
+"""The geocolor window: open, pick a model, colorize in the background, compare, save, reset.
+
+Everything that can fail reports through :class:`Dialogs` (tests pass a recording
+stand-in): the message is the one line ``geocolor colorize`` prints, never a
+traceback. The window never waits on the engine: a run lives in a
+:class:`~geocolor.gui.jobs.ColorizeJob` thread that the event loop polls.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import tkinter as tk
+from pathlib import Path
+from tkinter import filedialog, messagebox, ttk
+from typing import Any, Callable
+
+from geocolor.errors import GeocolorError
+from geocolor.gui import choice, jobs, previews
+from geocolor.gui.views import CompareView, ImageView, Viewport
+
+log = logging.getLogger("geocolor.gui")
+
+TITLE = "geocolor"
+INPUT_TYPES = [
+    ("Photos and scenes", ".tif .tiff .png .jpg .jpeg .jp2 .vrt .img .bmp .webp"),
+    ("All files", "*"),
+]
+MODEL_TYPES = [("geocolor models", ".model"), ("All files", "*")]
+
+
+class Dialogs:
+    """Message boxes and file choosers of the window (replaceable in tests)."""
+
+    def __init__(self, root: tk.Misc) -> None:
+        self.root = root
+
+    def error(self, message: str) -> None:
+        messagebox.showerror(TITLE, message, parent=self.root)
+
+    def confirm(self, message: str) -> bool:
+        return bool(messagebox.askyesno(TITLE, message, parent=self.root, icon="warning"))
+
+    def open_input(self, initialdir: str | None) -> str | None:
+        return filedialog.askopenfilename(parent=self.root, title="Open a photo or scene",
+                                          filetypes=INPUT_TYPES, initialdir=initialdir) or None
+
+    def open_model(self, initialdir: str | None) -> str | None:
+        return filedialog.askopenfilename(parent=self.root, title="Choose a model file",
+                                          filetypes=MODEL_TYPES, initialdir=initialdir) or None
+
+    def save_as(self, initialdir: str | None, initialfile: str,
+                filetypes: list[tuple[str, str]]) -> str | None:
+        # Overwriting is confirmed by the window itself (the same question on every platform).
+        return filedialog.asksaveasfilename(
+            parent=self.root, title="Save the colorized result", initialdir=initialdir,
+            initialfile=initialfile, filetypes=filetypes, defaultextension=filetypes[0][1],
+            confirmoverwrite=False) or None
+
+
+class BackgroundCall:
+    """Run ``fn()`` in a thread; ``done``, ``value`` and ``error`` (one line) when it ends."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.value: Any = None
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.value = fn()
+        except BaseException as exc:  # noqa: BLE001 - shown as one line in a dialog
+            log.debug("background call failed", exc_info=True)
+            self.error = jobs.one_line_error(exc)
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+
+class App:
+    """The main window's state and actions; ``root`` is a ``tk.Tk``.
+
+    Args:
+        dialogs: message boxes and file choosers (default: Tk's).
+        device: where runs execute (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+        job_factory: builds a :class:`~geocolor.gui.jobs.ColorizeJob` (tests slow it down).
+        poll_ms: how often the event loop looks at a running job.
+    """
+
+    def __init__(self, root: tk.Tk, *, dialogs: Any = None, device: str = "auto",
+                 job_factory: Callable[..., jobs.ColorizeJob] = jobs.ColorizeJob, poll_ms: int = 50) -> None:
+        from geocolor.infer.batch import ModelCache
+
+        self.root = root
+        self.dialogs = dialogs if dialogs is not None else Dialogs(root)
+        self.device = device
+        self.job_factory = job_factory
+        self.poll_ms = poll_ms
+        self.models = ModelCache()
+        self.entries: list[choice.ModelEntry] = choice.packaged_entries()
+        self.model_chosen = False  # the user picked a model: Open keeps it
+        self._summaries: dict[Path, str] = {}
+        self.input: Path | None = None
+        self.preview: previews.InputPreview | None = None
+        self.job: jobs.ColorizeJob | None = None
+        self.result: jobs.ColorizeResult | None = None
+        self.saving: BackgroundCall | None = None
+        self.workdir: Path | None = None
+        self._build()
+        root.report_callback_exception = self._callback_failed
+        root.protocol("WM_DELETE_WINDOW", self.close)
+        self._select(0)
+        self._refresh()
+
+    # ------------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        root = self.root
+        root.title(TITLE)
+        root.minsize(720, 420)
+        bar = ttk.Frame(root, padding=(6, 6, 6, 2))
+        bar.grid(row=0, column=0, sticky="ew")
+        self.open_button = ttk.Button(bar, text="Open...", command=self.open_dialog)
+        self.model_box = ttk.Combobox(bar, state="readonly", width=36)
+        self.model_box.bind("<<ComboboxSelected>>", self._on_model_selected)
+        self.colorize_button = ttk.Button(bar, text="Colorize", command=self.colorize)
+        self.cancel_button = ttk.Button(bar, text="Cancel", command=self.cancel)
+        self.save_button = ttk.Button(bar, text="Save...", command=self.save)
+        self.reset_button = ttk.Button(bar, text="Reset", command=self.reset)
+        self.fit_button = ttk.Button(bar, text="Fit", command=lambda: self.viewport.fit())
+        widgets = [self.open_button, ttk.Label(bar, text="Model:"), self.model_box, self.colorize_button,
+                   self.cancel_button, self.save_button, self.reset_button, self.fit_button]
+        for i, widget in enumerate(widgets):
+            widget.grid(row=0, column=i, padx=(0, 6))
+        self.model_status = ttk.Label(root, padding=(8, 0, 8, 4), foreground="#555555")
+        self.model_status.grid(row=1, column=0, sticky="ew")
+
+        self.notebook = ttk.Notebook(root)
+        self.notebook.grid(row=2, column=0, sticky="nsew", padx=6)
+        self.viewport = Viewport()
+        side = ttk.Frame(self.notebook)
+        self.input_view = ImageView(side, "input", self.viewport,
+                                    placeholder="Open a photo, a grey image or a SAR scene (Ctrl+O)")
+        self.segmentation_view = ImageView(side, "segmentation", self.viewport,
+                                           placeholder="Segmentation (photo models)")
+        self.colour_view = ImageView(side, "colorized", self.viewport, placeholder="Colorize (Ctrl+Enter)")
+        side.rowconfigure(0, weight=1)
+        self._side = side
+        self.compare = CompareView(self.notebook, self.viewport)
+        self.notebook.add(side, text="Side by side")
+        self.notebook.add(self.compare, text="Before / after")
+        self._layout_views(show_segmentation=False)
+
+        foot = ttk.Frame(root, padding=(6, 4))
+        foot.grid(row=3, column=0, sticky="ew")
+        self.progress = ttk.Progressbar(foot, length=220, mode="determinate", maximum=100)
+        self.progress.grid(row=0, column=0, padx=(0, 8))
+        self.status = ttk.Label(foot)
+        self.status.grid(row=0, column=1, sticky="w")
+        root.columnconfigure(0, weight=1)
+        root.rowconfigure(2, weight=1)
+
+        root.bind("<Control-o>", lambda e: self.open_dialog())
+        root.bind("<Control-s>", lambda e: self.save())
+        root.bind("<Control-Return>", lambda e: self.colorize())
+        root.bind("<Escape>", lambda e: self.cancel())
+        root.bind("<Control-0>", lambda e: self.viewport.fit())
+
+    def _layout_views(self, show_segmentation: bool) -> None:
+        views = [self.input_view] + ([self.segmentation_view] if show_segmentation else []) + [self.colour_view]
+        for view in (self.input_view, self.segmentation_view, self.colour_view):
+            view.grid_forget()
+        for col in range(3):
+            self._side.columnconfigure(col, weight=0, uniform="")
+        for col, view in enumerate(views):
+            view.grid(row=0, column=col, sticky="nsew", padx=2, pady=2)
+            self._side.columnconfigure(col, weight=1, uniform="views")
+        self.shows_segmentation = show_segmentation
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.snapshot().state == jobs.RUNNING
+
+    def _refresh(self) -> None:
+        """Enable the buttons that make sense now."""
+        busy = self.running or (self.saving is not None and not self.saving.done)
+
+        def state(widget: Any, enabled: bool) -> None:
+            widget.state(["!disabled"] if enabled else ["disabled"])
+
+        state(self.open_button, not busy)
+        state(self.model_box, not busy)
+        self.model_box.state(["readonly"])
+        state(self.colorize_button, not busy and self.input is not None)
+        state(self.cancel_button, self.running)
+        state(self.save_button, not busy and self.result is not None)
+        state(self.reset_button, not busy)
+
+    def set_status(self, text: str) -> None:
+        self.status.configure(text=text)
+
+    def fail(self, message: str) -> None:
+        """Show one line in an error dialog (and the status line)."""
+        self.set_status(f"Error: {message}")
+        self.dialogs.error(message)
+
+    def _callback_failed(self, exc: type, value: BaseException, tb: Any) -> None:
+        """An unexpected error in a Tk callback: one line in a dialog, the traceback only in -v logs."""
+        log.debug("GUI callback failed", exc_info=(exc, value, tb))
+        self.fail(jobs.one_line_error(value))
+
+    # ------------------------------------------------------------------ models
+
+    def selected_entry(self) -> choice.ModelEntry:
+        return self.entries[self._selected]
+
+    def _select(self, index: int) -> None:
+        self._selected = index
+        self.model_box.configure(values=[e.label for e in self.entries] + [choice.OTHER_LABEL])
+        self.model_box.current(index)
+        self.model_status.configure(text=self._summary(self.entries[index]))
+
+    def _summary(self, entry: choice.ModelEntry) -> str:
+        if entry.path not in self._summaries:
+            from geocolor.io.modelfile import read_card
+
+            try:
+                self._summaries[entry.path] = f"{entry.path.name}: {choice.card_summary(read_card(entry.path))}"
+            except GeocolorError as exc:
+                return f"unusable model: {exc}"
+        return self._summaries[entry.path]
+
+    def _on_model_selected(self, event: Any = None) -> None:
+        index = self.model_box.current()
+        if index < len(self.entries):
+            self.select_model(index)
+        else:
+            self.choose_other_model()
+
+    def select_model(self, index: int) -> None:
+        """Pick ``entries[index]`` (the user's choice: kept when another file is opened)."""
+        self.model_chosen = True
+        self._select(index)
+        self._reload_input_view()
+
+    def choose_other_model(self, path: str | Path | None = None) -> bool:
+        """"Other...": ask for a model file (or take ``path``), check its card, select it."""
+        if path is None:
+            start = str(self.entries[-1].path.parent) if len(self.entries) > 2 else None
+            path = self.dialogs.open_model(start)
+        if not path:
+            self._select(self._selected)  # back to the previous choice
+            return False
+        try:
+            entry = choice.other_entry(Path(path))
+        except GeocolorError as exc:
+            self._select(self._selected)
+            self.fail(str(exc))
+            return False
+        known = [i for i, e in enumerate(self.entries) if e.path == entry.path]
+        if not known:
+            self.entries.append(entry)
+        self.select_model(known[0] if known else len(self.entries) - 1)
+        return True
+
+    def _default_index(self, kind: str) -> int:
+        """Index of the packaged model of ``kind`` (the picker's first two entries)."""
+        return [e.label for e in self.entries].index(choice.PACKAGED_LABELS[kind])
+
+    # ------------------------------------------------------------------ open
+
+    def open_dialog(self) -> None:
+        if self.running:
+            return
+        start = str(self.input.parent) if self.input else None
+        path = self.dialogs.open_input(start)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Show ``path`` (photo, grey image or scene) from a preview-resolution read."""
+        if self.running:
+            return False
+        path = Path(path)
+        try:
+            kind = choice.default_kind(path)
+        except GeocolorError as exc:
+            self.fail(str(exc))
+            return False
+        previous = (self.input, self._selected)
+        self.input = path
+        if not self.model_chosen:
+            self._select(self._default_index(kind))
+        if not self._reload_input_view():
+            self.input, self._selected = previous
+            self._select(self._selected)
+            return False
+        self._clear_result()
+        self.viewport.fit()
+        self.root.title(f"{TITLE} - {path.name}")
+        self.set_status(f"{path}: {self.preview.description}" if self.preview else str(path))
+        self._refresh()
+        return True
+
+    def _reload_input_view(self) -> bool:
+        if self.input is None:
+            return True
+        try:
+            self.preview = self._read_preview(self.input)
+        except GeocolorError as exc:
+            self.fail(str(exc))
+            return False
+        self.input_view.set_image(self.preview.image)
+        if self.result is not None:
+            self.compare.set_pair(self.preview.image, self.colour_view.image)
+        return True
+
+    def _read_preview(self, path: Path) -> previews.InputPreview:
+        entry = self.selected_entry()
+        if entry.kind == "semantic" and choice.default_kind(path) == "semantic":
+            return previews.read_photo_preview(path)
+        scaling = None
+        if entry.kind == "sar":
+            from geocolor.io.modelfile import read_card
+
+            try:
+                scaling = read_card(entry.path).input.get("sar_scaling")
+            except GeocolorError:
+                scaling = None  # the model's own problem is reported when it is used
+        return previews.read_scene_preview(path, scaling)
+
+    # ------------------------------------------------------------------ colorize
+
+    def _workdir(self) -> Path:
+        if self.workdir is None or not self.workdir.is_dir():
+            self.workdir = Path(tempfile.mkdtemp(prefix="geocolor-gui-"))
+        return self.workdir
+
+    def colorize(self) -> None:
+        """Start a run of the selected model on the open input (in the background)."""
+        if self.running or (self.saving is not None and not self.saving.done):
+            return
+        if self.input is None:
+            self.fail("nothing to colorize: open a photo or a scene first (Ctrl+O)")
+            return
+        self._clear_result()
+        entry = self.selected_entry()
+        self.job = self.job_factory(self.input, entry.path, self._workdir(), device=self.device,
+                                    models=self.models).start()
+        self.progress.configure(mode="determinate", value=0)
+        self.set_status(f"Colorizing {self.input.name} with {entry.path.name}...")
+        self._refresh()
+        self.root.after(self.poll_ms, self._poll)
+
+    def cancel(self) -> None:
+        if self.running:
+            self.job.cancel()
+            self.set_status("Cancelling...")
+            self._refresh()
+
+    def _poll(self) -> None:
+        if self.job is None:
+            return
+        snap = self.job.snapshot()
+        if snap.state == jobs.RUNNING:
+            if snap.total > 0:
+                if str(self.progress.cget("mode")) != "determinate":
+                    self.progress.stop()
+                    self.progress.configure(mode="determinate")
+                self.progress.configure(value=100.0 * snap.done / snap.total)
+                if not snap.cancel_requested:
+                    self.set_status(f"Colorizing {self.input.name}: {snap.done} / {snap.total} tiles")
+            elif str(self.progress.cget("mode")) != "indeterminate":
+                self.progress.configure(mode="indeterminate")
+                self.progress.start(20)
+            self.root.after(self.poll_ms, self._poll)
+            return
+        self.progress.stop()
+        self.progress.configure(mode="determinate", value=100 if snap.state == jobs.DONE else 0)
+        if snap.state == jobs.DONE and snap.result is not None:
+            self._show_result(snap.result)
+        elif snap.state == jobs.CANCELLED:
+            self.set_status("Cancelled; nothing was written.")
+        else:
+            self.fail(snap.error or "colorize failed")
+        self._refresh()
+
+    def _show_result(self, result: jobs.ColorizeResult) -> None:
+        try:
+            size = self.preview.image.size
+            colour = previews.read_output_preview(result.output, size)
+            segmentation = None
+            if result.mask is not None:
+                segmentation = previews.segmentation_overlay(result.mask, self.preview.image,
+                                                             len(result.classes))
+        except GeocolorError as exc:
+            self.fail(str(exc))
+            return
+        self.result = result
+        self._layout_views(show_segmentation=segmentation is not None)
+        self.segmentation_view.set_image(segmentation)
+        self.colour_view.set_image(colour)
+        self.compare.set_pair(self.preview.image, colour)
+        text = f"Done in {result.seconds:.1f} s"
+        if result.tiles:
+            text += f" ({result.tiles} tiles)"
+        if result.mask is not None:
+            shares = previews.class_fractions(result.mask, result.classes)
+            text += "; classes " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items())
+        self.set_status(text + ". Save with Ctrl+S.")
+
+    def _clear_result(self) -> None:
+        if self.result is not None:
+            for path in (self.result.output, self.result.mask):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+        self.result = None
+        self.segmentation_view.set_image(None)
+        self.colour_view.set_image(None)
+        self.compare.set_pair(None, None)
+        self._layout_views(show_segmentation=False)
+        self.progress.configure(value=0)
+
+    # ------------------------------------------------------------------ save, reset, close
+
+    def save(self, path: str | Path | None = None) -> None:
+        """Ask where (unless ``path``), confirm an overwrite, and write in the background."""
+        if self.running or (self.saving is not None and not self.saving.done):
+            return
+        if self.result is None:
+            self.fail("nothing to save: colorize first")
+            return
+        result = self.result
+        if path is None:
+            path = self.dialogs.save_as(str(result.input.parent), jobs.suggested_name(result),
+                                        [(n, e) for n, e in jobs.SAVE_TYPES[result.kind]])
+            if not path:
+                return
+        dst = Path(path)
+        overwrite = False
+        if dst.exists():
+            if not self.dialogs.confirm(f"{dst} exists. Replace it?"):
+                self.set_status("Not saved.")
+                return
+            overwrite = True
+        self.set_status(f"Saving {dst}...")
+        self.saving = BackgroundCall(lambda: jobs.save_result(result, dst, overwrite=overwrite))
+        self._refresh()
+        self.root.after(self.poll_ms, self._poll_save)
+
+    def _poll_save(self) -> None:
+        call = self.saving
+        if call is None:
+            return
+        if not call.done:
+            self.root.after(self.poll_ms, self._poll_save)
+            return
+        if call.error:
+            self.fail(call.error)
+        else:
+            self.set_status(f"Saved {call.value}")
+        self._refresh()
+
+    def reset(self) -> None:
+        """Clear the input, the result, the views and the model choice."""
+        if self.job is not None and self.running:
+            self.job.cancel()
+            self.job.wait(10)
+        self.job = None
+        self._clear_result()
+        self.input = None
+        self.preview = None
+        self.input_view.set_image(None)
+        self.model_chosen = False
+        self._select(0)
+        self.viewport.fit()
+        self._remove_workdir()
+        self.root.title(TITLE)
+        self.set_status("")
+        self._refresh()
+
+    def _remove_workdir(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def close(self) -> None:
+        """Stop a run (its temporary files are removed) and close the window."""
+        if self.job is not None and self.running:
+            self.job.cancel()
+            self.job.wait(10)
+        if self.saving is not None:
+            self.saving.wait(30)
+        self._remove_workdir()
+        self.root.destroy()
+
+
+def run(path: str | Path | None = None, model: str | Path | None = None, device: str = "auto") -> None:
+    """Open the window (optionally with ``path`` and a model file) and run until it is closed.
+
+    Raises:
+        GeocolorError: no display to open a window on.
+    """
+    try:
+        root = tk.Tk(className="geocolor")
+    except tk.TclError as exc:
+        raise GeocolorError(
+            f"cannot open a window ({str(exc).strip()}); run 'geocolor gui' in a desktop session "
+            "(or under xvfb-run)") from None
+    app = App(root, device=device)
+    if model is not None:
+        root.after_idle(lambda: app.choose_other_model(model))
+    if path is not None:
+        root.after_idle(lambda: app.open_path(path))
+    root.mainloop()

@@ -1,0 +1,138 @@
+"""Fixtures of the GUI tests: tiny models and inputs, a Tk root (or a skip), dialogs that record."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infer"))
+from colorize_fakes import (  # noqa: E402
+    db_scene, save_tiny_sar_model, save_tiny_semantic_model, write_raster,
+)
+
+
+@pytest.fixture(scope="session")
+def sar_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Untrained tiny SAR model: VV, dB clipped to [-25, 0], 64-px tiles."""
+    return save_tiny_sar_model(tmp_path_factory.mktemp("models") / "tiny_sar.model")
+
+
+@pytest.fixture(scope="session")
+def semantic_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_semantic_model(tmp_path_factory.mktemp("models") / "tiny_semantic.model")
+
+
+def make_scene(path: Path, h: int = 150, w: int = 170, seed: int = 0) -> Path:
+    """A georeferenced 2-band (VV, VH) sigma0 dB GeoTIFF."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_raster(path, db_scene(h, w, seed), descriptions=("VV", "VH"))
+
+
+def make_photo(path: Path, h: int = 90, w: int = 120) -> Path:
+    """A grey 8-bit photo (PNG or JPEG by extension)."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    grey = (127 + 100 * np.sin(xx / 9.0) * np.cos(yy / 13.0)).astype(np.uint8)
+    Image.fromarray(grey).save(path)
+    return path
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Path:
+    return make_scene(tmp_path / "in" / "scene.tif")
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    (tmp_path / "in").mkdir(exist_ok=True)
+    return make_photo(tmp_path / "in" / "grey.png")
+
+
+class FakeDialogs:
+    """Records what the window would have shown, and answers its questions."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.confirms: list[str] = []
+        self.confirm_answer = True
+        self.inputs: list[str] = []  # answers of the Open dialog, in order
+        self.models: list[str] = []
+        self.saves: list[str] = []
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+    def confirm(self, message: str) -> bool:
+        self.confirms.append(message)
+        return self.confirm_answer
+
+    def open_input(self, initialdir: str | None) -> str | None:
+        return self.inputs.pop(0) if self.inputs else None
+
+    def open_model(self, initialdir: str | None) -> str | None:
+        return self.models.pop(0) if self.models else None
+
+    def save_as(self, initialdir: str | None, initialfile: str, filetypes: list) -> str | None:
+        return self.saves.pop(0) if self.saves else None
+
+
+@pytest.fixture
+def tk_root() -> Any:
+    """A real Tk root window; the test is skipped (with the reason) when there is no display."""
+    tkinter = pytest.importorskip("tkinter", reason="this Python has no tkinter (python3-tk)")
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        pytest.skip("no display: set DISPLAY or run under 'xvfb-run -a python -m pytest -m gui'")
+    try:
+        root = tkinter.Tk()
+    except tkinter.TclError as exc:
+        pytest.skip(f"cannot open a Tk window: {exc}")
+    root.geometry("960x480")
+    root.update()
+    yield root
+    try:
+        root.destroy()
+    except tkinter.TclError:
+        pass  # the test closed it
+
+
+def _pump(root: Any, until: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Run the Tk event loop until ``until()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the window did not get there within {timeout:g} s")
+        root.update()
+        time.sleep(0.005)  # let the worker threads run between event-loop passes
+    root.update()
+
+
+@pytest.fixture
+def pump() -> Callable[..., None]:
+    return _pump
+
+
+@pytest.fixture
+def dialogs() -> FakeDialogs:
+    return FakeDialogs()
+
+
+@pytest.fixture
+def make_app(tk_root: Any, dialogs: FakeDialogs) -> Callable[..., Any]:
+    """Build the real window on ``tk_root`` with recording dialogs, running on the CPU."""
+    from geocolor.gui.app import App
+
+    def make(**kwargs: Any) -> Any:
+        kwargs.setdefault("dialogs", dialogs)
+        kwargs.setdefault("device", "cpu")
+        kwargs.setdefault("poll_ms", 10)
+        app = App(tk_root, **kwargs)
+        tk_root.update()
+        return app
+
+    return make
