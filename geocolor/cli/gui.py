@@ -34,6 +34,7 @@ def gui(path: Path | None, model: Path | None, device: str) -> None:
 
     try:
         import tkinter  # noqa: F401
+
         from PIL import ImageTk  # noqa: F401
     except ImportError:
         raise GeocolorError(TK_INSTALL_HINT) from None

@@ -12,9 +12,10 @@ import shutil
 import tempfile
 import threading
 import tkinter as tk
+from collections.abc import Callable
 from pathlib import Path
 from tkinter import filedialog, messagebox, ttk
-from typing import Any, Callable
+from typing import Any
 
 from geocolor.errors import GeocolorError
 from geocolor.gui import choice, jobs, previews
@@ -71,7 +72,7 @@ class BackgroundCall:
     def _run(self, fn: Callable[[], Any]) -> None:
         try:
             self.value = fn()
-        except BaseException as exc:  # noqa: BLE001 - shown as one line in a dialog
+        except Exception as exc:  # shown as one line in a dialog; -v logs the traceback
             log.debug("background call failed", exc_info=True)
             self.error = jobs.one_line_error(exc)
 
@@ -113,6 +114,7 @@ class App:
         self.result: jobs.ColorizeResult | None = None
         self.saving: BackgroundCall | None = None
         self.workdir: Path | None = None
+        self._watching = False
         self._build()
         root.report_callback_exception = self._callback_failed
         root.protocol("WM_DELETE_WINDOW", self.close)
@@ -188,7 +190,8 @@ class App:
 
     @property
     def running(self) -> bool:
-        return self.job is not None and self.job.snapshot().state == jobs.RUNNING
+        """A run was started and the window has not yet shown how it ended."""
+        return self._watching
 
     def _refresh(self) -> None:
         """Enable the buttons that make sense now."""
@@ -356,6 +359,7 @@ class App:
         entry = self.selected_entry()
         self.job = self.job_factory(self.input, entry.path, self._workdir(), device=self.device,
                                     models=self.models).start()
+        self._watching = True
         self.progress.configure(mode="determinate", value=0)
         self.set_status(f"Colorizing {self.input.name} with {entry.path.name}...")
         self._refresh()
@@ -384,6 +388,7 @@ class App:
                 self.progress.start(20)
             self.root.after(self.poll_ms, self._poll)
             return
+        self._watching = False
         self.progress.stop()
         self.progress.configure(mode="determinate", value=100 if snap.state == jobs.DONE else 0)
         if snap.state == jobs.DONE and snap.result is not None:
@@ -472,9 +477,7 @@ class App:
 
     def reset(self) -> None:
         """Clear the input, the result, the views and the model choice."""
-        if self.job is not None and self.running:
-            self.job.cancel()
-            self.job.wait(10)
+        self._stop_job()
         self.job = None
         self._clear_result()
         self.input = None
@@ -488,6 +491,12 @@ class App:
         self.set_status("")
         self._refresh()
 
+    def _stop_job(self) -> None:
+        if self.job is not None and self.running:
+            self.job.cancel()
+            self.job.wait(10)
+        self._watching = False
+
     def _remove_workdir(self) -> None:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -495,9 +504,7 @@ class App:
 
     def close(self) -> None:
         """Stop a run (its temporary files are removed) and close the window."""
-        if self.job is not None and self.running:
-            self.job.cancel()
-            self.job.wait(10)
+        self._stop_job()
         if self.saving is not None:
             self.saving.wait(30)
         self._remove_workdir()

@@ -101,7 +101,7 @@ class ColorizeJob:
 
     # ---------------------------------------------------------------- control (any thread)
 
-    def start(self) -> "ColorizeJob":
+    def start(self) -> ColorizeJob:
         self._thread.start()
         return self
 
@@ -135,7 +135,7 @@ class ColorizeJob:
     def _run(self) -> None:
         try:
             result, error = self._colorize()
-        except BaseException as exc:  # noqa: BLE001 - the window shows one line, never a traceback
+        except Exception as exc:  # shown as one line in a dialog; -v logs the traceback
             log.debug("colorize failed", exc_info=True)
             result, error = None, one_line_error(exc)
         if self._cancel.is_set():

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -214,7 +215,7 @@ def compare_image(before: Image.Image, after: Image.Image, split: float) -> Imag
     if before.size != after.size:
         before = before.resize(after.size, Image.Resampling.BILINEAR)
     out = after.convert("RGB").copy()
-    x = int(round(min(max(split, 0.0), 1.0) * out.width))
+    x = round(min(max(split, 0.0), 1.0) * out.width)
     if x > 0:
         out.paste(before.convert("RGB").crop((0, 0, x, out.height)), (0, 0))
     if 0 < x < out.width:

@@ -323,7 +323,11 @@ def stream(
         daemon=True,
     )
     if progress is not None:
-        progress(0, len(grid))
+        try:
+            progress(0, len(grid))
+        except BaseException:  # a callback may stop the run (the GUI's cancel): close the scratch file
+            ds.close()
+            raise
     try:
         reader_thread.start()
         writer_thread.start()

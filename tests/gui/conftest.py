@@ -4,16 +4,16 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infer"))
-from colorize_fakes import (  # noqa: E402
-    db_scene, save_tiny_sar_model, save_tiny_semantic_model, write_raster,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from colorize_fakes import save_tiny_sar_model, save_tiny_semantic_model
+from gui_fakes import FakeDialogs, make_photo, make_scene
 
 
 @pytest.fixture(scope="session")
@@ -27,22 +27,6 @@ def semantic_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_semantic_model(tmp_path_factory.mktemp("models") / "tiny_semantic.model")
 
 
-def make_scene(path: Path, h: int = 150, w: int = 170, seed: int = 0) -> Path:
-    """A georeferenced 2-band (VV, VH) sigma0 dB GeoTIFF."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_raster(path, db_scene(h, w, seed), descriptions=("VV", "VH"))
-
-
-def make_photo(path: Path, h: int = 90, w: int = 120) -> Path:
-    """A grey 8-bit photo (PNG or JPEG by extension)."""
-    from PIL import Image
-
-    yy, xx = np.mgrid[0:h, 0:w]
-    grey = (127 + 100 * np.sin(xx / 9.0) * np.cos(yy / 13.0)).astype(np.uint8)
-    Image.fromarray(grey).save(path)
-    return path
-
-
 @pytest.fixture
 def scene(tmp_path: Path) -> Path:
     return make_scene(tmp_path / "in" / "scene.tif")
@@ -52,34 +36,6 @@ def scene(tmp_path: Path) -> Path:
 def photo(tmp_path: Path) -> Path:
     (tmp_path / "in").mkdir(exist_ok=True)
     return make_photo(tmp_path / "in" / "grey.png")
-
-
-class FakeDialogs:
-    """Records what the window would have shown, and answers its questions."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self.confirms: list[str] = []
-        self.confirm_answer = True
-        self.inputs: list[str] = []  # answers of the Open dialog, in order
-        self.models: list[str] = []
-        self.saves: list[str] = []
-
-    def error(self, message: str) -> None:
-        self.errors.append(message)
-
-    def confirm(self, message: str) -> bool:
-        self.confirms.append(message)
-        return self.confirm_answer
-
-    def open_input(self, initialdir: str | None) -> str | None:
-        return self.inputs.pop(0) if self.inputs else None
-
-    def open_model(self, initialdir: str | None) -> str | None:
-        return self.models.pop(0) if self.models else None
-
-    def save_as(self, initialdir: str | None, initialfile: str, filetypes: list) -> str | None:
-        return self.saves.pop(0) if self.saves else None
 
 
 @pytest.fixture
