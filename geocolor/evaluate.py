@@ -134,48 +134,11 @@ def _colour_metrics(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, 
     return out
 
 
-def read_split(split_file: Path | str, subset: str = "val") -> list[str]:
-    """The image paths of ``subset`` ("train" | "val") in a run's ``split.json``.
+def _select(items: list, path_of: Callable[[Any], Path], split_file: Path | str, subset: str) -> list:
+    """The ``items`` on side ``subset`` of the split record ``split_file`` (any version)."""
+    from geocolor.data.split import read_split
 
-    Understands both run formats: ``train semantic`` (``{"val": [photo paths]}``)
-    and ``train sar`` (``{"val": {"groups": [...], "pairs": [SAR paths]}}``).
-    """
-    import json
-
-    path = Path(split_file)
-    if subset not in ("train", "val"):
-        raise UsageError(f"--subset must be 'train' or 'val', got {subset!r}")
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: split file not found (a run directory's split.json)") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable split.json ({type(exc).__name__})") from None
-    entry = data.get(subset) if isinstance(data, dict) else None
-    if isinstance(entry, dict):
-        entry = entry.get("pairs")
-    if not isinstance(entry, list):
-        raise DataError(f"{path}: no {subset!r} list in this split file")
-    return [str(p) for p in entry]
-
-
-def _select(items: list, path_of: Callable[[Any], Path], wanted: list[str], split_file: Path | str,
-            data: Path | str) -> list:
-    """Items whose path is listed in ``wanted`` (exact, then resolved, then by file name)."""
-    exact = set(wanted)
-    chosen = [it for it in items if str(path_of(it)) in exact]
-    if not chosen:
-        resolved = {str(Path(p).resolve()) for p in wanted}
-        chosen = [it for it in items if str(path_of(it).resolve()) in resolved]
-    if not chosen:
-        names = {Path(p).name for p in wanted}
-        chosen = [it for it in items if path_of(it).name in names]
-    if not chosen:
-        raise DataError(f"{split_file}: none of its {len(wanted)} listed images is in {data}")
-    if len(chosen) < len(wanted):
-        log.warning("%s: %d of %d listed images not found in %s", split_file, len(wanted) - len(chosen),
-                    len(wanted), data)
-    return chosen
+    return read_split(split_file).select(subset, items, path_of, split_file)
 
 
 # ----------------------------------------------------------------------------- perceptual
@@ -324,7 +287,7 @@ def _mean_train_colour(model: LoadedModel, pairs: list, split: Path | str | None
     from geocolor.data.paired import read_opt
 
     try:
-        chosen = _select(pairs, lambda p: p.sar_path, read_split(split, "train"), split, "the data")
+        chosen = _select(pairs, lambda p: p.sar_path, split, "train")
     except DataError as exc:
         return None, f"unknown: {exc}"
     total = np.zeros(3, np.float64)
@@ -373,7 +336,7 @@ def evaluate_sar(
     pairs = pairset.pairs
     train_rgb, train_source = _mean_train_colour(model, pairset.pairs, split, train_colour)
     if split is not None:
-        pairs = _select(pairs, lambda p: p.sar_path, read_split(split, subset), split, data)
+        pairs = _select(pairs, lambda p: p.sar_path, split, subset)
     ds = PairedDataset(pairs, img_size=tile, train=False)
     n = len(ds)
     if n == 0:
@@ -476,7 +439,7 @@ def evaluate_semantic(
     dev = resolve_device(device)
     records = find_photos(data)
     if split is not None:
-        records = _select(records, lambda r: r.image, read_split(split, subset), split, data)
+        records = _select(records, lambda r: r.image, split, subset)
     n_classes = int(model.card.arch_args.get("n_classes", max(2, len(model.card.classes))))
     names = list(model.card.classes) or [f"class{i}" for i in range(n_classes)]
     names += [f"class{i}" for i in range(len(names), n_classes)]

@@ -248,7 +248,7 @@ def test_split_file_restricts_to_the_held_out_images(tmp_path: Path) -> None:
     assert result["images"] == 1 and result["chips"] == 4
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"val": ["nothing.png"]}))
-    with pytest.raises(DataError, match="none of its 1 listed images"):
+    with pytest.raises(DataError, match="none of its 1 'val' images"):
         evaluate(_semantic_model(BrightIsForeground()), data, device="cpu", split=bad)
     with pytest.raises(DataError, match="split file not found"):
         evaluate(_semantic_model(BrightIsForeground()), data, device="cpu", split=tmp_path / "nope.json")

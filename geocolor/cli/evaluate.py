@@ -25,8 +25,9 @@ from geocolor.cli.options import json_option, progress_enabled
 @click.option("--split", type=click.Path(path_type=Path), default=None,
               help="A training run's split.json: evaluate only the images of its --subset "
                    "(e.g. RUN_DIR/split.json: the images the model did not train on).")
-@click.option("--subset", type=click.Choice(["val", "train"]), default="val", show_default=True,
-              help="Which side of --split to evaluate.")
+@click.option("--subset", type=click.Choice(["val", "train", "holdout"]), default="val", show_default=True,
+              help="Which side of --split to evaluate (holdout: a geographic hold-out of train sar "
+                   "--holdout-region).")
 @click.option("--tile-size", type=click.IntRange(min=16), default=None,
               help="SAR: chip size [default: the card's tile_size]; must suit the network.")
 @click.option("--train-colour", default=None, metavar="R,G,B",

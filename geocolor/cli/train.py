@@ -217,6 +217,9 @@ def train() -> None:
       help="How the training SAR was scaled (recorded in the model) [by data layout].")
 @_opt("--crops-per-image", type=click.IntRange(min=1), help="Random crops per large image and epoch.")
 @_opt("--half/--no-half", help="Store the exported model as float16 (half the size).")
+@_opt("--holdout-region", metavar="LON_MIN,LAT_MIN,LON_MAX,LAT_MAX",
+      help="Keep the fragments centred in this lon/lat box (and those they overlap) out of training "
+           "and validation: the 'holdout' side of split.json (needs lon/lat columns in DATA/pairs.csv).")
 def sar(**kwargs: Any) -> None:
     """Train the SAR -> optical model (CycleGAN-enhanced dual pix2pix) on DATA.
 

@@ -24,6 +24,7 @@ Public API (stable; used by ``train sar`` and ``evaluate``)::
     pairs.skipped       # list[Skipped(path, reason)]: unpaired / unreadable files
     pairs.layout, pairs.default_sar_scaling, pairs.summary()
     train, val = split_by_group(pairs.pairs, val_fraction=0.1, seed=0)
+    record = split_pairs(pairs, 0.1, seed=0, holdout_region="-119.1,34.0,-118.6,34.35")
     ds = PairedDataset(train, img_size=256, train=True)   # random crops per item
     ds = PairedDataset(val, img_size=256, train=False)    # deterministic grid crops
     sar, opt = ds[i]    # float32 tensors (1, S, S) and (3, S, S) in [-1, 1]
@@ -51,6 +52,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from geocolor.data import split as _split
 from geocolor.errors import DataError, UsageError
 
 log = logging.getLogger("geocolor.data")
@@ -253,8 +255,9 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _bounds_from_csv(path: Path) -> dict[str, tuple[float, float, float, float]]:
-    """Fragment stem -> (xmin, ymin, xmax, ymax) from a pairs.csv (first matching columns)."""
+def _bounds_from_csv(path: Path, prefixes: Sequence[str] = ("xmin", "ymin", "xmax", "ymax"),
+                     ) -> dict[str, tuple[float, float, float, float]]:
+    """Fragment stem -> (xmin, ymin, xmax, ymax) from a pairs.csv (first columns matching ``prefixes``)."""
     out: dict[str, tuple[float, float, float, float]] = {}
     try:
         with open(path, newline="", encoding="utf-8") as fh:
@@ -264,7 +267,7 @@ def _bounds_from_csv(path: Path) -> dict[str, tuple[float, float, float, float]]
             def col(prefix: str) -> str | None:
                 return next((c for c in cols if c.lower().startswith(prefix)), None)
 
-            names = [col("xmin"), col("ymin"), col("xmax"), col("ymax")]
+            names = [col(p) for p in prefixes]
             key = "sar" if "sar" in cols else "id" if "id" in cols else None
             if key is None or None in names:
                 return {}
@@ -374,38 +377,46 @@ def find_pairs(
 def split_by_group(pairs: Sequence[Pair], val_fraction: float, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
     """Split pairs into (train, val) by whole groups, never by chip.
 
-    Groups are shuffled with ``seed``; each group that still fits under
-    ``round(val_fraction * len(pairs))`` pairs moves to validation (so one large
-    group does not make up the whole validation side); if none fits, the
-    smallest group does. At least one group when the fraction is positive and
-    there are two or more groups; never all groups. Deterministic
-    for a given (pairs, val_fraction, seed). Order within each side follows ``pairs``.
+    :func:`geocolor.data.split.split_by_group` on ``Pair.group`` (see there).
     """
-    if not 0 <= val_fraction < 1:
-        raise UsageError(f"--val-fraction must be in [0, 1), got {val_fraction}")
-    groups: dict[str, int] = defaultdict(int)
-    for p in pairs:
-        groups[p.group] += 1
-    names = sorted(groups)
-    if val_fraction == 0 or len(names) < 2:
-        if val_fraction > 0:
-            log.warning("only one split group: no validation split")
-        return list(pairs), []
-    rng = np.random.default_rng(seed)
-    order = [names[i] for i in rng.permutation(len(names))]
-    target = max(1, round(val_fraction * len(pairs)))
-    val_groups: set[str] = set()
-    count = 0
-    for g in order:  # greedy: take groups that still fit, so one big group does not fill it alone
-        if count + groups[g] <= target and len(val_groups) < len(names) - 1:
-            val_groups.add(g)
-            count += groups[g]
-    if not val_groups:  # every group is bigger than the target: the smallest one
-        smallest = min(order, key=lambda g: groups[g])
-        val_groups.add(smallest)
-    train = [p for p in pairs if p.group not in val_groups]
-    val = [p for p in pairs if p.group in val_groups]
-    return train, val
+    return _split.split_by_group(pairs, lambda p: p.group, val_fraction, seed)
+
+
+def footprints(root: Path | str) -> dict[str, tuple[float, float, float, float]]:
+    """Fragment stem -> (lon_min, lat_min, lon_max, lat_max) from ``root/pairs.csv`` ({} if none)."""
+    return _bounds_from_csv(Path(root) / "pairs.csv", ("lon_min", "lat_min", "lon_max", "lat_max"))
+
+
+def split_pairs(pairset: PairSet, val_fraction: float, seed: int = 0,
+                holdout_region: str | Sequence[float] | None = None) -> _split.SplitRecord:
+    """Split ``pairset`` into a :class:`~geocolor.data.split.SplitRecord` (sides train, val[, holdout]).
+
+    With ``holdout_region`` ("lon_min,lat_min,lon_max,lat_max", folders layout
+    with lon/lat columns in pairs.csv) the fragments whose centre lies in that box,
+    with every fragment they overlap, form the ``holdout`` side first; the rest is
+    split by group into train and val (``val_fraction`` of the rest).
+    """
+    pairs = list(pairset.pairs)
+    method: dict[str, Any] = {"name": "groups", "val_fraction": val_fraction, "seed": seed,
+                              "holdout_region": None}
+    sides: dict[str, list[Pair]] = {}
+    if holdout_region is not None:
+        region = (_split.parse_region(holdout_region) if isinstance(holdout_region, str)
+                  else _split.parse_region(",".join(map(str, holdout_region))))
+        if pairset.layout != "folders":
+            raise UsageError("--holdout-region needs a sar/ + opt/ folder with a pairs.csv of lon/lat bounds")
+        bounds = footprints(pairset.root)
+        held, pairs = _split.holdout_by_region(pairs, lambda p: p.group, lambda p: bounds.get(p.name), region)
+        sides["holdout"] = held
+        method["holdout_region"] = list(region)
+        log.info("holdout region %s: %d fragment(s) held out (%s)", ",".join(map(str, region)), len(held),
+                 ", ".join(p.name for p in held))
+    train, val = split_by_group(pairs, val_fraction, seed)
+    sides = {"train": train, "val": val, **sides}
+    return _split.SplitRecord.build(
+        "sar", method, pairset.root,
+        {side: [(p.sar_path, p.group) for p in side_pairs] for side, side_pairs in sides.items()},
+    )
 
 
 # ----------------------------------------------------------------------------- reading

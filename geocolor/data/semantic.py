@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,6 +29,7 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from geocolor.data.lab import rgb_to_model
+from geocolor.data.split import SplitRecord, split_by_group
 from geocolor.errors import DataError, RasterError
 from geocolor.io.files import require_file
 
@@ -249,19 +249,19 @@ def split_records(
 ) -> tuple[list[PhotoRecord], list[PhotoRecord]]:
     """Split photos into (train, validation), reproducibly for a seed.
 
-    With ``val_fraction`` > 0 at least one photo is held out (when there are at
+    :func:`geocolor.data.split.split_by_group` with each photo its own group:
+    with ``val_fraction`` > 0 at least one photo is held out (when there are at
     least two); with 0 the validation list is empty.
     """
-    records = list(records)
-    if val_fraction <= 0 or len(records) < 2:
-        return records, []
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    n_val = min(len(records) - 1, max(1, round(len(records) * val_fraction)))
-    val_idx = set(order[:n_val])
-    return (
-        [r for i, r in enumerate(records) if i not in val_idx],
-        [r for i, r in enumerate(records) if i in val_idx],
+    return split_by_group(records, lambda r: str(r.image), val_fraction, seed)
+
+
+def split_record(root: Path | str, train: Sequence[PhotoRecord], val: Sequence[PhotoRecord],
+                 val_fraction: float, seed: int) -> SplitRecord:
+    """The :class:`~geocolor.data.split.SplitRecord` of a photo split (group = the photo's stem)."""
+    return SplitRecord.build(
+        "semantic", {"name": "photos", "val_fraction": val_fraction, "seed": seed}, root,
+        {"train": [(r.image, r.image.stem) for r in train], "val": [(r.image, r.image.stem) for r in val]},
     )
 
 

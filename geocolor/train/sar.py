@@ -28,14 +28,21 @@ from torch import nn
 from torch.nn import functional as F
 
 from geocolor import metrics
-from geocolor.data.paired import PairedDataset, PairSet, find_pairs, split_by_group
+from geocolor.data.paired import PairedDataset, PairSet, find_pairs, split_pairs
 from geocolor.data.sarscale import SarScaling, preset
+from geocolor.data.split import SplitRecord, read_split
 from geocolor.errors import ConfigError
-from geocolor.io.atomic import atomic_write_text
 from geocolor.io.modelfile import ModelCard, save_model
 from geocolor.models.patchgan import PatchDiscriminator
 from geocolor.models.unet import UNetGenerator
-from geocolor.train.loop import StepContext, TrainResult, TrainSettings, TrainTask, Callback, run_training
+from geocolor.train.loop import (
+    Callback,
+    StepContext,
+    TrainResult,
+    TrainSettings,
+    TrainTask,
+    run_training,
+)
 from geocolor.train.plot import image_grid, to_uint8_image
 from geocolor.train.runtime import Runtime
 
@@ -61,6 +68,9 @@ class SarSettings(TrainSettings):
         sar_scaling: preset name recorded in the card (default by data layout).
         crops_per_image: random training crops per image and epoch (default: grid count).
         half: store the exported model's weights as float16.
+        holdout_region: "lon_min,lat_min,lon_max,lat_max": fragments centred in this box
+            (with those they overlap) are kept out of training and validation
+            (the ``holdout`` side of ``split.json``).
     """
 
     img_size: int = 256
@@ -83,6 +93,7 @@ class SarSettings(TrainSettings):
     sar_scaling: str | None = None
     crops_per_image: int | None = None
     half: bool = False
+    holdout_region: str | None = None
 
     @property
     def unet_levels(self) -> int:
@@ -141,12 +152,17 @@ class SarTask(TrainTask):
     plot_series = ("loss_G", "loss_D")
 
     def __init__(self, settings: SarSettings, pairset: PairSet, train_pairs: list, val_pairs: list,
-                 scaling_name: str, run_dir: Path | None = None, content_loss: nn.Module | None = None) -> None:
+                 scaling_name: str, run_dir: Path | None = None, content_loss: nn.Module | None = None,
+                 split: SplitRecord | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.pairset = pairset
         self.train_pairs = train_pairs
         self.val_pairs = val_pairs
+        self.split = split or SplitRecord.build(
+            "sar", {"name": "given"}, pairset.root,
+            {"train": [(p.sar_path, p.group) for p in train_pairs], "val": [(p.sar_path, p.group) for p in val_pairs]},
+        )
         self.scaling_name = scaling_name
         self.scaling: SarScaling = preset(scaling_name)
         self.run_dir = run_dir
@@ -190,7 +206,7 @@ class SarTask(TrainTask):
         self._distributed = runtime.distributed
         if runtime.is_main and self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.run_dir / SPLIT_FILE, _split_json(self.train_pairs, self.val_pairs))
+            self.split.write(self.run_dir / SPLIT_FILE)
 
     def datasets(self) -> tuple[PairedDataset, PairedDataset | None]:
         s = self.settings
@@ -285,6 +301,9 @@ class SarTask(TrainTask):
             "val_groups": len({p.group for p in self.val_pairs}),
             "split": "by group (scene/ROI/overlapping fragments)",
             "val_fraction": s.val_fraction,
+            "holdout_region": self.split.method.get("holdout_region"),
+            "holdout_pairs": len(self.split.ids("holdout")),
+            "holdout_fragments": [Path(i).stem for i in self.split.ids("holdout")],
             "sar_scaling": self.scaling_name,
             "img_size": s.img_size,
         }
@@ -314,27 +333,11 @@ class SarTask(TrainTask):
         return save_model(path, self.nets["G_AB"], card, half=s.half)
 
 
-def _split_json(train: list, val: list) -> str:
-    import json
-
-    def side(pairs: list) -> dict[str, Any]:
-        return {"groups": sorted({p.group for p in pairs}), "pairs": [str(p.sar_path) for p in pairs]}
-
-    return json.dumps({"train": side(train), "val": side(val)}, indent=1) + "\n"
-
-
 def load_split(path: Path, pairs: list) -> tuple[list, list]:
-    """(train, val) pairs as recorded in a run's ``split.json`` (matched by SAR path)."""
-    import json
-
-    data = json.loads(Path(path).read_text())
-    val_paths = set(data["val"]["pairs"])
-    train_paths = set(data["train"]["pairs"])
-    train = [p for p in pairs if str(p.sar_path) in train_paths]
-    val = [p for p in pairs if str(p.sar_path) in val_paths]
-    missing = len(train_paths) + len(val_paths) - len(train) - len(val)
-    if missing:
-        log.warning("%s: %d recorded pair(s) no longer found in the data", path, missing)
+    """(train, val) pairs as recorded in a run's ``split.json`` (any version; matched by SAR path)."""
+    record = read_split(path)
+    train = record.select("train", pairs, lambda p: p.sar_path, path, required=False)
+    val = record.select("val", pairs, lambda p: p.sar_path, path, required=False)
     return train, val
 
 
@@ -351,13 +354,16 @@ def prepare_sar_task(settings: SarSettings, run_dir: Path | None = None, resume:
     pairset = find_pairs(settings.data, settings.terrains or None, settings.limit_per_terrain)
     scaling_name = settings.sar_scaling or pairset.default_sar_scaling
     preset(scaling_name)
-    train_pairs, val_pairs = split_by_group(pairset.pairs, settings.val_fraction, settings.seed)
+    split = split_pairs(pairset, settings.val_fraction, settings.seed, settings.holdout_region)
     if resume and run_dir is not None and (Path(run_dir) / SPLIT_FILE).is_file():
-        train_pairs, val_pairs = load_split(Path(run_dir) / SPLIT_FILE, pairset.pairs)
+        split = read_split(Path(run_dir) / SPLIT_FILE)
+    train_pairs, val_pairs = (split.select(side, pairset.pairs, lambda p: p.sar_path, run_dir or "split",
+                                           required=False) for side in ("train", "val"))
     log.info("%s: %d pairs (%s layout, %d groups): %d train, %d validation; %d file(s) skipped",
              settings.data, len(pairset), pairset.layout, len(pairset.groups()), len(train_pairs),
              len(val_pairs), len(pairset.skipped))
-    return SarTask(settings, pairset, train_pairs, val_pairs, scaling_name, run_dir=run_dir)
+    return SarTask(settings, pairset, train_pairs, val_pairs, scaling_name, run_dir=run_dir,
+                   split=split if split.version == 2 else None)  # a version-1 file is rewritten
 
 
 def train_sar(settings: SarSettings, run_dir: Path, *, resume: bool = False,

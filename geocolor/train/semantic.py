@@ -18,7 +18,6 @@ driver of :mod:`geocolor.train.loop`.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +36,11 @@ from geocolor.data.semantic import (
     SemanticDataset,
     describe_records,
     find_photos,
+    split_record,
     split_records,
 )
+from geocolor.data.split import read_split
 from geocolor.errors import ConfigError
-from geocolor.io.atomic import atomic_write_text
 from geocolor.io.modelfile import ModelCard, save_model
 from geocolor.models.segcolor import SegColorNet, SegColorUNet
 from geocolor.train.loop import Callback, StepContext, TrainResult, TrainSettings, TrainTask, run_training
@@ -225,10 +225,8 @@ class SemanticTask(TrainTask):
         }
         if runtime.is_main and self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.run_dir / SPLIT_FILE, json.dumps({
-                "train": [str(r.image) for r in self.train_records],
-                "val": [str(r.image) for r in self.val_records],
-            }, indent=1) + "\n")
+            split_record(self.settings.data or ".", self.train_records, self.val_records,
+                         self.settings.val_fraction, self.settings.seed).write(self.run_dir / SPLIT_FILE)
 
     def datasets(self) -> tuple[SemanticDataset, SemanticDataset | None]:
         s = self.settings
@@ -352,14 +350,9 @@ class SemanticTask(TrainTask):
 
 
 def _load_split(path: Path, records: list[PhotoRecord]) -> tuple[list[PhotoRecord], list[PhotoRecord]]:
-    data = json.loads(Path(path).read_text())
-    by_path = {str(r.image): r for r in records}
-    train = [by_path[p] for p in data["train"] if p in by_path]
-    val = [by_path[p] for p in data["val"] if p in by_path]
-    missing = len(data["train"]) + len(data["val"]) - len(train) - len(val)
-    if missing:
-        log.warning("%s: %d recorded photo(s) no longer found in the data", path, missing)
-    return train, val
+    record = read_split(path)
+    return (record.select("train", records, lambda r: r.image, path, required=False),
+            record.select("val", records, lambda r: r.image, path, required=False))
 
 
 def prepare_semantic_task(settings: SemanticSettings, run_dir: Path | None = None,

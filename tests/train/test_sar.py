@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from geocolor.cli import main
 from geocolor.data.paired import find_pairs, split_by_group
+from geocolor.data.split import read_split
 from geocolor.errors import PretrainedWeightsError
 from geocolor.io.modelfile import load_model
 from geocolor.models.perceptual import VGGPerceptualLoss
@@ -210,8 +211,9 @@ def test_cli_end_to_end_max_steps_4_and_info(kaggle_dir, tmp_path):
     assert set(card["metrics"]) == {"l1", "psnr", "ssim"}
     for name in ("config.toml", "metrics.jsonl", "split.json", "checkpoints/latest.ckpt"):
         assert (run / name).is_file(), name
-    split = json.loads((run / "split.json").read_text())
-    assert not set(split["train"]["groups"]) & set(split["val"]["groups"])
+    split = read_split(run / "split.json")
+    assert split.version == 2 and split.kind == "sar" and split.ids("train") and split.ids("val")
+    assert not set(split.groups("train")) & set(split.groups("val"))
 
 
 def test_config_file_with_cli_overrides_and_saved_config(kaggle_dir, tmp_path):
@@ -334,8 +336,7 @@ def test_folders_layout_trains_on_random_crops_with_its_scaling(folders_dir, tmp
     assert card.input["sar_scaling"]["scheme"] == "amplitude_percentile"
     data = card.training["data"]
     assert data["layout"] == "folders" and data["train_pairs"] == 3 and data["val_pairs"] == 1
-    split = json.loads((tmp_path / "run" / "split.json").read_text())
-    assert len(split["val"]["pairs"]) == 1
+    assert len(read_split(tmp_path / "run" / "split.json").ids("val")) == 1
 
 
 def test_without_validation_split(kaggle_dir, tmp_path):

@@ -135,7 +135,7 @@ def test_train_semantic_end_to_end_and_resume(tmp_path: Path) -> None:
     for name in ("config.toml", "metrics.jsonl", "split.json", "checkpoints/latest.ckpt"):
         assert (run / name).is_file(), name
     split = json.loads((run / "split.json").read_text())
-    assert len(split["train"]) == 3 and len(split["val"]) == 1
+    assert split["counts"] == {"train": {"items": 3, "groups": 3}, "val": {"items": 1, "groups": 1}}
     # resume to 4 steps: the step counter continues, the split is kept
     res = runner.invoke(main, ["train", "semantic", "--resume", str(run), "--max-steps", "4"])
     assert res.exit_code == 0, res.output + str(res.exception)
