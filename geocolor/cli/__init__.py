@@ -26,6 +26,10 @@ class CommandFailed(click.ClickException):
         click.echo(f"geocolor: error: {self.format_message()}", err=True)
 
 
+class Terminated(SystemExit):
+    """Raised by a SIGTERM handler: unwinds like Ctrl-C, then ``geocolor: terminated``, exit 143."""
+
+
 class GeocolorGroup(click.Group):
     """A click group that reports geocolor errors as one clean line."""
 
@@ -42,6 +46,9 @@ class GeocolorGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("geocolor: interrupted", err=True)
             ctx.exit(130)
+        except Terminated as exc:
+            click.echo("geocolor: terminated", err=True)
+            ctx.exit(exc.code if isinstance(exc.code, int) else 143)
 
 
 def configure_logging(verbosity: int) -> None:

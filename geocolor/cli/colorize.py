@@ -81,14 +81,16 @@ def _tile_progress(bar: Any) -> Any:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output file (one input) or directory (several inputs, a directory, or '-').")
-@click.option("-m", "--model", type=click.Path(path_type=Path), default=None, show_default=False,
-              help="Model file [default: the packaged SAR model for rasters, the semantic one for plain images].")
+@click.option("-m", "--model", default=None, show_default=False,
+              help="Model file, or 'sar' / 'semantic' for a packaged model [default: sar for GeoTIFF "
+              "scenes and grey images named like SAR (_s1_, s1/, sar), semantic for other pictures].")
 @click.option("--band", default=None, help="Band index (1-based) or description (VV, VH) [default: the model's polarisation].")
 @click.option("--input-scale", type=click.Choice(INPUT_SCALES), default="auto",
               help="Unit of the SAR values (scaled: already scaled like the training data, e.g. 8-bit chips); "
               "auto decides from dtype, values and metadata and logs it.")
 @click.option("--tile-size", type=int, default=None, callback=_positive, show_default=False,
-              help="Tile side in pixels [default: the model card's, 256].")
+              help="Tile side in pixels [default: the model card's tile_size: 128 for the packaged "
+              "SAR model].")
 @click.option("--overlap", type=int, default=None, callback=_positive, show_default=False,
               help="Overlap between tiles in pixels [default: min(64, tile/4)].")
 @click.option("--batch-size", type=int, default=8, callback=_positive, help="Tiles per model call.")
@@ -111,7 +113,7 @@ def colorize(
     ctx: click.Context,
     inputs: tuple[str, ...],
     output: Path,
-    model: Path | None,
+    model: str | None,
     band: str | None,
     input_scale: str,
     tile_size: int | None,
@@ -148,9 +150,12 @@ def colorize(
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
     from geocolor.infer.sarmodel import tile_settings
+    from geocolor.io.modelfile import resolve_model_path
 
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing exclude each other")
+    if band is not None and band.strip().isdigit() and int(band) < 1:
+        raise UsageError(f"--band {band}: band indexes start at 1")
     resolve_device(device)  # bad --device is bad usage, before any input is touched
     stdin_lines = sys.stdin if "-" in inputs else ()
     jobs = plan_jobs(list(inputs), output, stdin_lines=stdin_lines, preview=preview,
@@ -161,13 +166,19 @@ def colorize(
         creation_options=dict(creation_options), alpha=alpha, overwrite=overwrite,
         skip_existing=skip_existing,
     )
+    _check_creation_options(jobs, dict(creation_options), cog, alpha)
     models = ModelCache()
     if model is not None:
-        loaded = models.get(model)  # an invalid model file fails the whole run, once
+        loaded = models.get(resolve_model_path(model))  # an invalid model file fails the run, once
         if mask_out is not None and loaded.card.kind != "semantic":
             raise UsageError(f"--mask-out needs a semantic model; {model} is a {loaded.card.kind} model")
         if loaded.card.kind == "sar":
             tile_settings(loaded, tile_size, overlap)
+        elif band is not None:
+            raise UsageError(f"--band needs a SAR model; {model} is a {loaded.card.kind} model for "
+                             "plain images, which have no bands to choose")
+    elif tile_size is not None or overlap is not None:
+        _check_default_tiles(models, tile_size, overlap)
 
     show = progress_enabled(ctx)
     previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
@@ -180,6 +191,35 @@ def colorize(
         ctx.exit(1)
 
 
+def _check_creation_options(jobs: list, options: dict[str, str], cog: bool, alpha: bool) -> None:
+    """Every ``--co`` must be accepted by the driver of every output, before any work (exit 2)."""
+    if not options:
+        return
+    from geocolor.infer.output import DEFAULT_COG_OPTIONS, DEFAULT_GTIFF_OPTIONS
+    from geocolor.io.creation import check_creation_options, output_driver
+
+    defaults = {"COG": DEFAULT_COG_OPTIONS, "GTiff": DEFAULT_GTIFF_OPTIONS,
+                "PNG": {"ZLEVEL": "6"}, "JPEG": {"QUALITY": "90"}}
+    drivers = {output_driver(job.output, cog) for job in jobs if job.error is None} or {
+        "COG" if cog else "GTiff"}
+    for driver in sorted(drivers):
+        bands = 4 if alpha and driver in ("COG", "GTiff") else 3
+        check_creation_options(driver, options, defaults=defaults[driver], bands=bands)
+
+
+def _check_default_tiles(models: Any, tile_size: int | None, overlap: int | None) -> None:
+    """``--tile-size`` / ``--overlap`` without ``--model``: check them against the packaged SAR model."""
+    from geocolor.errors import ModelFileError
+    from geocolor.infer.sarmodel import tile_settings
+    from geocolor.io.modelfile import default_model_path
+
+    try:
+        loaded = models.get(default_model_path("sar"), "sar")
+    except ModelFileError:
+        return  # reported per input if an input needs it
+    tile_settings(loaded, tile_size, overlap)
+
+
 def _in_main_thread() -> bool:
     import threading
 
@@ -188,7 +228,9 @@ def _in_main_thread() -> bool:
 
 def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM: unwind like Ctrl-C, so temporary files are removed and no partial output stays."""
-    raise SystemExit(128 + signum)
+    from geocolor.cli import Terminated
+
+    raise Terminated(128 + signum)
 
 
 def _run_all(jobs: list, options: Any, models: Any, show: bool, as_json: bool) -> int:

@@ -62,11 +62,13 @@ def _format_card(info: dict[str, Any]) -> str:
 
 def describe_path(path: Path) -> dict[str, Any]:
     """JSON-ready description of a model file or a raster."""
-    from geocolor.io.modelfile import is_model_file, load_model
+    from geocolor.io.modelfile import KINDS, SUFFIX, is_model_file, load_model, resolve_model_path
     from geocolor.io.raster import describe_raster
 
-    if is_model_file(path):
-        loaded = load_model(path)
+    if str(path) in KINDS:  # the packaged model of that kind
+        path = resolve_model_path(str(path))
+    if is_model_file(path) or path.suffix.lower() == SUFFIX:
+        loaded = load_model(path)  # a .model that is not one says "not a geocolor model file"
         return {
             "type": "model",
             "path": str(path),
@@ -80,7 +82,10 @@ def describe_path(path: Path) -> dict[str, Any]:
 @click.argument("path", type=click.Path(path_type=Path))
 @json_option
 def info(path: Path, as_json: bool) -> None:
-    """Describe a raster (size, bands, CRS, georeference, ...) or a geocolor model file."""
+    """Describe a raster (size, bands, CRS, georeference, ...) or a geocolor model file.
+
+    PATH 'sar' or 'semantic' describes the packaged model of that kind.
+    """
     described = describe_path(path)
     if as_json:
         click.echo(json.dumps(described))

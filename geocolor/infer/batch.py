@@ -23,7 +23,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+from rasterio.errors import RasterioError
+
 from geocolor.errors import GeocolorError, RasterError, UsageError
+from geocolor.io.raster import gdal_reason
 
 log = logging.getLogger("geocolor.infer")
 
@@ -47,7 +50,7 @@ class Job:
 class ColorizeOptions:
     """Everything ``geocolor colorize`` passes to the pipelines, besides the paths."""
 
-    model: Path | None = None
+    model: Path | str | None = None  # a file, or "sar" / "semantic" for the packaged models
     band: str | None = None
     input_scale: str = "auto"
     tile_size: int | None = None
@@ -120,6 +123,14 @@ def plan_jobs(
         raise UsageError(f"-o {output}: several inputs need an output directory, and this is a file")
     exclude = output.resolve() if to_dir else None
 
+    if to_dir:
+        for path in entries:
+            if path.is_dir() and (path.resolve() == exclude or exclude in path.resolve().parents):
+                where = "is" if path.resolve() == exclude else "contains"
+                raise UsageError(
+                    f"-o {output}: the output directory {where} the input directory {path}; "
+                    "write the outputs to another directory"
+                )
     jobs: list[Job] = []
     for path in entries:
         if not to_dir:
@@ -192,6 +203,26 @@ def input_is_plain_image(path: Path) -> bool:
         return is_plain_image(ds, path)
 
 
+def choose_model_kind(path: Path) -> tuple[str, str]:
+    """The packaged model an input gets without ``--model``, and why (for the log).
+
+    - a raster that is not a plain picture (georeferenced, or not 8-bit): ``sar``;
+    - a grey 8-bit picture whose name or folder says SAR (``_s1_``, ``/s1/``,
+      ``sar``; e.g. Kaggle Sentinel-1 chips): ``sar``;
+    - any other plain picture (PNG, JPEG, 8-bit TIFF without georeference): ``semantic``.
+    """
+    from geocolor.infer.sarinput import is_grey_image, is_plain_image, sar_name_hint
+    from geocolor.io.raster import open_raster
+
+    with open_raster(path) as ds:
+        if not is_plain_image(ds, path):
+            return "sar", "a georeferenced or non-8-bit raster"
+        hint = sar_name_hint(path)
+        if hint and is_grey_image(ds):
+            return "sar", f"a grey 8-bit image named like SAR ({hint!r})"
+    return "semantic", "a plain image (pass --model sar for SAR chips)"
+
+
 def _semantic_pipeline() -> Any:
     try:
         from geocolor.infer.image import colorize_image
@@ -220,6 +251,7 @@ def colorize_job(
         "seconds": 0.0,
         "kind": None,
     }
+    created = _missing_directories(job)
     try:
         if job.error:
             raise RasterError(job.error)
@@ -233,6 +265,9 @@ def colorize_job(
         raise
     except GeocolorError as exc:
         result.update(status="failed", error=_with_input(job.input, str(exc)))
+    except RasterioError as exc:  # a read or write that failed deep in GDAL
+        log.debug("failed", exc_info=True)
+        result.update(status="failed", error=_with_input(job.input, f"{gdal_reason(exc)}"))
     except OSError as exc:
         log.debug("failed", exc_info=True)
         name = exc.filename or job.output
@@ -242,7 +277,31 @@ def colorize_job(
         result.update(status="failed", error=_with_input(job.input, f"{type(exc).__name__}: {exc}"))
     finally:
         result["seconds"] = round(time.perf_counter() - started, 3)
+        if result["status"] == "failed":
+            _remove_empty(created)
     return result
+
+
+def _missing_directories(job: Job) -> list[Path]:
+    """Directories the job's outputs would create (they do not exist yet), deepest first."""
+    missing: set[Path] = set()
+    for path in (job.output, job.preview, job.mask_out):
+        if path is None:
+            continue
+        parent = Path(path).absolute().parent
+        while not parent.exists() and parent != parent.parent:
+            missing.add(parent)
+            parent = parent.parent
+    return sorted(missing, key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove those of ``directories`` (deepest first) that a failed job created and left empty."""
+    for directory in directories:
+        try:
+            directory.rmdir()  # only succeeds when empty: never removes anyone's files
+        except OSError:
+            pass
 
 
 def _with_input(path: Path, message: str) -> str:
@@ -252,17 +311,19 @@ def _with_input(path: Path, message: str) -> str:
 def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) -> dict[str, Any]:
     from geocolor.device import resolve_device
     from geocolor.infer.output import check_output
-    from geocolor.infer.sarmodel import default_model_path
     from geocolor.infer.scene import colorize_scene
+    from geocolor.io.modelfile import default_model_path, resolve_model_path
 
     if options.model is not None:
-        model_path = options.model
+        model_path = resolve_model_path(options.model)
         model = models.get(model_path)
         kind = model.card.kind
+        reason = f"--model {options.model}"
     else:
-        kind = "semantic" if input_is_plain_image(job.input) else "sar"
+        kind, reason = choose_model_kind(job.input)
         model_path = default_model_path(kind)
         model = models.get(model_path, kind)
+    log.info("%s: %s model %s (%s)", job.input, kind, model_path.name, reason)
 
     if kind == "semantic":
         if not input_is_plain_image(job.input):

@@ -13,8 +13,11 @@ units (``--input-scale``):
 and :class:`SarInput` converts it: ``db_clip`` needs dB (``10 log10`` of
 intensity, ``20 log10`` of amplitude or DN); ``amplitude_percentile`` needs
 amplitude (``sqrt`` of intensity, ``10^(dB/20)``) divided by the scene's
-percentile, which is computed once per scene from a decimated read (GDAL uses
-overviews when the file has them), never per tile.
+percentile, which is computed once per scene, never per tile, from full-resolution
+pixels: a fixed, evenly spread set of 256-px cells (:func:`sample_windows`). A
+decimated read would be served from the file's overviews when it has them, and
+AVERAGE overviews smooth the bright tail away, so the colours would depend on how
+the file was written.
 
 Invalid pixels (nodata): the band's GDAL mask (declared nodata value, internal
 mask or alpha band), non-finite values, and, when the file declares no nodata at
@@ -24,6 +27,7 @@ no zero rule: 0 is a legitimate dark pixel there.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,25 +35,23 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, MaskFlags
+from rasterio.windows import Window
 
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import RasterError, UsageError
+from geocolor.io.raster import georeference_kind, read_failure
 
 
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
 POLARISATIONS = ("VV", "VH", "HH", "HV")
-#: Longest side of the decimated read used for statistics and auto detection (1 M pixels at most).
+#: Longest side of the decimated read used to tell grey RGB images from colour ones.
 SAMPLE_SIDE = 1024
+#: Side of one full-resolution sample cell, and how many cells at most the scene statistic
+#: and unit detection read (64 cells of 256 px: 4.2 M pixels, 17 MB as float32).
+SAMPLE_CELL = 256
+SAMPLE_CELLS = 64
 
 _POL_RE = re.compile(r"(?<![a-z0-9])(vv|vh|hh|hv)(?![a-z0-9])")
-
-
-def read_failure(path: Path, exc: BaseException) -> RasterError:
-    """A :class:`RasterError` for a read that failed, with GDAL's own reason (not rasterio's wrapper)."""
-    while exc.__cause__ is not None or (exc.__context__ is not None and "previous exception" in str(exc)):
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return RasterError(f"{path}: corrupt or truncated raster ({text})")
 
 
 def _polarisation_of(text: str | None) -> str | None:
@@ -79,11 +81,32 @@ def data_bands(ds: rasterio.DatasetReader) -> list[int]:
 
 def is_plain_image(ds: rasterio.DatasetReader, path: Path) -> bool:
     """An ordinary 8-bit picture: PNG/JPEG, or an 8-bit TIFF without any georeference."""
-    from geocolor.io.raster import georeference_kind
-
     if ds.driver in ("PNG", "JPEG") or path.suffix.lower() in (".png", ".jpg", ".jpeg"):
         return True
     return georeference_kind(ds) == "none" and ds.dtypes[0] == "uint8"
+
+
+_SAR_NAME_RE = re.compile(r"(?:^|[^a-z0-9])(s1|sar)(?:[^a-z0-9]|$)")
+
+
+def sar_name_hint(path: Path) -> str | None:
+    """The SAR marker in ``path``'s name or its folder's (``_s1_``, ``s1/``, ``sar``), if any."""
+    parts = [part.lower() for part in Path(path).parts[-2:]]
+    for part in reversed(parts):
+        match = _SAR_NAME_RE.search(part)
+        if match:
+            return part if len(part) <= 40 else match.group(0)
+    return None
+
+
+def is_grey_image(ds: rasterio.DatasetReader) -> bool:
+    """One 8-bit data band, or 3-4 bands whose colour channels are equal."""
+    bands = data_bands(ds)
+    if ds.dtypes[0] != "uint8":
+        return False
+    if len(bands) == 1:
+        return True
+    return len(bands) in (3, 4) and _channels_equal(ds, bands)
 
 
 def select_band(
@@ -155,6 +178,40 @@ def _sample_shape(ds: rasterio.DatasetReader) -> tuple[int, int]:
     if scale <= 1:
         return ds.height, ds.width
     return max(1, round(ds.height / scale)), max(1, round(ds.width / scale))
+
+
+def sample_windows(height: int, width: int, cell: int = SAMPLE_CELL, cells: int = SAMPLE_CELLS) -> list[Window]:
+    """Full-resolution windows for scene statistics: the whole scene when it is small, else
+    a lattice of at most ``cells`` windows of ``cell`` x ``cell`` pixels spread evenly over it.
+
+    Depends only on the scene's size (not on its blocks or overviews), so the same
+    pixels always give the same statistic.
+    """
+    if height * width <= cell * cell * cells:
+        return [Window(0, 0, width, height)]
+    rows = max(1, height // cell)
+    cols = max(1, width // cell)
+    n_rows = max(1, min(rows, round(math.sqrt(cells * height / width))))
+    n_cols = max(1, min(cols, cells // n_rows))
+    n_rows = max(1, min(rows, cells // n_cols))
+    h, w = min(cell, height), min(cell, width)
+
+    def starts(n: int, side: int, size: int) -> list[int]:
+        return [min(side - size, max(0, round((i + 0.5) * side / n - size / 2))) for i in range(n)]
+
+    return [Window(x, y, w, h) for y in starts(n_rows, height, h) for x in starts(n_cols, width, w)]
+
+
+def read_sample(
+    ds: rasterio.DatasetReader, index: int, read_mask: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Band ``index`` at full resolution on :func:`sample_windows`, flattened: (values, mask or None)."""
+    values, masks = [], []
+    for window in sample_windows(ds.height, ds.width):
+        values.append(ds.read(index, window=window).ravel())
+        if read_mask:
+            masks.append(ds.read_masks(index, window=window).ravel())
+    return np.concatenate(values), (np.concatenate(masks) if read_mask else None)
 
 
 def _metadata_hint(ds: rasterio.DatasetReader, index: int) -> str | None:
@@ -272,15 +329,16 @@ def resolve_sar_input(
             "sigma0 rasters (calibrate, detect and multilook the SLC first, e.g. with SNAP)"
         )
     plain = is_plain_image(ds, path)
-    index, label = select_band(ds, path, scaling.polarisation, band, plain)
+    try:
+        index, label = select_band(ds, path, scaling.polarisation, band, plain)
+    except rasterio.errors.RasterioError as exc:
+        raise read_failure(path, exc) from None
 
     flags = ds.mask_flag_enums[index - 1]
     read_mask = MaskFlags.all_valid not in flags
     declared = ds.nodatavals[index - 1] is not None or read_mask
-    shape = _sample_shape(ds)
     try:
-        data = ds.read(index, out_shape=shape)
-        mask = ds.read_masks(index, out_shape=shape) if read_mask else None
+        data, mask = read_sample(ds, index, read_mask)
     except rasterio.errors.RasterioError as exc:
         raise read_failure(path, exc) from None
 
@@ -297,7 +355,8 @@ def resolve_sar_input(
     if not valid.any():
         raise RasterError(f"{path}: has no valid pixels (all nodata)")
     if scaling.scheme == "amplitude_percentile" and scale != "scaled":
-        amplitude = info._amplitude(data[valid].astype(np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):  # huge dB: inf, dropped below
+            amplitude = info._amplitude(data[valid].astype(np.float32))
         amplitude = amplitude[np.isfinite(amplitude)]
         reference = float(np.percentile(amplitude, scaling.percentile)) if amplitude.size else 0.0
         if not reference > 0:

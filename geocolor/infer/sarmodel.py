@@ -11,7 +11,9 @@ from pathlib import Path
 
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import ModelFileError, UsageError
-from geocolor.io.modelfile import LoadedModel, load_model, packaged_model_path
+from geocolor.io.modelfile import LoadedModel, default_model_path, load_model
+
+__all__ = ["default_model_path", "require_sar_model", "sar_scaling_of", "tile_settings"]
 
 #: Default overlap between tiles (pixels), capped at a quarter of the tile.
 DEFAULT_OVERLAP = 64
@@ -48,17 +50,6 @@ def tile_settings(
             f"--overlap {overlap}: must be between 0 and half the tile size ({tile // 2})"
         )
     return tile, overlap
-
-
-def default_model_path(kind: str) -> Path:
-    """The packaged default model of ``kind``, or a clear error when it is not installed."""
-    path = packaged_model_path(kind)
-    if not path.is_file():
-        raise ModelFileError(
-            f"no packaged default {kind} model is installed (looked for {path}); "
-            f"pass --model PATH with a {kind} model file (train one with 'geocolor train {kind}')"
-        )
-    return path
 
 
 def require_sar_model(model: LoadedModel | str | Path | None) -> LoadedModel:

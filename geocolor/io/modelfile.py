@@ -45,6 +45,27 @@ def packaged_model_path(kind: str) -> Path:
     return WEIGHTS_DIR / f"{kind}_default{SUFFIX}"
 
 
+def default_model_path(kind: str) -> Path:
+    """The packaged default model of ``kind``, or a clear error when it is not installed."""
+    path = packaged_model_path(kind)
+    if not path.is_file():
+        raise ModelFileError(
+            f"no packaged default {kind} model is installed (looked for {path}); "
+            f"pass --model PATH with a {kind} model file (train one with 'geocolor train {kind}')"
+        )
+    return path
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """``"sar"`` / ``"semantic"`` name the packaged models; anything else is a file path.
+
+    (A file that happens to be called ``sar`` in the current directory is ``./sar``.)
+    """
+    if isinstance(model, str) and model in KINDS:
+        return default_model_path(model)
+    return Path(model)
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What a model is and how to feed it; everything inference needs besides the weights.
@@ -176,7 +197,7 @@ def load_model(path: Path | str, kind: str | None = None, device: str | torch.de
     """Load a model file: rebuild its network from the card and load the weights.
 
     Args:
-        path: model file.
+        path: model file, or ``"sar"`` / ``"semantic"`` for the packaged models.
         kind: if given (``"sar"`` | ``"semantic"``), a file of another kind is refused.
         device: where to put the network.
 
@@ -187,7 +208,7 @@ def load_model(path: Path | str, kind: str | None = None, device: str | torch.de
         ModelFileError: missing, foreign, corrupt, unsafe, wrong kind, or weights
             that do not fit the architecture.
     """
-    path = Path(path)
+    path = resolve_model_path(path)
     payload = _load_payload(path)
     try:
         card = ModelCard.from_dict(json.loads(payload["card"]), source=str(path))

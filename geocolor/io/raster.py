@@ -36,6 +36,25 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def gdal_reason(exc: BaseException) -> str:
+    """GDAL's own reason for a failed read or write: the innermost exception of the chain.
+
+    rasterio wraps GDAL errors as "Read failed. See previous exception for details."
+    with the real message only in ``__cause__``; a user sees no previous exception.
+    """
+    while exc.__cause__ is not None or (exc.__context__ is not None and "previous exception" in str(exc)):
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = _first_line(exc)
+    if "previous exception" in text:
+        return "the file ends early or its data is corrupt"
+    return text.split(" (this error can be turned as a warning")[0]
+
+
+def read_failure(path: Path, exc: BaseException) -> RasterError:
+    """A :class:`RasterError` for a read that failed, with GDAL's own reason (not rasterio's wrapper)."""
+    return RasterError(f"{path}: corrupt or truncated raster ({gdal_reason(exc)})")
+
+
 def georeference_kind(ds: rasterio.DatasetReader) -> str:
     """``"transform"`` (CRS + affine), ``"gcps"``, ``"rpcs"`` or ``"none"``."""
     if ds.crs is not None and not ds.transform.is_identity:
@@ -91,7 +110,7 @@ def describe_raster(path: Path | str) -> dict[str, Any]:
                     }
                 )
         except RasterioError as exc:
-            raise RasterError(f"{path}: corrupt or truncated raster ({_first_line(exc)})") from None
+            raise read_failure(path, exc) from None
         info: dict[str, Any] = {
             "type": "raster",
             "path": str(path),

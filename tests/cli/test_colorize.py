@@ -162,9 +162,9 @@ def test_each_error_is_one_clear_line(tmp_path: Path, model: Path, semantic: Pat
 
 
 def test_missing_default_model_says_pass_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import geocolor.infer.sarmodel as sarmodel_module
+    import geocolor.io.modelfile as modelfile
 
-    monkeypatch.setattr(sarmodel_module, "packaged_model_path", lambda kind: tmp_path / f"{kind}_default.model")
+    monkeypatch.setattr(modelfile, "packaged_model_path", lambda kind: tmp_path / f"{kind}_default.model")
     src = scene(tmp_path / "s.tif")
     line = _error([str(src), "-o", str(tmp_path / "o.tif")])
     assert "no packaged default sar model" in line and "--model" in line
@@ -191,10 +191,10 @@ def test_model_card_picks_the_pipeline(tmp_path: Path, model: Path, semantic: Pa
     """Without --model: GeoTIFF scenes get the SAR default, plain photos the semantic default."""
     from PIL import Image
 
-    import geocolor.infer.sarmodel as sarmodel_module
+    import geocolor.io.modelfile as modelfile
 
     defaults = {"sar": model, "semantic": semantic}
-    monkeypatch.setattr(sarmodel_module, "packaged_model_path", lambda kind: defaults[kind])
+    monkeypatch.setattr(modelfile, "packaged_model_path", lambda kind: defaults[kind])
     scene(tmp_path / "in" / "s.tif")
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(tmp_path / "in" / "photo.jpg")
@@ -211,6 +211,7 @@ def test_model_card_picks_the_pipeline(tmp_path: Path, model: Path, semantic: Pa
     assert r.exit_code == 0 and json.loads(r.stdout)["kind"] == "sar"
 
 
+@pytest.mark.slow
 def test_sigterm_mid_scene_leaves_nothing(tmp_path: Path, model: Path) -> None:
     """A real `kill` (SIGTERM) while rows are being written: no output, no temporary files."""
     import os
@@ -234,8 +235,9 @@ def test_sigterm_mid_scene_leaves_nothing(tmp_path: Path, model: Path) -> None:
         time.sleep(0.01)
     time.sleep(0.3)  # let it write some rows
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM
+    assert stderr.decode().strip().splitlines() == ["geocolor: terminated"]
     assert list(out_dir.iterdir()) == []
 
 
