@@ -112,7 +112,7 @@ class App:
         self.preview: previews.InputPreview | None = None
         self.job: jobs.ColorizeJob | None = None
         self.result: jobs.ColorizeResult | None = None
-        self.saving: BackgroundCall | None = None
+        self.task: BackgroundCall | None = None
         self.workdir: Path | None = None
         self._watching = False
         self._build()
@@ -195,7 +195,7 @@ class App:
 
     def _refresh(self) -> None:
         """Enable the buttons that make sense now."""
-        busy = self.running or (self.saving is not None and not self.saving.done)
+        busy = self.busy
 
         def state(widget: Any, enabled: bool) -> None:
             widget.state(["!disabled"] if enabled else ["disabled"])
@@ -279,10 +279,42 @@ class App:
         """Index of the packaged model of ``kind`` (the picker's first two entries)."""
         return [e.label for e in self.entries].index(choice.PACKAGED_LABELS[kind])
 
+    # ------------------------------------------------------------------ background reads
+
+    @property
+    def busy(self) -> bool:
+        """A run, a read or a save is under way (the buttons that would interfere are off)."""
+        return self.running or self.task is not None
+
+    def _start_task(self, status: str, fn: Callable[[], Any], then: Callable[[Any], None]) -> None:
+        """Run ``fn`` in a thread; on the event loop, ``then(value)`` or an error dialog."""
+        self.task = BackgroundCall(fn)
+        self.set_status(status)
+        self.progress.configure(mode="indeterminate")
+        self.progress.start(20)
+        self._refresh()
+        self.root.after(self.poll_ms, self._poll_task, then)
+
+    def _poll_task(self, then: Callable[[Any], None]) -> None:
+        task = self.task
+        if task is None:
+            return
+        if not task.done:
+            self.root.after(self.poll_ms, self._poll_task, then)
+            return
+        self.task = None
+        self.progress.stop()
+        self.progress.configure(mode="determinate", value=0)
+        if task.error:
+            self.fail(task.error)
+        else:
+            then(task.value)
+        self._refresh()
+
     # ------------------------------------------------------------------ open
 
     def open_dialog(self) -> None:
-        if self.running:
+        if self.busy:
             return
         start = str(self.input.parent) if self.input else None
         path = self.dialogs.open_input(start)
@@ -290,56 +322,45 @@ class App:
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
-        """Show ``path`` (photo, grey image or scene) from a preview-resolution read."""
-        if self.running:
+        """Show ``path`` (photo, grey image or scene) from a preview-resolution read.
+
+        The read runs in the background; False when ``path`` cannot even be opened (an
+        error dialog says why) or the window is busy.
+        """
+        if self.busy:
             return False
         path = Path(path)
         try:
-            kind = choice.default_kind(path)
+            plain = choice.default_kind(path) == "semantic"
         except GeocolorError as exc:
             self.fail(str(exc))
             return False
-        previous = (self.input, self._selected)
-        self.input = path
-        if not self.model_chosen:
-            self._select(self._default_index(kind))
-        if not self._reload_input_view():
-            self.input, self._selected = previous
-            self._select(self._selected)
-            return False
-        self._clear_result()
-        self.viewport.fit()
-        self.root.title(f"{TITLE} - {path.name}")
-        self.set_status(f"{path}: {self.preview.description}" if self.preview else str(path))
-        self._refresh()
+        index = self._selected if self.model_chosen else self._default_index("semantic" if plain else "sar")
+        entry = self.entries[index]
+        self._start_task(f"Opening {path}...", lambda: read_input_preview(path, plain, entry),
+                         lambda preview: self._opened(path, index, preview))
         return True
 
-    def _reload_input_view(self) -> bool:
-        if self.input is None:
-            return True
-        try:
-            self.preview = self._read_preview(self.input)
-        except GeocolorError as exc:
-            self.fail(str(exc))
-            return False
-        self.input_view.set_image(self.preview.image)
+    def _opened(self, path: Path, index: int, preview: previews.InputPreview) -> None:
+        if path != self.input:
+            self._clear_result()
+            self.viewport.fit()
+        self.input, self.preview = path, preview
+        self._select(index)
+        self.input_view.set_image(preview.image)
         if self.result is not None:
-            self.compare.set_pair(self.preview.image, self.colour_view.image)
-        return True
+            self.compare.set_pair(preview.image, self.colour_view.image)
+        self.root.title(f"{TITLE} - {path.name}")
+        self.set_status(f"{path}: {preview.description}")
 
-    def _read_preview(self, path: Path) -> previews.InputPreview:
-        entry = self.selected_entry()
-        if entry.kind == "semantic" and choice.default_kind(path) == "semantic":
-            return previews.read_photo_preview(path)
-        scaling = None
-        if entry.kind == "sar":
-            from geocolor.io.modelfile import read_card
-
-            try:
-                scaling = read_card(entry.path).input.get("sar_scaling")
-            except GeocolorError:
-                scaling = None  # the model's own problem is reported when it is used
-        return previews.read_scene_preview(path, scaling)
+    def _reload_input_view(self) -> None:
+        """Read the input again as the newly selected model sees it."""
+        if self.input is None or self.busy:
+            return
+        path, entry, index = self.input, self.selected_entry(), self._selected
+        plain = bool(self.preview and self.preview.plain)
+        self._start_task(f"Reading {path.name}...", lambda: read_input_preview(path, plain, entry),
+                         lambda preview: self._opened(path, index, preview))
 
     # ------------------------------------------------------------------ colorize
 
@@ -350,7 +371,7 @@ class App:
 
     def colorize(self) -> None:
         """Start a run of the selected model on the open input (in the background)."""
-        if self.running or (self.saving is not None and not self.saving.done):
+        if self.busy:
             return
         if self.input is None:
             self.fail("nothing to colorize: open a photo or a scene first (Ctrl+O)")
@@ -415,13 +436,13 @@ class App:
         self.segmentation_view.set_image(segmentation)
         self.colour_view.set_image(colour)
         self.compare.set_pair(self.preview.image, colour)
-        text = f"Done in {result.seconds:.1f} s"
+        text = f"{self.preview.description} · done in {result.seconds:.1f} s"
         if result.tiles:
-            text += f" ({result.tiles} tiles)"
+            text += f" ({result.tiles} tile{'' if result.tiles == 1 else 's'})"
         if result.mask is not None:
             shares = previews.class_fractions(result.mask, result.classes)
             text += "; classes " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items())
-        self.set_status(text + ". Save with Ctrl+S.")
+        self.set_status(text + " · Save with Ctrl+S")
 
     def _clear_result(self) -> None:
         if self.result is not None:
@@ -439,7 +460,7 @@ class App:
 
     def save(self, path: str | Path | None = None) -> None:
         """Ask where (unless ``path``), confirm an overwrite, and write in the background."""
-        if self.running or (self.saving is not None and not self.saving.done):
+        if self.busy:
             return
         if self.result is None:
             self.fail("nothing to save: colorize first")
@@ -457,23 +478,8 @@ class App:
                 self.set_status("Not saved.")
                 return
             overwrite = True
-        self.set_status(f"Saving {dst}...")
-        self.saving = BackgroundCall(lambda: jobs.save_result(result, dst, overwrite=overwrite))
-        self._refresh()
-        self.root.after(self.poll_ms, self._poll_save)
-
-    def _poll_save(self) -> None:
-        call = self.saving
-        if call is None:
-            return
-        if not call.done:
-            self.root.after(self.poll_ms, self._poll_save)
-            return
-        if call.error:
-            self.fail(call.error)
-        else:
-            self.set_status(f"Saved {call.value}")
-        self._refresh()
+        self._start_task(f"Saving {dst}...", lambda: jobs.save_result(result, dst, overwrite=overwrite),
+                         lambda saved: self.set_status(f"Saved {saved}"))
 
     def reset(self) -> None:
         """Clear the input, the result, the views and the model choice."""
@@ -505,10 +511,26 @@ class App:
     def close(self) -> None:
         """Stop a run (its temporary files are removed) and close the window."""
         self._stop_job()
-        if self.saving is not None:
-            self.saving.wait(30)
+        if self.task is not None:
+            self.task.wait(30)
         self._remove_workdir()
         self.root.destroy()
+
+
+def read_input_preview(path: Path, plain: bool, entry: choice.ModelEntry) -> previews.InputPreview:
+    """The input view: a photo as the photo model decodes it; a raster as the selected SAR
+    model sees it (or stretched, for other models)."""
+    if plain and entry.kind == "semantic":
+        return previews.read_photo_preview(path)
+    scaling = None
+    if entry.kind == "sar":
+        from geocolor.io.modelfile import read_card
+
+        try:
+            scaling = read_card(entry.path).input.get("sar_scaling")
+        except GeocolorError:
+            scaling = None  # the model's own problem is reported when it is used
+    return previews.read_scene_preview(path, scaling)
 
 
 def run(path: str | Path | None = None, model: str | Path | None = None, device: str = "auto") -> None:

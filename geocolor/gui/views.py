@@ -125,7 +125,7 @@ class ImageView(tk.Canvas):
         box = self.bbox(item)
         if box:
             rect = self.create_rectangle(box[0] - 4, box[1] - 2, box[2] + 4, box[3] + 2,
-                                         fill="black", outline="", stipple="gray50")
+                                         fill="black", outline="")
             self.tag_lower(rect, item)
 
     # ------------------------------------------------------------------ interaction

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infer"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from colorize_fakes import save_tiny_sar_model, save_tiny_semantic_model
-from gui_fakes import FakeDialogs, make_photo, make_scene
+from gui_fakes import FakeDialogs, make_photo, make_scene, pump_until
 
 
 @pytest.fixture(scope="session")
@@ -57,20 +56,9 @@ def tk_root() -> Any:
         pass  # the test closed it
 
 
-def _pump(root: Any, until: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Run the Tk event loop until ``until()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the window did not get there within {timeout:g} s")
-        root.update()
-        time.sleep(0.005)  # let the worker threads run between event-loop passes
-    root.update()
-
-
 @pytest.fixture
 def pump() -> Callable[..., None]:
-    return _pump
+    return pump_until
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
 """Inputs and dialogs for the GUI tests (imported by path, like tests/infer/colorize_fakes.py)."""
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from colorize_fakes import db_scene, write_raster
@@ -49,3 +52,14 @@ class FakeDialogs:
 
     def save_as(self, initialdir: str | None, initialfile: str, filetypes: list) -> str | None:
         return self.saves.pop(0) if self.saves else None
+
+
+def pump_until(root: Any, until: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Run the Tk event loop until ``until()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the window did not get there within {timeout:g} s")
+        root.update()
+        time.sleep(0.005)  # let the worker threads run between event-loop passes
+    root.update()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
+from gui_fakes import pump_until
 
 from geocolor.gui import jobs
 
@@ -24,6 +25,18 @@ def pick_model(app: Any, dialogs: Any, path: Path) -> None:
     dialogs.models.append(str(path))
     app.model_box.current(len(app.entries))  # the "Other..." item
     app.model_box.event_generate("<<ComboboxSelected>>")
+    settle(app)
+
+
+def settle(app: Any) -> None:
+    """Pump the event loop until the window has finished reading or saving in the background."""
+    pump_until(app.root, lambda: not app.busy)
+
+
+def open_file(app: Any, path: Path) -> bool:
+    started = app.open_path(path)
+    settle(app)
+    return started
 
 
 def colorize(app: Any, pump: Any) -> jobs.Snapshot:
@@ -47,6 +60,7 @@ def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, 
     assert not enabled(app.colorize_button)  # nothing open yet
     dialogs.inputs.append(str(scene))
     app.open_button.invoke()
+    settle(app)
     assert app.input == scene and app.input_view.image.size == (170, 150)
     assert app.model_box.get() == "Packaged SAR model"  # the default follows the input
     pick_model(app, dialogs, sar_model)
@@ -57,7 +71,7 @@ def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, 
     assert snap.state == jobs.DONE, snap.error
     assert dialogs.errors == []
     assert str(app.progress["value"]) in ("100", "100.0")
-    assert app.status.cget("text").startswith("Done in")
+    assert app.status.cget("text").startswith("scene 170 x 150, georeferenced by transform · done in")
     # views: input | colorized (no segmentation for a SAR model), same size, really coloured
     assert not app.shows_segmentation and not app.segmentation_view.winfo_ismapped()
     assert app.colour_view.winfo_ismapped()
@@ -84,7 +98,7 @@ def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, 
     out.parent.mkdir()
     dialogs.saves.append(str(out))
     app.save_button.invoke()
-    pump(app.root, lambda: app.saving.done)
+    settle(app)
     assert dialogs.errors == [] and dialogs.confirms == []
     assert app.status.cget("text") == f"Saved {out}"
     with rasterio.open(out) as saved, rasterio.open(scene) as src, rasterio.open(app.result.output) as engine:
@@ -97,11 +111,11 @@ def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, 
     dialogs.confirm_answer = False
     dialogs.saves.append(str(out))
     app.save_button.invoke()
-    assert dialogs.confirms == [f"{out} exists. Replace it?"] and app.saving.done
+    assert dialogs.confirms == [f"{out} exists. Replace it?"] and not app.busy
     assert out.stat().st_mtime_ns == before and app.status.cget("text") == "Not saved."
     dialogs.confirm_answer = True
     app.save(out)
-    pump(app.root, lambda: app.saving.done)
+    settle(app)
     assert len(dialogs.confirms) == 2 and app.status.cget("text") == f"Saved {out}"
 
 
@@ -110,7 +124,7 @@ def test_photo_shows_segmentation_and_saves_jpeg(make_app: Any, dialogs: Any, pu
     from PIL import Image
 
     app = make_app()
-    assert app.open_path(photo)
+    assert open_file(app, photo)
     assert app.model_box.get() == "Packaged photo model"  # the default follows the input
     pick_model(app, dialogs, semantic_model)
     snap = colorize(app, pump)
@@ -122,7 +136,7 @@ def test_photo_shows_segmentation_and_saves_jpeg(make_app: Any, dialogs: Any, pu
     dialogs.saves.append(str(jpg))
     app.root.focus_force()
     app.root.event_generate("<Control-s>")  # the keyboard shortcut
-    pump(app.root, lambda: app.saving is not None and app.saving.done)
+    settle(app)
     with Image.open(jpg) as img:
         assert img.format == "JPEG" and img.size == (120, 90)
 
@@ -140,7 +154,7 @@ def test_cancel_mid_run(make_app: Any, dialogs: Any, pump: Any, tmp_path: Path, 
 
     src = make_scene(tmp_path / "in" / "big.tif", h=400, w=400)
     app = make_app(job_factory=SlowJob)
-    app.open_path(src)
+    open_file(app, src)
     pick_model(app, dialogs, sar_model)
     app.colorize_button.invoke()
     assert app.running and enabled(app.cancel_button)
@@ -160,7 +174,7 @@ def test_cancel_mid_run(make_app: Any, dialogs: Any, pump: Any, tmp_path: Path, 
 
 def test_reset_clears_everything(make_app: Any, dialogs: Any, pump: Any, scene: Path, sar_model: Path) -> None:
     app = make_app()
-    app.open_path(scene)
+    open_file(app, scene)
     pick_model(app, dialogs, sar_model)
     assert colorize(app, pump).state == jobs.DONE
     workdir = app.workdir
@@ -187,7 +201,7 @@ def test_errors_are_one_line_dialogs(make_app: Any, dialogs: Any, pump: Any, sce
     assert not app.open_path(corrupt)
     assert dialogs.errors[-1].startswith(f"{corrupt}: not a readable raster")
     # a photo model on a georeferenced SAR scene: the CLI's message, word for word
-    app.open_path(scene)
+    open_file(app, scene)
     pick_model(app, dialogs, semantic_model)
     assert colorize(app, pump).state == jobs.FAILED
     cli = CliRunner().invoke(main, ["-q", "colorize", str(scene), "-o", str(tmp_path / "x.tif"),
@@ -207,7 +221,7 @@ def test_errors_are_one_line_dialogs(make_app: Any, dialogs: Any, pump: Any, sce
 
 
 def test_cli_opens_path_in_the_window(tk_root: Any, scene: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``geocolor gui PATH`` opens PATH once the window is up (the main loop is stubbed to one pass)."""
+    """``geocolor gui PATH`` opens PATH once the window is up (the main loop is stubbed)."""
     import tkinter
 
     from geocolor.cli import main
@@ -217,7 +231,7 @@ def test_cli_opens_path_in_the_window(tk_root: Any, scene: Path, monkeypatch: py
 
     class OneShotTk(tkinter.Tk):
         def mainloop(self, n: int = 0) -> None:
-            self.update()
+            pump_until(self, lambda: self.title() != "geocolor", timeout=20)
             seen["title"] = self.title()
             self.destroy()
 
