@@ -16,6 +16,8 @@ from geocolor.errors import UsageError
 #: Same as geocolor.infer.sarinput.INPUT_SCALES (a test keeps them equal); not imported
 #: from there so that ``geocolor --help`` does not load rasterio and numpy.
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
+#: Same as geocolor.infer.backend.BACKENDS (a test keeps them equal), for the same reason.
+BACKENDS = ("torch", "onnxruntime")
 
 
 class ShardType(click.ParamType):
@@ -96,6 +98,9 @@ def _tile_progress(bar: Any) -> Any:
 @click.option("--batch-size", type=int, default=8, callback=_positive, help="Tiles per model call.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, help="Mixed precision on CUDA.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch",
+              help="Inference engine for SAR models: torch, or onnxruntime on the CPU "
+              "(pip install geocolor[onnx]); outputs agree within 1 DN.")
 @click.option("--cog/--no-cog", default=True, help="Cloud-Optimized GeoTIFF, or a plain tiled GeoTIFF with overviews.")
 @click.option("--co", "creation_options", type=CreationOption(), multiple=True,
               help="GDAL creation option of the output driver (repeatable).")
@@ -121,6 +126,7 @@ def colorize(
     batch_size: int,
     device: str,
     amp: bool,
+    backend: str,
     cog: bool,
     creation_options: tuple[tuple[str, str], ...],
     alpha: bool,
@@ -156,7 +162,15 @@ def colorize(
         raise UsageError("--overwrite and --skip-existing exclude each other")
     if band is not None and band.strip().isdigit() and int(band) < 1:
         raise UsageError(f"--band {band}: band indexes start at 1")
-    resolve_device(device)  # bad --device is bad usage, before any input is touched
+    if backend == "onnxruntime" and device == "auto":
+        device = "cpu"
+    dev = resolve_device(device)  # bad --device is bad usage, before any input is touched
+    if backend == "onnxruntime":
+        from geocolor.infer.backend import require_onnxruntime
+
+        if dev.type != "cpu":
+            raise UsageError(f"--backend onnxruntime runs on the CPU; got --device {device}")
+        require_onnxruntime()  # not installed: one line that says how, exit 1
     stdin_lines = sys.stdin if "-" in inputs else ()
     jobs = plan_jobs(list(inputs), output, stdin_lines=stdin_lines, preview=preview,
                      mask_out=mask_out, shard=shard)
@@ -164,7 +178,7 @@ def colorize(
         model=model, band=band, input_scale=input_scale, tile_size=tile_size, overlap=overlap,
         batch_size=batch_size, device=device, amp=amp, cog=cog,
         creation_options=dict(creation_options), alpha=alpha, overwrite=overwrite,
-        skip_existing=skip_existing,
+        skip_existing=skip_existing, backend=backend,
     )
     _check_creation_options(jobs, dict(creation_options), cog, alpha)
     models = ModelCache()

@@ -63,6 +63,7 @@ class ColorizeOptions:
     alpha: bool = False
     overwrite: bool = False
     skip_existing: bool = False
+    backend: str = "torch"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -360,5 +361,6 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
         preview=job.preview,
         overwrite=options.overwrite,
         progress=progress,
+        backend=options.backend,
     )
 

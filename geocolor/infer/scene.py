@@ -44,6 +44,7 @@ import torch
 
 from geocolor.device import resolve_device
 from geocolor.errors import RasterError, UsageError
+from geocolor.infer.backend import make_runner
 from geocolor.infer.output import (
     DEFAULT_GTIFF_OPTIONS,
     SCRATCH_OPTIONS,
@@ -99,6 +100,7 @@ def colorize_scene(
     preview: str | Path | None = None,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
@@ -121,6 +123,8 @@ def colorize_scene(
         preview: also write a side-by-side PNG (input | colorized) here.
         overwrite: replace an existing ``dst``.
         progress: called as ``progress(tiles_done, tiles_total)`` from the writer thread.
+        backend: ``torch`` or ``onnxruntime`` (CPU; ``pip install geocolor[onnx]``); the
+            output is the same within 1 DN (:mod:`geocolor.infer.backend`).
 
     Returns:
         A JSON-ready summary: input, output, kind ("sar"), width, height, tiles (sent
@@ -141,7 +145,7 @@ def colorize_scene(
     tile, overlap = tile_settings(loaded, tile_size, overlap)
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-    dev = resolve_device(device)
+    dev = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
     options = parse_creation_options(creation_options)
 
     # A small GDAL block cache from the first read on: memory must not grow with the scene.
@@ -175,11 +179,7 @@ def colorize_scene(
             else SCRATCH_OPTIONS
         )
 
-        network.to(dev)
-        if dev.type == "cuda":
-            network.to(memory_format=torch.channels_last)
-            torch.backends.cudnn.benchmark = True  # every call has the same tile shape
-        network.eval()
+        runner = make_runner(network, backend, dev, amp, tile)
 
         scratch = temporary_path_for(dst, ".tif")
         try:
@@ -188,9 +188,7 @@ def colorize_scene(
                     src,
                     sar,
                     grid,
-                    network,
-                    dev,
-                    amp,
+                    runner,
                     batch_size,
                     scratch,
                     georef,
@@ -222,5 +220,6 @@ def colorize_scene(
         "input_scale": sar.scale,
         "reference": sar.reference,
         "georeference": georef["kind"],
+        "backend": backend,
         "timing": stats["timing"],
     }

@@ -13,6 +13,7 @@ of input rows, one buffer of output rows and a few batches in the queues.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sys
 import threading
@@ -29,7 +30,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from geocolor import __version__
-from geocolor.infer.backend import run_model
+from geocolor.infer.backend import Runner
 from geocolor.infer.output import open_scratch, overview_factors
 from geocolor.infer.sarinput import SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
@@ -37,6 +38,10 @@ from geocolor.io.raster import open_raster
 
 #: Batches waiting between stages (each queue).
 QUEUE_DEPTH = 3
+#: Nice increment of the reader and writer threads (Linux sets it per thread): on few
+#: cores the model's threads then keep their core and the I/O work, which can wait in
+#: the queues, fills the gaps. 0 turns it off.
+IO_THREAD_NICE = 0
 
 ProgressFn = Callable[[int, int], None]
 
@@ -92,6 +97,16 @@ class _Stopped(Exception):
     pass
 
 
+def _lower_priority() -> None:
+    """Give the calling thread :data:`IO_THREAD_NICE` more niceness (Linux only; best effort)."""
+    if IO_THREAD_NICE <= 0 or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        tid = threading.get_native_id()
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + IO_THREAD_NICE))
+
+
 def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
     while True:
         if stop.is_set():
@@ -127,6 +142,7 @@ def _reader(
 ) -> None:
     """Read row bands, cut tiles, skip all-nodata ones, and queue batches."""
     try:
+        _lower_priority()
         with open_raster(src) as ds:
             pending = _Batch()
             tile = grid.tile
@@ -260,6 +276,7 @@ def _writer_loop(
 ) -> None:
     done = 0
     try:
+        _lower_priority()
         while True:
             item = _get(inbox, stop)
             if item is _END:
@@ -285,9 +302,7 @@ def stream(
     src: Path,
     sar: SarInput,
     grid: TileGrid,
-    network: torch.nn.Module,
-    device: torch.device,
-    amp: bool,
+    runner: Runner,
     batch_size: int,
     scratch: Path,
     georef: dict[str, Any],
@@ -312,7 +327,7 @@ def stream(
     writer = _Writer(ds, grid, mask_mode)
     reader_thread = threading.Thread(
         target=_reader,
-        args=(src, sar, grid, batch_size, device.type == "cuda", to_model, stop, timing),
+        args=(src, sar, grid, batch_size, runner.pin_memory, to_model, stop, timing),
         name="geocolor-reader",
         daemon=True,
     )
@@ -340,7 +355,7 @@ def stream(
                 break
             if item.x is not None:
                 t0 = time.perf_counter()
-                item.y = run_model(network, item.x, device, amp)
+                item.y = runner(item.x)
                 timing["model_s"] += time.perf_counter() - t0
                 item.x = None
                 tiles_run += len(item.tiles)
