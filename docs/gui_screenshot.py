@@ -35,8 +35,7 @@ def main(scene: str, out: str, split: float = 0.5) -> None:
     wait(root, lambda: not app.busy)
     if app.result is None:
         raise SystemExit(f"colorize did not finish: {app.status.cget('text')}")
-    app.compare.split.set(split)
-    app.compare.update_split()
+    app.compare.set_split(split)
     root.update()
     time.sleep(0.3)
     root.update()

@@ -7,6 +7,7 @@ traceback. The window never waits on the engine: a run lives in a
 """
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import tempfile
@@ -275,6 +276,13 @@ class App:
         self.select_model(known[0] if known else len(self.entries) - 1)
         return True
 
+    def preselect_model(self, model: str | Path) -> bool:
+        """``sar`` / ``semantic`` (the packaged models, as ``colorize --model``) or a model file."""
+        if isinstance(model, str) and model in choice.PACKAGED_LABELS:
+            self.select_model(self._default_index(model))
+            return True
+        return self.choose_other_model(model)
+
     def _default_index(self, kind: str) -> int:
         """Index of the packaged model of ``kind`` (the picker's first two entries)."""
         return [e.label for e in self.entries].index(choice.PACKAGED_LABELS[kind])
@@ -331,17 +339,19 @@ class App:
             return False
         path = Path(path)
         try:
-            plain = choice.default_kind(path) == "semantic"
+            kind, reason = choice.default_kind(path)
         except GeocolorError as exc:
             self.fail(str(exc))
             return False
-        index = self._selected if self.model_chosen else self._default_index("semantic" if plain else "sar")
+        plain = kind == "semantic"
+        index = self._selected if self.model_chosen else self._default_index(kind)
         entry = self.entries[index]
+        why = "" if self.model_chosen else f" (model: {reason})"
         self._start_task(f"Opening {path}...", lambda: read_input_preview(path, plain, entry),
-                         lambda preview: self._opened(path, index, preview))
+                         lambda preview: self._opened(path, index, preview, why))
         return True
 
-    def _opened(self, path: Path, index: int, preview: previews.InputPreview) -> None:
+    def _opened(self, path: Path, index: int, preview: previews.InputPreview, why: str = "") -> None:
         if path != self.input:
             self._clear_result()
             self.viewport.fit()
@@ -351,7 +361,7 @@ class App:
         if self.result is not None:
             self.compare.set_pair(preview.image, self.colour_view.image)
         self.root.title(f"{TITLE} - {path.name}")
-        self.set_status(f"{path}: {preview.description}")
+        self.set_status(f"{path}: {preview.description}{why}")
 
     def _reload_input_view(self) -> None:
         """Read the input again as the newly selected model sees it."""
@@ -514,7 +524,12 @@ class App:
         if self.task is not None:
             self.task.wait(30)
         self._remove_workdir()
+        for view in (self.input_view, self.segmentation_view, self.colour_view, self.compare.view):
+            view.set_image(None)  # their Tk photo images go now, in this (the Tk) thread
         self.root.destroy()
+        # Tk objects in reference cycles must be collected in this thread: a collection
+        # triggered later in a worker thread would call into Tk from there (Tcl aborts).
+        gc.collect()
 
 
 def read_input_preview(path: Path, plain: bool, entry: choice.ModelEntry) -> previews.InputPreview:
@@ -547,7 +562,7 @@ def run(path: str | Path | None = None, model: str | Path | None = None, device:
             "(or under xvfb-run)") from None
     app = App(root, device=device)
     if model is not None:
-        root.after_idle(lambda: app.choose_other_model(model))
+        root.after_idle(lambda: app.preselect_model(model))
     if path is not None:
         root.after_idle(lambda: app.open_path(path))
     root.mainloop()

@@ -2,8 +2,9 @@
 
 The model picker offers the two packaged models and any model file the user
 chose. Its default follows the input with the rule ``geocolor colorize`` uses
-without ``--model`` (plain pictures get the semantic model, rasters the SAR one):
-:func:`default_kind` calls the engine's rule instead of restating it.
+without ``--model`` (plain pictures get the semantic model; rasters, and grey
+pictures named like SAR chips, the SAR one): :func:`default_kind` calls the
+engine's rule instead of restating it.
 """
 from __future__ import annotations
 
@@ -33,15 +34,16 @@ def packaged_entries() -> list[ModelEntry]:
     return [ModelEntry(PACKAGED_LABELS[k], packaged_model_path(k), k) for k in ("sar", "semantic")]
 
 
-def default_kind(path: Path) -> str:
-    """``"semantic"`` or ``"sar"``: the model kind ``geocolor colorize`` picks for ``path``.
+def default_kind(path: Path) -> tuple[str, str]:
+    """``("semantic" | "sar", reason)``: the packaged model ``geocolor colorize`` gives ``path``
+    without ``--model`` (:func:`geocolor.infer.batch.choose_model_kind`, the one rule).
 
     Raises:
         RasterError: ``path`` is missing or not a readable raster/image.
     """
-    from geocolor.infer.batch import input_is_plain_image
+    from geocolor.infer.batch import choose_model_kind
 
-    return "semantic" if input_is_plain_image(Path(path)) else "sar"
+    return choose_model_kind(Path(path))
 
 
 def other_entry(path: Path) -> ModelEntry:

@@ -173,8 +173,9 @@ class CompareView(ttk.Frame):
         self.view = ImageView(self, "before | after", viewport,
                               placeholder="Colorize to compare the input with the result")
         self.view.grid(row=0, column=0, sticky="nsew")
-        self.split = tk.DoubleVar(value=0.5)
-        self.slider = ttk.Scale(self, from_=0.0, to=1.0, variable=self.split, command=lambda v: self.update_split())
+        # No tk.DoubleVar: a Tk variable collected by a worker thread's GC calls into Tk off the main thread.
+        self.slider = ttk.Scale(self, from_=0.0, to=1.0, command=lambda value: self.update_split())
+        self.slider.set(0.5)
         self.slider.grid(row=1, column=0, sticky="ew", padx=8, pady=4)
         self.rowconfigure(0, weight=1)
         self.columnconfigure(0, weight=1)
@@ -185,8 +186,17 @@ class CompareView(ttk.Frame):
         self.before, self.after = before, after
         self.update_split()
 
+    @property
+    def split(self) -> float:
+        """Where the slider is: 0 = all "after", 1 = all "before"."""
+        return float(self.slider.get())
+
+    def set_split(self, fraction: float) -> None:
+        self.slider.set(fraction)
+        self.update_split()
+
     def update_split(self) -> None:
         if self.before is None or self.after is None:
             self.view.set_image(None)
         else:
-            self.view.set_image(compare_image(self.before, self.after, float(self.split.get())))
+            self.view.set_image(compare_image(self.before, self.after, self.split))

@@ -1,6 +1,7 @@
 """Fixtures of the GUI tests: tiny models and inputs, a Tk root (or a skip), dialogs that record."""
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -54,6 +55,7 @@ def tk_root() -> Any:
         root.destroy()
     except tkinter.TclError:
         pass  # the test closed it
+    gc.collect()  # Tk objects of this test die here, in the main thread, not in a later worker's GC
 
 
 @pytest.fixture

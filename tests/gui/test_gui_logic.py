@@ -30,11 +30,19 @@ def run_job(src: Path, model: Path, workdir: Path, job_class: type = jobs.Colori
 
 
 def test_default_kind_follows_the_colorize_rule(scene: Path, photo: Path, tmp_path: Path) -> None:
-    assert choice.default_kind(scene) == "sar"
-    assert choice.default_kind(photo) == "semantic"
+    from geocolor.infer.batch import choose_model_kind
+
+    assert choice.default_kind(scene)[0] == "sar"
+    assert choice.default_kind(photo)[0] == "semantic"
     grey_tif = tmp_path / "grey8.tif"  # 8-bit TIFF without georeference: a plain picture
     Image.fromarray(np.full((20, 30), 99, np.uint8)).save(grey_tif)
-    assert choice.default_kind(grey_tif) == "semantic"
+    assert choice.default_kind(grey_tif)[0] == "semantic"
+    chip = tmp_path / "s1" / "ROIs1970_fall_s1_13_p10.png"  # a grey chip named like SAR
+    chip.parent.mkdir()
+    Image.fromarray(np.full((20, 30), 99, np.uint8)).save(chip)
+    for path in (scene, photo, grey_tif, chip):
+        assert choice.default_kind(path) == choose_model_kind(path)  # the CLI's rule, not a copy
+    assert choice.default_kind(chip)[0] == "sar"
     with pytest.raises(RasterError, match="not found"):
         choice.default_kind(tmp_path / "missing.tif")
 

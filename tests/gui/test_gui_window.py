@@ -79,11 +79,9 @@ def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, 
     assert app.colour_view.image.size == app.input_view.image.size
     assert colour.std() > 1 and np.abs(colour - pixels(app.input_view.image)).mean() > 1
     # before/after: the slider at 0 shows all "after", at 1 all "before"
-    app.compare.split.set(0.0)
-    app.compare.update_split()
+    app.compare.set_split(0.0)
     assert (pixels(app.compare.view.image) == colour).all()
-    app.compare.split.set(1.0)
-    app.compare.update_split()
+    app.compare.set_split(1.0)
     assert (pixels(app.compare.view.image) == pixels(app.input_view.image)).all()
     # wheel zoom zooms all side-by-side views together; Fit goes back
     app.root.update()
@@ -220,22 +218,31 @@ def test_errors_are_one_line_dialogs(make_app: Any, dialogs: Any, pump: Any, sce
     assert app.model_box.get() == "tiny_semantic.model (photo)"
 
 
-def test_cli_opens_path_in_the_window(tk_root: Any, scene: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``geocolor gui PATH`` opens PATH once the window is up (the main loop is stubbed)."""
-    import tkinter
-
+@pytest.mark.parametrize(("model", "label"), [(None, "Packaged SAR model"),
+                                              ("semantic", "Packaged photo model"),
+                                              ("TINY", "tiny_sar.model (SAR)")])
+def test_cli_opens_path_and_model(tk_root: Any, scene: Path, sar_model: Path, model: str | None,
+                                  label: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``geocolor gui PATH [-m MODEL]`` opens PATH with that model (the main loop is stubbed)."""
     from geocolor.cli import main
     from geocolor.gui import app as app_module
 
     seen: dict[str, Any] = {}
 
-    class OneShotTk(tkinter.Tk):
-        def mainloop(self, n: int = 0) -> None:
-            pump_until(self, lambda: self.title() != "geocolor", timeout=20)
-            seen["title"] = self.title()
-            self.destroy()
+    class Watched(app_module.App):
+        def __init__(self, root: Any, **kwargs: Any) -> None:
+            super().__init__(root, **kwargs)
+            root.mainloop = lambda n=0: self._stop(seen)
 
-    monkeypatch.setattr(app_module.tk, "Tk", OneShotTk)
-    r = CliRunner().invoke(main, ["gui", str(scene), "--device", "cpu"])
+        def _stop(self, into: dict[str, Any]) -> None:
+            pump_until(self.root, lambda: self.preview is not None and not self.busy, timeout=20)
+            into.update(title=self.root.title(), model=self.model_box.get(), input=self.input)
+            self.close()
+
+    monkeypatch.setattr(app_module, "App", Watched)
+    args = ["gui", str(scene), "--device", "cpu"]
+    if model:
+        args += ["-m", str(sar_model) if model == "TINY" else model]
+    r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
-    assert seen["title"] == "geocolor - scene.tif"
+    assert seen == {"title": "geocolor - scene.tif", "model": label, "input": scene}
