@@ -1,7 +1,7 @@
 """``geocolor train``: train the models (``sar``; ``semantic`` plugs in from its own module).
 
 Shared pieces for every training subcommand live here: :func:`training_options`
-(the options of :class:`geocolor.train.loop.TrainSettings`),
+(the options of :class:`geocolor.train.task.TrainSettings`),
 :func:`resolve_train_settings` (TOML config + CLI overrides, or a run being
 resumed) and :func:`run_with_progress` (tqdm bar on stderr, the model path as
 the last line on stdout).
@@ -113,7 +113,7 @@ def resolve_train_settings(cls: type, kwargs: dict[str, Any]) -> tuple[Any, Path
     ``config.toml`` with only resume-safe options changed.
     """
     from geocolor.config import resolve_settings
-    from geocolor.train.loop import load_run_settings
+    from geocolor.train.task import load_run_settings
 
     output, resume, config_file = (kwargs.pop(k) for k in CLI_ONLY)
     data = kwargs.pop("data")
