@@ -2,8 +2,10 @@
 
 Run under a virtual display from the repository root:
 
-    xvfb-run -a -s "-screen 0 1100x560x24" python docs/gui_screenshot.py samples/NAME.tif docs/gui.png
+    xvfb-run -a -s "-screen 0 1100x560x24" \
+        python docs/gui_screenshot.py samples/NAME.tif docs/gui.png
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """``geocolor gui [PATH]``: the desktop window (tkinter) for photos and SAR scenes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,9 +11,14 @@ from geocolor.errors import GeocolorError
 
 @click.command(context_settings={"show_default": True})
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("-m", "--model", default=None, show_default=False,
-              help="Model file, or 'sar' / 'semantic' for a packaged model, to start with "
-              "[default: the packaged model that fits the input, as for colorize].")
+@click.option(
+    "-m",
+    "--model",
+    default=None,
+    show_default=False,
+    help="Model file, or 'sar' / 'semantic' for a packaged model, to start with "
+    "[default: the packaged model that fits the input, as for colorize].",
+)
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 def gui(path: Path | None, model: str | None, device: str) -> None:
     """Open the geocolor window: colorize a photo, a grey image or a SAR scene.

@@ -7,12 +7,13 @@ The package keeps Tk out of everything that can be tested without a display:
 - :mod:`geocolor.gui.previews`: preview-resolution reads of inputs and results and
   the images the views show (segmentation overlay, before/after composite);
 - :mod:`geocolor.gui.jobs`: the background colorize run with progress and cancel,
-  and saving a result with the CLI's writers;
-- :mod:`geocolor.gui.views` and :mod:`geocolor.gui.app`: the Tk widgets (the only
-  modules that import tkinter).
+  saving a result with the CLI's writers, and other calls run off the Tk thread;
+- :mod:`geocolor.gui.views`, :mod:`geocolor.gui.dialogs` and :mod:`geocolor.gui.app`:
+  the Tk widgets (the only modules that import tkinter).
 
 Nothing below this package (engine, models, io) imports tkinter.
 """
+
 from __future__ import annotations
 
 #: What to install when this Python has no tkinter (Debian/Ubuntu package name).

@@ -1,89 +1,29 @@
 """The geocolor window: open, pick a model, colorize in the background, compare, save, reset.
 
-Everything that can fail reports through :class:`Dialogs` (tests pass a recording
-stand-in): the message is the one line ``geocolor colorize`` prints, never a
-traceback. The window never waits on the engine: a run lives in a
+Everything that can fail reports through :class:`~geocolor.gui.dialogs.Dialogs`
+(tests pass a recording stand-in): the message is the one line ``geocolor colorize``
+prints, never a traceback. The window never waits on the engine: a run lives in a
 :class:`~geocolor.gui.jobs.ColorizeJob` thread that the event loop polls.
 """
+
 from __future__ import annotations
 
 import gc
 import logging
 import shutil
 import tempfile
-import threading
 import tkinter as tk
 from collections.abc import Callable
 from pathlib import Path
-from tkinter import filedialog, messagebox, ttk
+from tkinter import ttk
 from typing import Any
 
 from geocolor.errors import GeocolorError
 from geocolor.gui import choice, jobs, previews
+from geocolor.gui.dialogs import TITLE, Dialogs
 from geocolor.gui.views import CompareView, ImageView, Viewport
 
 log = logging.getLogger("geocolor.gui")
-
-TITLE = "geocolor"
-INPUT_TYPES = [
-    ("Photos and scenes", ".tif .tiff .png .jpg .jpeg .jp2 .vrt .img .bmp .webp"),
-    ("All files", "*"),
-]
-MODEL_TYPES = [("geocolor models", ".model"), ("All files", "*")]
-
-
-class Dialogs:
-    """Message boxes and file choosers of the window (replaceable in tests)."""
-
-    def __init__(self, root: tk.Misc) -> None:
-        self.root = root
-
-    def error(self, message: str) -> None:
-        messagebox.showerror(TITLE, message, parent=self.root)
-
-    def confirm(self, message: str) -> bool:
-        return bool(messagebox.askyesno(TITLE, message, parent=self.root, icon="warning"))
-
-    def open_input(self, initialdir: str | None) -> str | None:
-        return filedialog.askopenfilename(parent=self.root, title="Open a photo or scene",
-                                          filetypes=INPUT_TYPES, initialdir=initialdir) or None
-
-    def open_model(self, initialdir: str | None) -> str | None:
-        return filedialog.askopenfilename(parent=self.root, title="Choose a model file",
-                                          filetypes=MODEL_TYPES, initialdir=initialdir) or None
-
-    def save_as(self, initialdir: str | None, initialfile: str,
-                filetypes: list[tuple[str, str]]) -> str | None:
-        # Overwriting is confirmed by the window itself (the same question on every platform).
-        return filedialog.asksaveasfilename(
-            parent=self.root, title="Save the colorized result", initialdir=initialdir,
-            initialfile=initialfile, filetypes=filetypes, defaultextension=filetypes[0][1],
-            confirmoverwrite=False) or None
-
-
-class BackgroundCall:
-    """Run ``fn()`` in a thread; ``done``, ``value`` and ``error`` (one line) when it ends."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.value: Any = None
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn: Callable[[], Any]) -> None:
-        try:
-            self.value = fn()
-        except Exception as exc:  # shown as one line in a dialog; -v logs the traceback
-            log.debug("background call failed", exc_info=True)
-            self.error = jobs.one_line_error(exc)
-
-    @property
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return self.done
 
 
 class App:
@@ -96,8 +36,15 @@ class App:
         poll_ms: how often the event loop looks at a running job.
     """
 
-    def __init__(self, root: tk.Tk, *, dialogs: Any = None, device: str = "auto",
-                 job_factory: Callable[..., jobs.ColorizeJob] = jobs.ColorizeJob, poll_ms: int = 50) -> None:
+    def __init__(
+        self,
+        root: tk.Tk,
+        *,
+        dialogs: Any = None,
+        device: str = "auto",
+        job_factory: Callable[..., jobs.ColorizeJob] = jobs.ColorizeJob,
+        poll_ms: int = 50,
+    ) -> None:
         from geocolor.infer.batch import ModelCache
 
         self.root = root
@@ -113,11 +60,11 @@ class App:
         self.preview: previews.InputPreview | None = None
         self.job: jobs.ColorizeJob | None = None
         self.result: jobs.ColorizeResult | None = None
-        self.task: BackgroundCall | None = None
+        self.task: jobs.BackgroundCall | None = None
         self.workdir: Path | None = None
         self._watching = False
-        self._build()
         root.report_callback_exception = self._callback_failed
+        self._build()
         root.protocol("WM_DELETE_WINDOW", self.close)
         self._select(0)
         self._refresh()
@@ -128,6 +75,9 @@ class App:
         root = self.root
         root.title(TITLE)
         root.minsize(720, 420)
+        width = min(1280, int(root.winfo_screenwidth() * 0.9))
+        height = min(760, int(root.winfo_screenheight() * 0.85))
+        root.geometry(f"{width}x{height}")
         bar = ttk.Frame(root, padding=(6, 6, 6, 2))
         bar.grid(row=0, column=0, sticky="ew")
         self.open_button = ttk.Button(bar, text="Open...", command=self.open_dialog)
@@ -138,8 +88,16 @@ class App:
         self.save_button = ttk.Button(bar, text="Save...", command=self.save)
         self.reset_button = ttk.Button(bar, text="Reset", command=self.reset)
         self.fit_button = ttk.Button(bar, text="Fit", command=lambda: self.viewport.fit())
-        widgets = [self.open_button, ttk.Label(bar, text="Model:"), self.model_box, self.colorize_button,
-                   self.cancel_button, self.save_button, self.reset_button, self.fit_button]
+        widgets = [
+            self.open_button,
+            ttk.Label(bar, text="Model:"),
+            self.model_box,
+            self.colorize_button,
+            self.cancel_button,
+            self.save_button,
+            self.reset_button,
+            self.fit_button,
+        ]
         for i, widget in enumerate(widgets):
             widget.grid(row=0, column=i, padx=(0, 6))
         self.model_status = ttk.Label(root, padding=(8, 0, 8, 4), foreground="#555555")
@@ -149,11 +107,18 @@ class App:
         self.notebook.grid(row=2, column=0, sticky="nsew", padx=6)
         self.viewport = Viewport()
         side = ttk.Frame(self.notebook)
-        self.input_view = ImageView(side, "input", self.viewport,
-                                    placeholder="Open a photo, a grey image or a SAR scene (Ctrl+O)")
-        self.segmentation_view = ImageView(side, "segmentation", self.viewport,
-                                           placeholder="Segmentation (photo models)")
-        self.colour_view = ImageView(side, "colorized", self.viewport, placeholder="Colorize (Ctrl+Enter)")
+        self.input_view = ImageView(
+            side,
+            "input",
+            self.viewport,
+            placeholder="Open a photo, a grey image or a SAR scene (Ctrl+O)",
+        )
+        self.segmentation_view = ImageView(
+            side, "segmentation", self.viewport, placeholder="Segmentation (photo models)"
+        )
+        self.colour_view = ImageView(
+            side, "colorized", self.viewport, placeholder="Colorize (Ctrl+Enter)"
+        )
         side.rowconfigure(0, weight=1)
         self._side = side
         self.compare = CompareView(self.notebook, self.viewport)
@@ -177,7 +142,11 @@ class App:
         root.bind("<Control-0>", lambda e: self.viewport.fit())
 
     def _layout_views(self, show_segmentation: bool) -> None:
-        views = [self.input_view] + ([self.segmentation_view] if show_segmentation else []) + [self.colour_view]
+        views = (
+            [self.input_view]
+            + ([self.segmentation_view] if show_segmentation else [])
+            + [self.colour_view]
+        )
         for view in (self.input_view, self.segmentation_view, self.colour_view):
             view.grid_forget()
         for col in range(3):
@@ -214,11 +183,12 @@ class App:
 
     def fail(self, message: str) -> None:
         """Show one line in an error dialog (and the status line)."""
-        self.set_status(f"Error: {message}")
+        if hasattr(self, "status"):
+            self.set_status(f"Error: {message}")
         self.dialogs.error(message)
 
     def _callback_failed(self, exc: type, value: BaseException, tb: Any) -> None:
-        """An unexpected error in a Tk callback: one line in a dialog, the traceback only in -v logs."""
+        """An unexpected error in a Tk callback: one line in a dialog (traceback: -v logs)."""
         log.debug("GUI callback failed", exc_info=(exc, value, tb))
         self.fail(jobs.one_line_error(value))
 
@@ -238,7 +208,9 @@ class App:
             from geocolor.io.modelfile import read_card
 
             try:
-                self._summaries[entry.path] = f"{entry.path.name}: {choice.card_summary(read_card(entry.path))}"
+                self._summaries[entry.path] = (
+                    f"{entry.path.name}: {choice.card_summary(read_card(entry.path))}"
+                )
             except GeocolorError as exc:
                 return f"unusable model: {exc}"
         return self._summaries[entry.path]
@@ -257,7 +229,7 @@ class App:
         self._reload_input_view()
 
     def choose_other_model(self, path: str | Path | None = None) -> bool:
-        """"Other...": ask for a model file (or take ``path``), check its card, select it."""
+        """ "Other...": ask for a model file (or take ``path``), check its card, select it."""
         if path is None:
             start = str(self.entries[-1].path.parent) if len(self.entries) > 2 else None
             path = self.dialogs.open_model(start)
@@ -296,7 +268,7 @@ class App:
 
     def _start_task(self, status: str, fn: Callable[[], Any], then: Callable[[Any], None]) -> None:
         """Run ``fn`` in a thread; on the event loop, ``then(value)`` or an error dialog."""
-        self.task = BackgroundCall(fn)
+        self.task = jobs.BackgroundCall(fn)
         self.set_status(status)
         self.progress.configure(mode="indeterminate")
         self.progress.start(20)
@@ -347,11 +319,16 @@ class App:
         index = self._selected if self.model_chosen else self._default_index(kind)
         entry = self.entries[index]
         why = "" if self.model_chosen else f" (model: {reason})"
-        self._start_task(f"Opening {path}...", lambda: read_input_preview(path, plain, entry),
-                         lambda preview: self._opened(path, index, preview, why))
+        self._start_task(
+            f"Opening {path}...",
+            lambda: previews.read_input_preview(path, plain, entry),
+            lambda preview: self._opened(path, index, preview, why),
+        )
         return True
 
-    def _opened(self, path: Path, index: int, preview: previews.InputPreview, why: str = "") -> None:
+    def _opened(
+        self, path: Path, index: int, preview: previews.InputPreview, why: str = ""
+    ) -> None:
         if path != self.input:
             self._clear_result()
             self.viewport.fit()
@@ -369,8 +346,11 @@ class App:
             return
         path, entry, index = self.input, self.selected_entry(), self._selected
         plain = bool(self.preview and self.preview.plain)
-        self._start_task(f"Reading {path.name}...", lambda: read_input_preview(path, plain, entry),
-                         lambda preview: self._opened(path, index, preview))
+        self._start_task(
+            f"Reading {path.name}...",
+            lambda: previews.read_input_preview(path, plain, entry),
+            lambda preview: self._opened(path, index, preview),
+        )
 
     # ------------------------------------------------------------------ colorize
 
@@ -388,8 +368,9 @@ class App:
             return
         self._clear_result()
         entry = self.selected_entry()
-        self.job = self.job_factory(self.input, entry.path, self._workdir(), device=self.device,
-                                    models=self.models).start()
+        self.job = self.job_factory(
+            self.input, entry.path, self._workdir(), device=self.device, models=self.models
+        ).start()
         self._watching = True
         self.progress.configure(mode="determinate", value=0)
         self.set_status(f"Colorizing {self.input.name} with {entry.path.name}...")
@@ -413,7 +394,9 @@ class App:
                     self.progress.configure(mode="determinate")
                 self.progress.configure(value=100.0 * snap.done / snap.total)
                 if not snap.cancel_requested:
-                    self.set_status(f"Colorizing {self.input.name}: {snap.done} / {snap.total} tiles")
+                    self.set_status(
+                        f"Colorizing {self.input.name}: {snap.done} / {snap.total} tiles"
+                    )
             elif str(self.progress.cget("mode")) != "indeterminate":
                 self.progress.configure(mode="indeterminate")
                 self.progress.start(20)
@@ -436,8 +419,9 @@ class App:
             colour = previews.read_output_preview(result.output, size)
             segmentation = None
             if result.mask is not None:
-                segmentation = previews.segmentation_overlay(result.mask, self.preview.image,
-                                                             len(result.classes))
+                segmentation = previews.segmentation_overlay(
+                    result.mask, self.preview.image, len(result.classes)
+                )
         except GeocolorError as exc:
             self.fail(str(exc))
             return
@@ -477,8 +461,11 @@ class App:
             return
         result = self.result
         if path is None:
-            path = self.dialogs.save_as(str(result.input.parent), jobs.suggested_name(result),
-                                        [(n, e) for n, e in jobs.SAVE_TYPES[result.kind]])
+            path = self.dialogs.save_as(
+                str(result.input.parent),
+                jobs.suggested_name(result),
+                [(n, e) for n, e in jobs.SAVE_TYPES[result.kind]],
+            )
             if not path:
                 return
         dst = Path(path)
@@ -488,8 +475,11 @@ class App:
                 self.set_status("Not saved.")
                 return
             overwrite = True
-        self._start_task(f"Saving {dst}...", lambda: jobs.save_result(result, dst, overwrite=overwrite),
-                         lambda saved: self.set_status(f"Saved {saved}"))
+        self._start_task(
+            f"Saving {dst}...",
+            lambda: jobs.save_result(result, dst, overwrite=overwrite),
+            lambda saved: self.set_status(f"Saved {saved}"),
+        )
 
     def reset(self) -> None:
         """Clear the input, the result, the views and the model choice."""
@@ -532,23 +522,9 @@ class App:
         gc.collect()
 
 
-def read_input_preview(path: Path, plain: bool, entry: choice.ModelEntry) -> previews.InputPreview:
-    """The input view: a photo as the photo model decodes it; a raster as the selected SAR
-    model sees it (or stretched, for other models)."""
-    if plain and entry.kind == "semantic":
-        return previews.read_photo_preview(path)
-    scaling = None
-    if entry.kind == "sar":
-        from geocolor.io.modelfile import read_card
-
-        try:
-            scaling = read_card(entry.path).input.get("sar_scaling")
-        except GeocolorError:
-            scaling = None  # the model's own problem is reported when it is used
-    return previews.read_scene_preview(path, scaling)
-
-
-def run(path: str | Path | None = None, model: str | Path | None = None, device: str = "auto") -> None:
+def run(
+    path: str | Path | None = None, model: str | Path | None = None, device: str = "auto"
+) -> None:
     """Open the window (optionally with ``path`` and a model file) and run until it is closed.
 
     Raises:
@@ -559,7 +535,8 @@ def run(path: str | Path | None = None, model: str | Path | None = None, device:
     except tk.TclError as exc:
         raise GeocolorError(
             f"cannot open a window ({str(exc).strip()}); run 'geocolor gui' in a desktop session "
-            "(or under xvfb-run)") from None
+            "(or under xvfb-run)"
+        ) from None
     app = App(root, device=device)
     if model is not None:
         root.after_idle(lambda: app.preselect_model(model))

@@ -6,6 +6,7 @@ without ``--model`` (plain pictures get the semantic model; rasters, and grey
 pictures named like SAR chips, the SAR one): :func:`default_kind` calls the
 engine's rule instead of restating it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -17,12 +17,14 @@ discarded when it returns.
 The Tk window polls :meth:`ColorizeJob.snapshot` from its event loop; no Tk
 call is ever made from the worker thread.
 """
+
 from __future__ import annotations
 
 import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,8 +83,9 @@ class ColorizeJob:
         models: a :class:`geocolor.infer.batch.ModelCache` shared across runs.
     """
 
-    def __init__(self, src: Path, model: Path, workdir: Path, *, device: str = "auto",
-                 models: Any = None) -> None:
+    def __init__(
+        self, src: Path, model: Path, workdir: Path, *, device: str = "auto", models: Any = None
+    ) -> None:
         from geocolor.infer.batch import ModelCache
 
         self.src = Path(src)
@@ -116,8 +119,14 @@ class ColorizeJob:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            return Snapshot(self._state, self._done, self._total, self._result, self._error,
-                            self._cancel.is_set())
+            return Snapshot(
+                self._state,
+                self._done,
+                self._total,
+                self._result,
+                self._error,
+                self._cancel.is_set(),
+            )
 
     # ---------------------------------------------------------------- the worker thread
 
@@ -128,7 +137,9 @@ class ColorizeJob:
         if self._cancel.is_set():
             raise Cancelled("cancelled by the user")
 
-    def _finish(self, state: str, result: ColorizeResult | None = None, error: str | None = None) -> None:
+    def _finish(
+        self, state: str, result: ColorizeResult | None = None, error: str | None = None
+    ) -> None:
         with self._lock:
             self._state, self._result, self._error = state, result, error
 
@@ -165,9 +176,14 @@ class ColorizeJob:
         if outcome["status"] != "ok":
             return None, outcome.get("error") or f"{self.src}: colorize failed"
         result = ColorizeResult(
-            input=self.src, output=output, mask=mask, kind=kind, model=self.model,
+            input=self.src,
+            output=output,
+            mask=mask,
+            kind=kind,
+            model=self.model,
             classes=model_classes(model.card) if kind == "semantic" else [],
-            seconds=round(time.perf_counter() - started, 3), tiles=int(outcome.get("tiles") or 0),
+            seconds=round(time.perf_counter() - started, 3),
+            tiles=int(outcome.get("tiles") or 0),
         )
         return result, None
 
@@ -251,3 +267,28 @@ def save_result(result: ColorizeResult, dst: Path, overwrite: bool = False) -> P
             img.load()
             save_image(img, dst)
     return dst
+
+
+class BackgroundCall:
+    """Run ``fn()`` in a thread; ``done``, ``value`` and ``error`` (one line) when it ends."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.value: Any = None
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.value = fn()
+        except Exception as exc:  # shown as one line in a dialog; -v logs the traceback
+            log.debug("background call failed", exc_info=True)
+            self.error = one_line_error(exc)
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return self.done

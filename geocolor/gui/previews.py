@@ -9,6 +9,7 @@ compared pixel for pixel and zoomed together.
 Images are 8-bit RGB PIL images; masked (nodata) pixels are black, as in the
 CLI's ``--preview`` panels.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from geocolor.errors import RasterError
+from geocolor.errors import GeocolorError, RasterError
+from geocolor.gui.choice import ModelEntry
 
 #: Longest side of a preview read: enough to zoom a few times into a window-sized view.
 PREVIEW_SIDE = 2048
@@ -72,8 +74,9 @@ def _grey_image(unit: np.ndarray) -> Image.Image:
     return Image.fromarray(grey).convert("RGB")
 
 
-def read_scene_preview(path: Path, sar_scaling: dict[str, Any] | None = None,
-                       side: int = PREVIEW_SIDE) -> InputPreview:
+def read_scene_preview(
+    path: Path, sar_scaling: dict[str, Any] | None = None, side: int = PREVIEW_SIDE
+) -> InputPreview:
     """Decimated read of a raster: the band a SAR model would use, as that model sees it.
 
     Args:
@@ -110,8 +113,9 @@ def read_scene_preview(path: Path, sar_scaling: dict[str, Any] | None = None,
     return InputPreview(image, width, height, plain, text)
 
 
-def _scene_view(ds: Any, path: Path, shape: tuple[int, int], plain: bool,
-                sar_scaling: dict[str, Any] | None) -> Image.Image:
+def _scene_view(
+    ds: Any, path: Path, shape: tuple[int, int], plain: bool, sar_scaling: dict[str, Any] | None
+) -> Image.Image:
     from geocolor.data.sarscale import SarScaling
     from geocolor.errors import GeocolorError
     from geocolor.infer.sarinput import data_bands, resolve_sar_input
@@ -204,7 +208,9 @@ def class_fractions(mask_path: Path, names: list[str]) -> dict[str, float]:
         labels = np.asarray(mask)
     counts = np.bincount(labels.ravel(), minlength=len(names))
     total = max(1, int(counts.sum()))
-    return {names[i] if i < len(names) else f"class{i}": int(c) / total for i, c in enumerate(counts)}
+    return {
+        names[i] if i < len(names) else f"class{i}": int(c) / total for i, c in enumerate(counts)
+    }
 
 
 def compare_image(before: Image.Image, after: Image.Image, split: float) -> Image.Image:
@@ -220,5 +226,24 @@ def compare_image(before: Image.Image, after: Image.Image, split: float) -> Imag
         out.paste(before.convert("RGB").crop((0, 0, x, out.height)), (0, 0))
     if 0 < x < out.width:
         line = max(1, out.width // 400)
-        out.paste((255, 255, 255), (max(0, x - line // 2), 0, min(out.width, x - line // 2 + line), out.height))
+        out.paste(
+            (255, 255, 255),
+            (max(0, x - line // 2), 0, min(out.width, x - line // 2 + line), out.height),
+        )
     return out
+
+
+def read_input_preview(path: Path, plain: bool, entry: ModelEntry) -> InputPreview:
+    """The input view: a photo as the photo model decodes it; a raster as the selected SAR
+    model sees it (or stretched, for other models)."""
+    if plain and entry.kind == "semantic":
+        return read_photo_preview(path)
+    scaling = None
+    if entry.kind == "sar":
+        from geocolor.io.modelfile import read_card
+
+        try:
+            scaling = read_card(entry.path).input.get("sar_scaling")
+        except GeocolorError:
+            scaling = None  # the model's own problem is reported when it is used
+    return read_scene_preview(path, scaling)

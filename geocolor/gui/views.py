@@ -8,6 +8,7 @@ before/after composite split where its slider says.
 Zoom 1 is "fit": the whole image in the view. The wheel zooms about the pointer
 (x1.25 per notch, from 1/4 to 64), a drag pans, a double click fits again.
 """
+
 from __future__ import annotations
 
 import tkinter as tk
@@ -44,7 +45,9 @@ class Viewport:
 class ImageView(tk.Canvas):
     """A canvas showing one image fitted/zoomed per its :class:`Viewport`."""
 
-    def __init__(self, master: Any, title: str, viewport: Viewport, placeholder: str = "", **kw: Any) -> None:
+    def __init__(
+        self, master: Any, title: str, viewport: Viewport, placeholder: str = "", **kw: Any
+    ) -> None:
         kw.setdefault("background", BACKGROUND)
         kw.setdefault("highlightthickness", 0)
         kw.setdefault("width", 320)
@@ -95,7 +98,9 @@ class ImageView(tk.Canvas):
         if self.image is None:
             self._photo = None
             self.geometry = None
-            self.create_text(cw // 2, ch // 2, text=self.placeholder, fill="#bbbbbb", width=max(50, cw - 20))
+            self.create_text(
+                cw // 2, ch // 2, text=self.placeholder, fill="#bbbbbb", width=max(50, cw - 20)
+            )
             self._draw_title()
             return
         iw, ih = self.image.size
@@ -111,21 +116,30 @@ class ImageView(tk.Canvas):
         dw, dh = round((x1 - x0) * scale), round((y1 - y0) * scale)
         if dw >= 1 and dh >= 1:
             resample = Image.Resampling.NEAREST if scale > 2 else Image.Resampling.BILINEAR
-            region = self.image.resize((dw, dh), resample, box=(x0, y0, x1, y1),
-                                       reducing_gap=None if scale > 1 else 2.0)
+            region = self.image.resize(
+                (dw, dh), resample, box=(x0, y0, x1, y1), reducing_gap=None if scale > 1 else 2.0
+            )
             self._photo = ImageTk.PhotoImage(region, master=self)
-            self.create_image(round((x0 - left) * scale), round((y0 - top) * scale),
-                              image=self._photo, anchor="nw")
+            self.create_image(
+                round((x0 - left) * scale),
+                round((y0 - top) * scale),
+                image=self._photo,
+                anchor="nw",
+            )
         self._draw_title()
 
     def _draw_title(self) -> None:
-        text = self.title if self.image is None or self.viewport.zoom == 1 else \
-            f"{self.title}  ({self.viewport.zoom:.3g}x)"
+        text = (
+            self.title
+            if self.image is None or self.viewport.zoom == 1
+            else f"{self.title}  ({self.viewport.zoom:.3g}x)"
+        )
         item = self.create_text(8, 6, text=text, anchor="nw", fill="white")
         box = self.bbox(item)
         if box:
-            rect = self.create_rectangle(box[0] - 4, box[1] - 2, box[2] + 4, box[3] + 2,
-                                         fill="black", outline="")
+            rect = self.create_rectangle(
+                box[0] - 4, box[1] - 2, box[2] + 4, box[3] + 2, fill="black", outline=""
+            )
             self.tag_lower(rect, item)
 
     # ------------------------------------------------------------------ interaction
@@ -170,17 +184,22 @@ class CompareView(ttk.Frame):
 
     def __init__(self, master: Any, viewport: Viewport, **kw: Any) -> None:
         super().__init__(master, **kw)
-        self.view = ImageView(self, "before | after", viewport,
-                              placeholder="Colorize to compare the input with the result")
+        self.before: Image.Image | None = None
+        self.after: Image.Image | None = None
+        self.view = ImageView(
+            self,
+            "before | after",
+            viewport,
+            placeholder="Colorize to compare the input with the result",
+        )
         self.view.grid(row=0, column=0, sticky="nsew")
-        # No tk.DoubleVar: a Tk variable collected by a worker thread's GC calls into Tk off the main thread.
+        # No tk.DoubleVar: a Tk variable collected by a worker thread's GC would call Tk
+        # from that thread.
         self.slider = ttk.Scale(self, from_=0.0, to=1.0, command=lambda value: self.update_split())
         self.slider.set(0.5)
         self.slider.grid(row=1, column=0, sticky="ew", padx=8, pady=4)
         self.rowconfigure(0, weight=1)
         self.columnconfigure(0, weight=1)
-        self.before: Image.Image | None = None
-        self.after: Image.Image | None = None
 
     def set_pair(self, before: Image.Image | None, after: Image.Image | None) -> None:
         self.before, self.after = before, after

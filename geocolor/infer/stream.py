@@ -340,7 +340,7 @@ def stream(
     if progress is not None:
         try:
             progress(0, len(grid))
-        except BaseException:  # a callback may stop the run (the GUI's cancel): close the scratch file
+        except BaseException:  # a callback may stop the run (GUI cancel): close the scratch
             ds.close()
             raise
     try:

@@ -1,4 +1,5 @@
 """Fixtures of the GUI tests: tiny models and inputs, a Tk root (or a skip), dialogs that record."""
+
 from __future__ import annotations
 
 import gc

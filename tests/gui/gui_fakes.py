@@ -1,4 +1,5 @@
 """Inputs and dialogs for the GUI tests (imported by path, like tests/infer/colorize_fakes.py)."""
+
 from __future__ import annotations
 
 import time

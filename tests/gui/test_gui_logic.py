@@ -2,6 +2,7 @@
 
 These run everywhere (no display, no tkinter needed).
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,7 +20,9 @@ from geocolor.gui import choice, jobs, previews
 from geocolor.io.modelfile import read_card
 
 
-def run_job(src: Path, model: Path, workdir: Path, job_class: type = jobs.ColorizeJob) -> jobs.Snapshot:
+def run_job(
+    src: Path, model: Path, workdir: Path, job_class: type = jobs.ColorizeJob
+) -> jobs.Snapshot:
     workdir.mkdir(exist_ok=True)
     job = job_class(src, model, workdir, device="cpu").start()
     assert job.wait(60), "the run did not end"
@@ -47,7 +50,9 @@ def test_default_kind_follows_the_colorize_rule(scene: Path, photo: Path, tmp_pa
         choice.default_kind(tmp_path / "missing.tif")
 
 
-def test_card_summary_names_kind_data_tile_and_scaling(sar_model: Path, semantic_model: Path) -> None:
+def test_card_summary_names_kind_data_tile_and_scaling(
+    sar_model: Path, semantic_model: Path
+) -> None:
     line = choice.card_summary(read_card(sar_model))
     assert line.startswith("SAR model")
     assert "tile 64 px" in line and "scaling db_clip (VV)" in line
@@ -155,7 +160,9 @@ def test_cancel_mid_run_stops_cleanly_and_leaves_nothing(tmp_path: Path, sar_mod
     assert list(work.iterdir()) == []  # no output, no scratch file, no .partial
 
 
-def test_cancel_at_the_first_report_leaves_nothing(scene: Path, sar_model: Path, tmp_path: Path) -> None:
+def test_cancel_at_the_first_report_leaves_nothing(
+    scene: Path, sar_model: Path, tmp_path: Path
+) -> None:
     class CancelAtStart(jobs.ColorizeJob):
         def progress(self, done: int, total: int) -> None:
             self.cancel()
@@ -167,13 +174,17 @@ def test_cancel_at_the_first_report_leaves_nothing(scene: Path, sar_model: Path,
     assert list(work.iterdir()) == []
 
 
-def test_failed_run_reports_the_clis_line(scene: Path, semantic_model: Path, tmp_path: Path) -> None:
+def test_failed_run_reports_the_clis_line(
+    scene: Path, semantic_model: Path, tmp_path: Path
+) -> None:
     from geocolor.cli import main
 
     snap = run_job(scene, semantic_model, tmp_path / "work")
     assert snap.state == jobs.FAILED
-    cli = CliRunner().invoke(main, ["-q", "colorize", str(scene), "-o", str(tmp_path / "o.tif"),
-                                    "-m", str(semantic_model)])
+    cli = CliRunner().invoke(
+        main,
+        ["-q", "colorize", str(scene), "-o", str(tmp_path / "o.tif"), "-m", str(semantic_model)],
+    )
     assert cli.exit_code == 1
     assert cli.stderr.strip() == f"geocolor: error: {snap.error}"
     assert "\n" not in snap.error and "Traceback" not in snap.error
@@ -181,7 +192,10 @@ def test_failed_run_reports_the_clis_line(scene: Path, semantic_model: Path, tmp
 
 def test_missing_model_is_one_line(scene: Path, tmp_path: Path) -> None:
     snap = run_job(scene, tmp_path / "nope.model", tmp_path / "work")
-    assert snap.state == jobs.FAILED and snap.error == f"{tmp_path / 'nope.model'}: model file not found"
+    assert (
+        snap.state == jobs.FAILED
+        and snap.error == f"{tmp_path / 'nope.model'}: model file not found"
+    )
 
 
 # ---------------------------------------------------------------- saving
@@ -194,14 +208,17 @@ def scene_result(scene: Path, sar_model: Path, tmp_path: Path) -> jobs.ColorizeR
     return snap.result
 
 
-def test_save_scene_is_the_clis_cog(scene_result: jobs.ColorizeResult, scene: Path, sar_model: Path,
-                                    tmp_path: Path) -> None:
+def test_save_scene_is_the_clis_cog(
+    scene_result: jobs.ColorizeResult, scene: Path, sar_model: Path, tmp_path: Path
+) -> None:
     from geocolor.cli import main
 
     saved = jobs.save_result(scene_result, tmp_path / "out" / "saved.tif")
     cli_out = tmp_path / "cli.tif"
-    r = CliRunner().invoke(main, ["-q", "colorize", str(scene), "-o", str(cli_out), "-m", str(sar_model),
-                                  "--device", "cpu"])
+    r = CliRunner().invoke(
+        main,
+        ["-q", "colorize", str(scene), "-o", str(cli_out), "-m", str(sar_model), "--device", "cpu"],
+    )
     assert r.exit_code == 0, r.output
     with rasterio.open(saved) as a, rasterio.open(cli_out) as b:
         assert a.profile == b.profile and a.crs == b.crs and a.transform == b.transform
@@ -210,7 +227,9 @@ def test_save_scene_is_the_clis_cog(scene_result: jobs.ColorizeResult, scene: Pa
     assert jobs.leftovers(saved.parent) == []
 
 
-def test_save_refuses_to_overwrite_unless_confirmed(scene_result: jobs.ColorizeResult, tmp_path: Path) -> None:
+def test_save_refuses_to_overwrite_unless_confirmed(
+    scene_result: jobs.ColorizeResult, tmp_path: Path
+) -> None:
     dst = tmp_path / "exists.tif"
     dst.write_bytes(b"keep me")
     with pytest.raises(OutputError, match="exists"):
@@ -221,7 +240,9 @@ def test_save_refuses_to_overwrite_unless_confirmed(scene_result: jobs.ColorizeR
         assert ds.count == 3
 
 
-def test_save_scene_as_png_and_bad_extension(scene_result: jobs.ColorizeResult, tmp_path: Path) -> None:
+def test_save_scene_as_png_and_bad_extension(
+    scene_result: jobs.ColorizeResult, tmp_path: Path
+) -> None:
     png = jobs.save_result(scene_result, tmp_path / "s.png")
     with Image.open(png) as img, rasterio.open(scene_result.output) as cog:
         assert img.format == "PNG" and img.size == (cog.width, cog.height)

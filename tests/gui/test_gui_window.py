@@ -3,6 +3,7 @@
 Marker ``gui``: these need a display and skip without one (with the reason). Run them
 on a headless machine with ``xvfb-run -a python -m pytest -m gui``.
 """
+
 from __future__ import annotations
 
 import time
@@ -54,8 +55,9 @@ def pixels(image: Any) -> np.ndarray:
     return np.asarray(image.convert("RGB")).astype(int)
 
 
-def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, scene: Path,
-                                        sar_model: Path, tmp_path: Path) -> None:
+def test_scene_open_colorize_views_save(
+    make_app: Any, dialogs: Any, pump: Any, scene: Path, sar_model: Path, tmp_path: Path
+) -> None:
     app = make_app()
     assert not enabled(app.colorize_button)  # nothing open yet
     dialogs.inputs.append(str(scene))
@@ -65,13 +67,17 @@ def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, 
     assert app.model_box.get() == "Packaged SAR model"  # the default follows the input
     pick_model(app, dialogs, sar_model)
     assert app.model_box.get() == "tiny_sar.model (SAR)"
-    assert "SAR model" in app.model_status.cget("text") and "tile 64 px" in app.model_status.cget("text")
+    assert "SAR model" in app.model_status.cget("text") and "tile 64 px" in app.model_status.cget(
+        "text"
+    )
 
     snap = colorize(app, pump)
     assert snap.state == jobs.DONE, snap.error
     assert dialogs.errors == []
     assert str(app.progress["value"]) in ("100", "100.0")
-    assert app.status.cget("text").startswith("scene 170 x 150, georeferenced by transform · done in")
+    assert app.status.cget("text").startswith(
+        "scene 170 x 150, georeferenced by transform · done in"
+    )
     # views: input | colorized (no segmentation for a SAR model), same size, really coloured
     assert not app.shows_segmentation and not app.segmentation_view.winfo_ismapped()
     assert app.colour_view.winfo_ismapped()
@@ -99,8 +105,14 @@ def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, 
     settle(app)
     assert dialogs.errors == [] and dialogs.confirms == []
     assert app.status.cget("text") == f"Saved {out}"
-    with rasterio.open(out) as saved, rasterio.open(scene) as src, rasterio.open(app.result.output) as engine:
-        assert saved.crs == src.crs and saved.transform == src.transform and saved.shape == src.shape
+    with (
+        rasterio.open(out) as saved,
+        rasterio.open(scene) as src,
+        rasterio.open(app.result.output) as engine,
+    ):
+        assert (
+            saved.crs == src.crs and saved.transform == src.transform and saved.shape == src.shape
+        )
         assert (saved.read() == engine.read()).all()
     assert jobs.leftovers(out.parent) == []
 
@@ -117,8 +129,9 @@ def test_scene_open_colorize_views_save(make_app: Any, dialogs: Any, pump: Any, 
     assert len(dialogs.confirms) == 2 and app.status.cget("text") == f"Saved {out}"
 
 
-def test_photo_shows_segmentation_and_saves_jpeg(make_app: Any, dialogs: Any, pump: Any, photo: Path,
-                                                 semantic_model: Path, tmp_path: Path) -> None:
+def test_photo_shows_segmentation_and_saves_jpeg(
+    make_app: Any, dialogs: Any, pump: Any, photo: Path, semantic_model: Path, tmp_path: Path
+) -> None:
     from PIL import Image
 
     app = make_app()
@@ -147,7 +160,9 @@ class SlowJob(jobs.ColorizeJob):
         super().progress(done, total)
 
 
-def test_cancel_mid_run(make_app: Any, dialogs: Any, pump: Any, tmp_path: Path, sar_model: Path) -> None:
+def test_cancel_mid_run(
+    make_app: Any, dialogs: Any, pump: Any, tmp_path: Path, sar_model: Path
+) -> None:
     from gui_fakes import make_scene
 
     src = make_scene(tmp_path / "in" / "big.tif", h=400, w=400)
@@ -170,7 +185,9 @@ def test_cancel_mid_run(make_app: Any, dialogs: Any, pump: Any, tmp_path: Path, 
     assert enabled(app.colorize_button)  # ready for another run
 
 
-def test_reset_clears_everything(make_app: Any, dialogs: Any, pump: Any, scene: Path, sar_model: Path) -> None:
+def test_reset_clears_everything(
+    make_app: Any, dialogs: Any, pump: Any, scene: Path, sar_model: Path
+) -> None:
     app = make_app()
     open_file(app, scene)
     pick_model(app, dialogs, sar_model)
@@ -186,8 +203,9 @@ def test_reset_clears_everything(make_app: Any, dialogs: Any, pump: Any, scene: 
         assert not enabled(button)
 
 
-def test_errors_are_one_line_dialogs(make_app: Any, dialogs: Any, pump: Any, scene: Path,
-                                     semantic_model: Path, tmp_path: Path) -> None:
+def test_errors_are_one_line_dialogs(
+    make_app: Any, dialogs: Any, pump: Any, scene: Path, semantic_model: Path, tmp_path: Path
+) -> None:
     from geocolor.cli import main
 
     app = make_app()
@@ -202,8 +220,10 @@ def test_errors_are_one_line_dialogs(make_app: Any, dialogs: Any, pump: Any, sce
     open_file(app, scene)
     pick_model(app, dialogs, semantic_model)
     assert colorize(app, pump).state == jobs.FAILED
-    cli = CliRunner().invoke(main, ["-q", "colorize", str(scene), "-o", str(tmp_path / "x.tif"),
-                                    "-m", str(semantic_model)])
+    cli = CliRunner().invoke(
+        main,
+        ["-q", "colorize", str(scene), "-o", str(tmp_path / "x.tif"), "-m", str(semantic_model)],
+    )
     assert cli.stderr.strip() == f"geocolor: error: {dialogs.errors[-1]}"
     # an unexpected failure inside the window is one line too, never a traceback
     app.root.after(0, lambda: 1 / 0)
@@ -218,11 +238,22 @@ def test_errors_are_one_line_dialogs(make_app: Any, dialogs: Any, pump: Any, sce
     assert app.model_box.get() == "tiny_semantic.model (photo)"
 
 
-@pytest.mark.parametrize(("model", "label"), [(None, "Packaged SAR model"),
-                                              ("semantic", "Packaged photo model"),
-                                              ("TINY", "tiny_sar.model (SAR)")])
-def test_cli_opens_path_and_model(tk_root: Any, scene: Path, sar_model: Path, model: str | None,
-                                  label: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("model", "label"),
+    [
+        (None, "Packaged SAR model"),
+        ("semantic", "Packaged photo model"),
+        ("TINY", "tiny_sar.model (SAR)"),
+    ],
+)
+def test_cli_opens_path_and_model(
+    tk_root: Any,
+    scene: Path,
+    sar_model: Path,
+    model: str | None,
+    label: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """``geocolor gui PATH [-m MODEL]`` opens PATH with that model (the main loop is stubbed)."""
     from geocolor.cli import main
     from geocolor.gui import app as app_module
