@@ -27,8 +27,8 @@ def wait(root: tk.Tk, until: Callable[[], bool], timeout: float = 300) -> None:
 
 def main(scene: str, out: str, split: float = 0.5) -> None:
     root = tk.Tk(className="geocolor")
-    root.geometry("1100x560+0+0")
     app = App(root, device="cpu")
+    root.geometry("1100x560+0+0")
     root.update()
     if not app.open_path(scene):
         raise SystemExit(f"cannot open {scene}")

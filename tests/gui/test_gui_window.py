@@ -59,6 +59,7 @@ def test_scene_open_colorize_views_save(
     make_app: Any, dialogs: Any, pump: Any, scene: Path, sar_model: Path, tmp_path: Path
 ) -> None:
     app = make_app()
+    assert dialogs.errors == []  # building the window reported nothing
     assert not enabled(app.colorize_button)  # nothing open yet
     dialogs.inputs.append(str(scene))
     app.open_button.invoke()
