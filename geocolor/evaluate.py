@@ -622,3 +622,17 @@ def to_json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_json_safe(v) for v in value]
     return value
+
+
+class _CallableModule(type(importlib)):
+    """``geocolor.evaluate(model, data)`` calls :func:`evaluate` even after ``import
+    geocolor.evaluate`` made the package attribute this module (the public API exports
+    the function under the module's own name)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return evaluate(*args, **kwargs)
+
+
+import sys as _sys  # noqa: E402 - only for the line below
+
+_sys.modules[__name__].__class__ = _CallableModule

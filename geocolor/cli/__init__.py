@@ -62,6 +62,13 @@ def configure_logging(verbosity: int) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+    # GDAL's and libtiff's own messages (rasterio logs them): geocolor reports failures in one
+    # line of its own; the raw lines only with -v.
+    gdal = logging.getLogger("rasterio")
+    for handler_ in list(gdal.handlers):
+        gdal.removeHandler(handler_)
+    gdal.addHandler(handler if verbosity > 0 else logging.NullHandler())
+    gdal.propagate = False
 
 
 @click.group(cls=GeocolorGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import click
 
-from geocolor.cli.options import progress_enabled
+from geocolor.cli.options import progress_enabled, verbosity
 from geocolor.errors import UsageError
 
 #: Same as geocolor.infer.sarinput.INPUT_SCALES (a test keeps them equal); not imported
@@ -156,8 +156,11 @@ def colorize(
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
     from geocolor.infer.sarmodel import tile_settings
+    from geocolor.io.diskspace import silence_libtiff_stderr
     from geocolor.io.modelfile import resolve_model_path
 
+    if verbosity(ctx) <= 0:
+        silence_libtiff_stderr()  # a full disk is reported in one line of ours
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing exclude each other")
     if band is not None and band.strip().isdigit() and int(band) < 1:

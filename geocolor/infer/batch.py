@@ -26,6 +26,7 @@ from typing import Any, Iterable
 from rasterio.errors import RasterioError
 
 from geocolor.errors import GeocolorError, RasterError, UsageError
+from geocolor.infer.result import ColorizeResult
 from geocolor.io.raster import gdal_reason
 
 log = logging.getLogger("geocolor.infer")
@@ -224,16 +225,6 @@ def choose_model_kind(path: Path) -> tuple[str, str]:
     return "semantic", "a plain image (pass --model sar for SAR chips)"
 
 
-def _semantic_pipeline() -> Any:
-    try:
-        from geocolor.infer.image import colorize_image
-    except ImportError as exc:
-        if exc.name not in ("geocolor.infer.image",) and "colorize_image" not in str(exc):
-            raise
-        raise GeocolorError("the plain-image (semantic) pipeline is not available in this build") from None
-    return colorize_image
-
-
 def colorize_job(
     job: Job, options: ColorizeOptions, models: ModelCache, progress: Any = None
 ) -> dict[str, Any]:
@@ -260,8 +251,8 @@ def colorize_job(
             result["status"] = "skipped"
             return result
         details = _run(job, options, models, progress)
-        result["tiles"] = details.get("tiles", 0)
-        result["kind"] = details.get("kind")
+        result["tiles"] = details.tiles
+        result["kind"] = details.kind
     except KeyboardInterrupt:
         raise
     except GeocolorError as exc:
@@ -309,9 +300,8 @@ def _with_input(path: Path, message: str) -> str:
     return message if str(path) in message else f"{path}: {message}"
 
 
-def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) -> dict[str, Any]:
-    from geocolor.device import resolve_device
-    from geocolor.infer.output import check_output
+def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) -> ColorizeResult:
+    from geocolor.infer.image import colorize_image
     from geocolor.infer.scene import colorize_scene
     from geocolor.io.modelfile import default_model_path, resolve_model_path
 
@@ -332,16 +322,10 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
                 f"{job.input}: is a SAR/georeferenced raster, but {model_path} is a semantic model "
                 "for plain images; pass a SAR model with --model"
             )
-        check_output(job.input, job.output, options.overwrite)
-        for side_file in (job.preview, job.mask_out):
-            if side_file is not None:
-                check_output(job.input, side_file, overwrite=True)  # creates its directory
-        colorize_image = _semantic_pipeline()
-        details = colorize_image(
-            model, job.input, job.output, mask_out=job.mask_out, preview=job.preview,
-            device=resolve_device(options.device),
+        return colorize_image(
+            job.input, job.output, model, mask_out=job.mask_out, preview=job.preview,
+            device=options.device, overwrite=options.overwrite, progress=progress,
         )
-        return {"kind": "semantic", "tiles": 0, **(details or {})}
     if job.mask_out is not None:
         raise UsageError(f"--mask-out needs a semantic model; {model_path} is a SAR model")
     return colorize_scene(

@@ -18,9 +18,11 @@ the destination's extension names (PNG, JPEG, TIFF, ...).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ from geocolor.data.lab import L_SCALE, l_to_grey, lab_to_rgb, model_to_lab, rgb_
 from geocolor.data.semantic import LoadedImage, read_rgb
 from geocolor.errors import ModelFileError, OutputError
 from geocolor.infer.preview import save_image
+from geocolor.infer.result import ColorizeResult, ProgressFn
 from geocolor.io.modelfile import LoadedModel
 
 log = logging.getLogger("geocolor.infer.image")
@@ -224,9 +227,10 @@ def _check_writable_image_path(path: Path, what: str) -> None:
 
     ext = path.suffix.lower()
     if ext not in Image.registered_extensions():
-        raise OutputError(f"{path}: unknown image format {ext or '(no extension)'!r} for the {what}; use .png, .jpg or .tif")
-    if path.parent and not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
+        raise OutputError(
+            f"{path}: unknown image format {ext or '(no extension)'!r} for the {what}; "
+            "use .png, .jpg or .tif"
+        )
 
 
 def mask_image(labels: np.ndarray, n_classes: int) -> Any:
@@ -265,64 +269,118 @@ def preview_image(result: ImageColorization, n_classes: int, max_side: int = PRE
     return panel
 
 
+def _as_semantic(model: LoadedModel | str | Path | None) -> LoadedModel:
+    """A loaded semantic model: ``model`` itself, the file (or packaged name) it gives, or the default."""
+    if isinstance(model, LoadedModel):
+        require_semantic(model)
+        return model
+    from geocolor.io.modelfile import default_model_path, load_model
+
+    return load_model(default_model_path("semantic") if model is None else model, kind="semantic")
+
+
 def colorize_image(
-    model: LoadedModel,
-    src: Path,
-    dst: Path,
+    src: str | Path,
+    dst: str | Path,
+    model: LoadedModel | str | Path | None = None,
     *,
-    mask_out: Path | None = None,
-    preview: Path | None = None,
-    device: str | torch.device = "cpu",
-) -> dict:
+    mask_out: str | Path | None = None,
+    preview: str | Path | None = None,
+    device: str | torch.device = "auto",
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+) -> ColorizeResult:
     """Colorize one photo with a semantic model, at the photo's full resolution.
 
+    The sibling of :func:`geocolor.colorize_scene`: same argument order, defaults,
+    overwrite rule, progress callback and result type.
+
     Args:
-        model: a loaded ``semantic`` model (:func:`geocolor.load_model`).
         src: photo (JPEG, PNG, TIFF, BMP, WebP; colour or grey, 8 or 16 bit).
         dst: colorized output; the extension picks the format (8-bit RGB).
+        model: a loaded ``semantic`` model, a model file, ``"semantic"`` or None
+            (both: the packaged semantic model).
         mask_out: optional segmentation as a palette PNG (pixel = class index).
         preview: optional panel input | segmentation | colorized.
-        device: where to run the network.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        overwrite: replace an existing ``dst`` (``mask_out`` and ``preview`` are
+            side files and always replaced, as for scenes).
+        progress: called as ``progress(steps_done, steps_total)``: read, network,
+            output, then each side file.
 
     Returns:
-        ``{"width", "height", "input_mode", "network_size", "classes", "output",
-        "mask", "preview"}``: the output's size (equal to the upright input's),
-        ``"rgb"``/``"grey"``, the ``[width, height]`` the network saw, the
-        fraction of pixels per class, and the paths written.
+        A :class:`~geocolor.infer.result.ColorizeResult` (kind ``"semantic"``; its
+        width and height equal the upright input's); details: ``input_mode``
+        (``"rgb"``/``"grey"``), ``network_size`` (the ``[width, height]`` the network
+        saw) and ``classes`` (the fraction of pixels per class).
 
     Raises:
         ModelFileError: ``model`` is not a semantic model.
         RasterError: ``src`` is missing or not a readable image.
-        OutputError: an output path has an unknown extension or no folder.
+        OutputError: ``dst`` exists (without ``overwrite``), is the input, has an
+            unknown extension, cannot be created, or the disk is full.
     """
-    require_semantic(model)
+    if isinstance(src, LoadedModel):  # the 0.1 order colorize_image(model, src, dst)
+        import warnings
+
+        warnings.warn("colorize_image(model, src, dst) is deprecated; use colorize_image(src, dst, model)",
+                      DeprecationWarning, stacklevel=2)
+        src, dst, model = dst, model, src  # type: ignore[assignment]
+    from geocolor.device import resolve_device
+    from geocolor.infer.output import check_output
+    from geocolor.io.diskspace import reporting_disk_full
+
+    started = time.perf_counter()
+    loaded = _as_semantic(model)
     src, dst = Path(src), Path(dst)
-    for path, what in ((dst, "output"), (mask_out, "mask"), (preview, "preview")):
-        if path is not None:
-            _check_writable_image_path(Path(path), what)
+    side_files = [Path(p) for p in (mask_out, preview) if p is not None]
+    for path, what in ((dst, "output"), *((p, "side file") for p in side_files)):
+        _check_writable_image_path(path, what)
+    dev = resolve_device(device)
+    total = 3 + len(side_files)
+    report = progress or (lambda done, total: None)
+    check_output(src, dst, overwrite)
+    for path in side_files:
+        check_output(src, path, overwrite=True)  # creates its folder
+    report(0, total)
     image = read_rgb(src)
-    result = colorize_loaded(model, image, device)
+    report(1, total)
+    result = colorize_loaded(loaded, image, dev)
+    report(2, total)
     from PIL import Image
 
-    save_image(Image.fromarray(_to_uint8(result.rgb)), dst)
-    n_classes = max(len(model.card.classes), int(model.card.arch_args.get("n_classes", 2)))
+    done = 2
+    n_classes = max(len(loaded.card.classes), int(loaded.card.arch_args.get("n_classes", 2)))
+    outputs = [(dst, lambda: Image.fromarray(_to_uint8(result.rgb)))]
     if mask_out is not None:
-        save_image(mask_image(result.labels, n_classes), Path(mask_out))
+        outputs.append((Path(mask_out), lambda: mask_image(result.labels, n_classes)))
     if preview is not None:
-        save_image(preview_image(result, n_classes), Path(preview))
-    names = model.card.classes or [f"class{i}" for i in range(n_classes)]
+        outputs.append((Path(preview), lambda: preview_image(result, n_classes)))
+    for path, make in outputs:
+        with reporting_disk_full(path):
+            save_image(make(), path)
+        done += 1
+        report(done, total)
+    names = loaded.card.classes or [f"class{i}" for i in range(n_classes)]
     counts = np.bincount(result.labels.ravel(), minlength=n_classes)
-    total = max(1, int(counts.sum()))
-    return {
-        "width": image.width,
-        "height": image.height,
-        "input_mode": image.mode,
-        "network_size": list(result.network_size),
-        "classes": {names[i] if i < len(names) else f"class{i}": round(int(c) / total, 6) for i, c in enumerate(counts)},
-        "output": str(dst),
-        "mask": str(mask_out) if mask_out is not None else None,
-        "preview": str(preview) if preview is not None else None,
-    }
+    pixels = max(1, int(counts.sum()))
+    return ColorizeResult(
+        input=str(src),
+        output=str(dst),
+        kind="semantic",
+        model=str(loaded.path) if loaded.path else None,
+        width=image.width,
+        height=image.height,
+        seconds=round(time.perf_counter() - started, 3),
+        preview=str(preview) if preview is not None else None,
+        mask=str(mask_out) if mask_out is not None else None,
+        details={
+            "input_mode": image.mode,
+            "network_size": list(result.network_size),
+            "classes": {names[i] if i < len(names) else f"class{i}": round(int(c) / pixels, 6)
+                        for i, c in enumerate(counts)},
+        },
+    )
 
 
 __all__ = [

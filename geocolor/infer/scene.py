@@ -46,6 +46,7 @@ from geocolor.device import resolve_device
 from geocolor.errors import RasterError, UsageError
 from geocolor.infer.backend import make_runner
 from geocolor.infer.output import (
+    DEFAULT_COG_OPTIONS,
     DEFAULT_GTIFF_OPTIONS,
     SCRATCH_OPTIONS,
     check_output,
@@ -56,6 +57,7 @@ from geocolor.infer.output import (
     quiet_georef_warnings,
 )
 from geocolor.infer.preview import write_scene_preview
+from geocolor.infer.result import ColorizeResult
 from geocolor.infer.sarinput import resolve_sar_input
 from geocolor.infer.sarmodel import (
     DEFAULT_BATCH_SIZE,
@@ -66,6 +68,8 @@ from geocolor.infer.sarmodel import (
 from geocolor.infer.stream import ProgressFn, stream
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.atomic import atomic_path, temporary_path_for
+from geocolor.io.creation import check_creation_options, output_driver
+from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
 from geocolor.io.raster import open_raster
 
@@ -101,7 +105,7 @@ def colorize_scene(
     overwrite: bool = False,
     progress: ProgressFn | None = None,
     backend: str = "torch",
-) -> dict[str, Any]:
+) -> ColorizeResult:
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
     Args:
@@ -127,14 +131,16 @@ def colorize_scene(
             output is the same within 1 DN (:mod:`geocolor.infer.backend`).
 
     Returns:
-        A JSON-ready summary: input, output, kind ("sar"), width, height, tiles (sent
-        to the model), tiles_skipped (all nodata), seconds, band, input_scale,
-        reference (the amplitude percentile, if the scaling uses one),
-        georeference ("transform" | "gcps" | "rpcs" | "none") and timing
-        (model_s, reader_cpu_s, writer_cpu_s, finalise_s).
+        A :class:`~geocolor.infer.result.ColorizeResult` (kind ``"sar"``): input,
+        output, model, width, height, seconds, tiles (sent to the model),
+        tiles_skipped (all nodata), preview; details: band, input_scale, reference
+        (the amplitude percentile, if the scaling uses one), georeference
+        ("transform" | "gcps" | "rpcs" | "none") and timing (model_s,
+        reader_cpu_s, writer_cpu_s, finalise_s). ``result["tiles"]`` works too.
 
     Raises:
-        RasterError, OutputError, ModelFileError, UsageError (all GeocolorError).
+        RasterError, OutputError (also for a full disk, after removing the
+        temporaries), ModelFileError, UsageError (all GeocolorError).
     """
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
@@ -147,6 +153,11 @@ def colorize_scene(
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     dev = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
     options = parse_creation_options(creation_options)
+    check_creation_options(
+        output_driver(dst, cog), options,
+        defaults={"COG": DEFAULT_COG_OPTIONS, "GTiff": DEFAULT_GTIFF_OPTIONS}.get(output_driver(dst, cog)),
+        bands=4 if alpha and fmt == "gtiff" else 3,
+    )
 
     # A small GDAL block cache from the first read on: memory must not grow with the scene.
     with (
@@ -183,7 +194,7 @@ def colorize_scene(
 
         scratch = temporary_path_for(dst, ".tif")
         try:
-            with atomic_path(dst, suffix=dst.suffix) as target_tmp:
+            with atomic_path(dst, suffix=dst.suffix) as target_tmp, reporting_disk_full(dst):
                 stats = stream(
                     src,
                     sar,
@@ -207,19 +218,23 @@ def colorize_scene(
         finally:
             with contextlib.suppress(FileNotFoundError):
                 scratch.unlink()
-    return {
-        "input": str(src),
-        "output": str(dst),
-        "kind": "sar",
-        "width": grid.width,
-        "height": grid.height,
-        "tiles": stats["tiles_run"],
-        "tiles_skipped": stats["tiles_skipped"],
-        "seconds": round(time.perf_counter() - started, 3),
-        "band": sar.band,
-        "input_scale": sar.scale,
-        "reference": sar.reference,
-        "georeference": georef["kind"],
-        "backend": backend,
-        "timing": stats["timing"],
-    }
+    return ColorizeResult(
+        input=str(src),
+        output=str(dst),
+        kind="sar",
+        model=str(loaded.path) if loaded.path else None,
+        width=grid.width,
+        height=grid.height,
+        seconds=round(time.perf_counter() - started, 3),
+        tiles=stats["tiles_run"],
+        tiles_skipped=stats["tiles_skipped"],
+        preview=str(preview) if preview is not None else None,
+        details={
+            "band": sar.band,
+            "input_scale": sar.scale,
+            "reference": sar.reference,
+            "georeference": georef["kind"],
+            "backend": backend,
+            "timing": stats["timing"],
+        },
+    )

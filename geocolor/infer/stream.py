@@ -34,6 +34,7 @@ from geocolor.infer.backend import Runner
 from geocolor.infer.output import open_scratch, overview_factors
 from geocolor.infer.sarinput import SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
+from geocolor.io.diskspace import raise_if_disk_full
 from geocolor.io.raster import open_raster
 
 #: Batches waiting between stages (each queue).
@@ -366,6 +367,7 @@ def stream(
         if writer.rows_written != grid.height:
             raise RuntimeError(f"internal error: wrote {writer.rows_written} of {grid.height} rows")
         if build_overviews:
+            raise_if_disk_full(scratch)  # GDAL crashes building overviews of a file it could not write
             factors = overview_factors(grid.width, grid.height)
             if factors:
                 ds.build_overviews(factors, Resampling.average)

@@ -42,8 +42,8 @@ def gdal_reason(exc: BaseException) -> str:
     rasterio wraps GDAL errors as "Read failed. See previous exception for details."
     with the real message only in ``__cause__``; a user sees no previous exception.
     """
-    while exc.__cause__ is not None or (exc.__context__ is not None and "previous exception" in str(exc)):
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
     text = _first_line(exc)
     if "previous exception" in text:
         return "the file ends early or its data is corrupt"

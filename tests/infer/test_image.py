@@ -60,7 +60,7 @@ def test_output_keeps_full_resolution_and_aspect(tmp_path: Path, semantic_model_
     model = load_model(semantic_model_path)
     src = tmp_path / "in.png"
     _photo(src, *size)
-    info = colorize_image(model, src, tmp_path / "out.png")
+    info = colorize_image(src, tmp_path / "out.png", model)
     out = Image.open(tmp_path / "out.png")
     assert out.size == size and out.mode == "RGB"
     assert (info["width"], info["height"]) == size
@@ -83,7 +83,7 @@ def test_network_size_keeps_aspect_and_multiple() -> None:
 def test_output_keeps_the_input_lightness(tmp_path: Path, semantic_model_path: Path) -> None:
     model = load_model(semantic_model_path)
     arr = _photo(tmp_path / "in.png", 90, 70)
-    colorize_image(model, tmp_path / "in.png", tmp_path / "out.png")
+    colorize_image(tmp_path / "in.png", tmp_path / "out.png", model)
     out = np.asarray(Image.open(tmp_path / "out.png"))
     l_in, l_out = rgb_to_lab_np(arr)[..., 0], rgb_to_lab_np(out)[..., 0]
     # L is kept exactly up to 8-bit rounding and gamut clipping of the new colours
@@ -101,7 +101,7 @@ def test_the_network_sees_a_resized_copy(tmp_path: Path, semantic_model_path: Pa
 
     model.network.forward = spy  # type: ignore[method-assign]
     _photo(tmp_path / "in.png", 400, 200)
-    colorize_image(model, tmp_path / "in.png", tmp_path / "out.png")
+    colorize_image(tmp_path / "in.png", tmp_path / "out.png", model)
     assert seen == [(1, 1, 32, 64)]
 
 
@@ -109,11 +109,11 @@ def test_grey_16bit_rgba_and_palette_inputs(tmp_path: Path, semantic_model_path:
     model = load_model(semantic_model_path)
     grey16 = (np.arange(35 * 41, dtype=np.uint16).reshape(35, 41) * 40)
     Image.fromarray(grey16).save(tmp_path / "g16.png")
-    info = colorize_image(model, tmp_path / "g16.png", tmp_path / "g16_out.png")
+    info = colorize_image(tmp_path / "g16.png", tmp_path / "g16_out.png", model)
     assert info["input_mode"] == "grey" and Image.open(tmp_path / "g16_out.png").size == (41, 35)
     for mode in ("L", "RGBA", "P"):
         _photo(tmp_path / f"{mode}.png", 33, 29, mode=mode)
-        info = colorize_image(model, tmp_path / f"{mode}.png", tmp_path / f"{mode}_out.jpg")
+        info = colorize_image(tmp_path / f"{mode}.png", tmp_path / f"{mode}_out.jpg", model)
         assert Image.open(tmp_path / f"{mode}_out.jpg").size == (33, 29)
     assert info["input_mode"] == "rgb"
 
@@ -124,7 +124,7 @@ def test_exif_orientation_is_applied(tmp_path: Path, semantic_model_path: Path) 
     exif = Image.Exif()
     exif[0x0112] = 8  # rotate 90 degrees counter-clockwise to display
     Image.fromarray(arr).save(tmp_path / "r.jpg", exif=exif.tobytes())
-    info = colorize_image(model, tmp_path / "r.jpg", tmp_path / "r_out.png")
+    info = colorize_image(tmp_path / "r.jpg", tmp_path / "r_out.png", model)
     assert (info["width"], info["height"]) == (20, 40)
     assert Image.open(tmp_path / "r_out.png").size == (20, 40)
 
@@ -132,7 +132,7 @@ def test_exif_orientation_is_applied(tmp_path: Path, semantic_model_path: Path) 
 def test_mask_and_preview_files(tmp_path: Path, semantic_model_path: Path) -> None:
     model = load_model(semantic_model_path)
     _photo(tmp_path / "in.jpg", 123, 77)
-    info = colorize_image(model, tmp_path / "in.jpg", tmp_path / "out.png",
+    info = colorize_image(tmp_path / "in.jpg", tmp_path / "out.png", model,
                           mask_out=tmp_path / "mask.png", preview=tmp_path / "preview.png")
     mask = Image.open(tmp_path / "mask.png")
     assert mask.mode == "P" and mask.size == (123, 77)
@@ -150,7 +150,7 @@ def test_mask_and_preview_files(tmp_path: Path, semantic_model_path: Path) -> No
 def test_preview_of_a_large_photo_is_bounded(tmp_path: Path, semantic_model_path: Path) -> None:
     model = load_model(semantic_model_path)
     _photo(tmp_path / "big.png", 1500, 600)
-    colorize_image(model, tmp_path / "big.png", tmp_path / "o.png", preview=tmp_path / "p.png")
+    colorize_image(tmp_path / "big.png", tmp_path / "o.png", model, preview=tmp_path / "p.png")
     p = Image.open(tmp_path / "p.png")
     assert p.width <= 3 * 512 + 8 and p.height <= 205 + 16
 
@@ -159,7 +159,7 @@ def test_sar_model_is_refused(tmp_path: Path, sar_model_path: Path) -> None:
     model = load_model(sar_model_path)
     _photo(tmp_path / "in.png", 20, 20)
     with pytest.raises(ModelFileError, match="sar model.*semantic model"):
-        colorize_image(model, tmp_path / "in.png", tmp_path / "out.png")
+        colorize_image(tmp_path / "in.png", tmp_path / "out.png", model)
     assert not (tmp_path / "out.png").exists()
 
 
@@ -167,15 +167,20 @@ def test_unreadable_input_and_bad_output_paths(tmp_path: Path, semantic_model_pa
     model = load_model(semantic_model_path)
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(RasterError, match="bad.jpg"):
-        colorize_image(model, tmp_path / "bad.jpg", tmp_path / "out.png")
+        colorize_image(tmp_path / "bad.jpg", tmp_path / "out.png", model)
     with pytest.raises(RasterError, match="file not found"):
-        colorize_image(model, tmp_path / "missing.png", tmp_path / "out.png")
+        colorize_image(tmp_path / "missing.png", tmp_path / "out.png", model)
     _photo(tmp_path / "in.png", 20, 20)
     with pytest.raises(OutputError, match="unknown image format"):
-        colorize_image(model, tmp_path / "in.png", tmp_path / "out.xyz")
-    with pytest.raises(OutputError, match="does not exist"):
-        colorize_image(model, tmp_path / "in.png", tmp_path / "out.png", mask_out=tmp_path / "no" / "m.png")
+        colorize_image(tmp_path / "in.png", tmp_path / "out.xyz", model)
+    with pytest.raises(OutputError, match="output is the input"):
+        colorize_image(tmp_path / "in.png", tmp_path / "in.png", model, overwrite=True)
     assert not (tmp_path / "out.png").exists()
+    # side files' folders are created, as for scenes
+    colorize_image(tmp_path / "in.png", tmp_path / "out.png", model, mask_out=tmp_path / "new" / "m.png")
+    assert (tmp_path / "new" / "m.png").is_file()
+    with pytest.raises(OutputError, match="exists; pass --overwrite"):
+        colorize_image(tmp_path / "in.png", tmp_path / "out.png", model)
 
 
 def test_public_api_is_lazy_and_points_here() -> None:

@@ -147,7 +147,7 @@ def test_train_semantic_end_to_end_and_resume(tmp_path: Path) -> None:
     # the trained model colorizes a photo at full size
     from geocolor.infer.image import colorize_image
 
-    info = colorize_image(load_model(model_path), data / "raw" / "p1.png", tmp_path / "out.png")
+    info = colorize_image(data / "raw" / "p1.png", tmp_path / "out.png", load_model(model_path))
     assert (info["width"], info["height"]) == (48, 43)
 
 
