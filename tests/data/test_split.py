@@ -133,8 +133,8 @@ def test_train_sar_holdout_region_and_evaluate_holdout(tmp_path: Path) -> None:
     data = _la_like(tmp_path / "data")
     run = tmp_path / "run"
     res = CliRunner().invoke(main, [
-        "-q", "train", "sar", str(data), "-o", str(run), "--max-steps", "1", "--img-size", "32",
-        "--ngf", "4", "--ndf", "4", "--levels", "2", "--batch-size", "2", "--lambda-content", "0",
+        "-q", "train", "sar", str(data), "-o", str(run), "--max-steps", "1", "--arch", "unet",
+        "--img-size", "32", "--ngf", "4", "--ndf", "4", "--levels", "2", "--batch-size", "2", "--lambda-content", "0",
         "--workers", "0", "--val-fraction", "0.25", "--device", "cpu",
         "--holdout-region", "-119.0,34.0,-118.93,34.1"])
     assert res.exit_code == 0, res.output + str(res.exception)

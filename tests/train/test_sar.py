@@ -26,12 +26,13 @@ from geocolor.train.checkpoint import load_checkpoint
 from geocolor.train.runtime import setup_runtime
 from geocolor.train.sar import SarSettings, SarTask, prepare_sar_task, train_sar
 
-TINY = ["--img-size", "32", "--ngf", "4", "--ndf", "4", "--batch-size", "2", "--lambda-content", "0",
+TINY = ["--arch", "unet", "--img-size", "32", "--ngf", "4", "--ndf", "4", "--batch-size", "2", "--lambda-content", "0",
         "--val-fraction", "0.34"]
 
 
 def tiny(data: Path, **kw) -> SarSettings:
-    base = dict(data=str(data), img_size=32, ngf=4, ndf=4, batch_size=2, epochs=2, workers=0,
+    base = dict(data=str(data), arch="unet", content_net="vgg16", img_size=32, ngf=4, ndf=4,
+                batch_size=2, epochs=2, workers=0,
                 lambda_content=0.0, val_fraction=0.34, device="cpu")
     return SarSettings(**{**base, **kw})
 
@@ -246,7 +247,7 @@ def test_cli_end_to_end_max_steps_4_and_info(kaggle_dir, tmp_path):
     assert card["input"]["tile_size"] == 32 and card["input"]["in_channels"] == 1
     assert card["training"]["steps"] == 4 and card["training"]["data"]["layout"] == "kaggle"
     assert "--max-steps 4" in card["training"]["command"]
-    assert "no pretrained VGG16" in card["training"]["losses"]["content_loss"]
+    assert "no pretrained net used" in card["training"]["losses"]["content_loss"]
     assert set(card["metrics"]) == {"l1", "psnr", "ssim"}
     for name in ("config.toml", "metrics.jsonl", "split.json", "checkpoints/latest.ckpt"):
         assert (run / name).is_file(), name
@@ -257,7 +258,7 @@ def test_cli_end_to_end_max_steps_4_and_info(kaggle_dir, tmp_path):
 
 def test_config_file_with_cli_overrides_and_saved_config(kaggle_dir, tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[train]\nngf = 4\nndf = 4\nimg-size = 32\nlambda_content = 0\nlambda_l1 = 50\n'
+    cfg.write_text('[train]\narch = "unet"\nngf = 4\nndf = 4\nimg-size = 32\nlambda_content = 0\nlambda_l1 = 50\n'
                    'batch_size = 2\nworkers = 0\n')
     run = tmp_path / "run"
     result = CliRunner().invoke(main, ["-q", "train", "sar", str(kaggle_dir), "-o", str(run), "--config", str(cfg),
@@ -290,7 +291,8 @@ def test_no_data_is_a_clear_error(tmp_path):
 
 def test_missing_vgg_weights_is_a_clear_error(kaggle_dir, tmp_path):
     runner = CliRunner()
-    args = ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "r"), "--img-size", "32", "--ngf", "4"]
+    args = ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "r"), "--arch", "unet", "--img-size", "32",
+            "--ngf", "4", "--content-net", "vgg16"]
     result = runner.invoke(main, args)  # lambda_content defaults to > 0; no VGG16 in the empty cache
     assert result.exit_code == 1
     assert "ImageNet vgg16 weights not found" in result.output
@@ -300,6 +302,8 @@ def test_missing_vgg_weights_is_a_clear_error(kaggle_dir, tmp_path):
     assert result.exit_code == 1 and "vgg16 weights file not found" in result.output
     with pytest.raises(PretrainedWeightsError):
         prepare_sar_task(tiny(kaggle_dir, lambda_content=1.0))
+    with pytest.raises(PretrainedWeightsError, match="efficientnet-lite0"):  # auto: VGG16, then Lite0
+        prepare_sar_task(tiny(kaggle_dir, lambda_content=1.0, content_net="auto"))
 
 
 def test_resume_and_output_errors(kaggle_dir, tmp_path):
@@ -384,3 +388,34 @@ def test_without_validation_split(kaggle_dir, tmp_path):
     assert (tmp_path / "run" / "samples" / "epoch-0001.png").is_file()  # from training items
     assert not (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
     assert load_model(result.model_path).card.training["data"]["val_pairs"] == 0
+
+
+def test_pretrained_efficientnet_generator_trains_exports_and_loads(kaggle_dir, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    from efficientnet_fakes import imagenet_like_state as _imagenet_like_state
+
+    weights = tmp_path / "lite0.pth"
+    torch.save(_imagenet_like_state(), weights)
+    settings = tiny(kaggle_dir, arch="unet-efficientnet", encoder_weights=str(weights),
+                    decoder_channels=(8, 8, 8, 8, 4), freeze_levels=2, lambda_cycle=0.0, max_steps=2,
+                    gain_jitter=0.3, gamma_jitter=0.2, scale_jitter=0.2, half=True)
+    result = train_sar(settings, tmp_path / "run")
+    model = load_model(result.model_path)
+    card = model.card
+    assert card.arch == "unet-efficientnet" and card.arch_args["decoder_channels"] == [8, 8, 8, 8, 4]
+    assert card.training["losses"]["encoder_init"] == "ImageNet efficientnet-lite0"
+    assert card.training["losses"]["frozen_encoder_levels"] == 2 and card.training["losses"]["dual"] is False
+    stem = torch.load(weights, weights_only=True)["_conv_stem.weight"].sum(1, keepdim=True)
+    assert torch.allclose(model.network.encoder._conv_stem.weight.float(), stem, atol=1e-2)  # frozen, fp16-stored
+    with torch.no_grad():
+        out = model.network.float()(torch.zeros(1, 1, 32, 32))
+    assert out.shape == (1, 3, 32, 32)
+
+
+def test_no_pretrained_encoder_needs_no_weights_and_dual_mode_trains_g_ba(kaggle_dir, tmp_path):
+    settings = tiny(kaggle_dir, arch="unet-efficientnet", pretrained=False, decoder_channels=(4, 4, 4, 4, 4),
+                    max_steps=1)
+    task = prepare_sar_task(settings, tmp_path / "run")
+    task.setup(setup_runtime("cpu"))
+    assert set(task.nets) == {"G_AB", "G_BA", "D_Y", "D_X"}
+    assert task.nets["G_BA"].encoder.in_channels == 3
