@@ -394,8 +394,9 @@ class App:
                     self.progress.configure(mode="determinate")
                 self.progress.configure(value=100.0 * snap.done / snap.total)
                 if not snap.cancel_requested:
+                    unit = "tiles" if self.selected_entry().kind == "sar" else "steps"
                     self.set_status(
-                        f"Colorizing {self.input.name}: {snap.done} / {snap.total} tiles"
+                        f"Colorizing {self.input.name}: {snap.done} / {snap.total} {unit}"
                     )
             elif str(self.progress.cget("mode")) != "indeterminate":
                 self.progress.configure(mode="indeterminate")
