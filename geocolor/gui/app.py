@@ -59,7 +59,7 @@ class App:
         self.input: Path | None = None
         self.preview: previews.InputPreview | None = None
         self.job: jobs.ColorizeJob | None = None
-        self.result: jobs.ColorizeResult | None = None
+        self.result: jobs.RunResult | None = None
         self.task: jobs.BackgroundCall | None = None
         self.workdir: Path | None = None
         self._watching = False
@@ -414,7 +414,7 @@ class App:
             self.fail(snap.error or "colorize failed")
         self._refresh()
 
-    def _show_result(self, result: jobs.ColorizeResult) -> None:
+    def _show_result(self, result: jobs.RunResult) -> None:
         try:
             size = self.preview.image.size
             colour = previews.read_output_preview(result.output, size)

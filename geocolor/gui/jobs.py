@@ -7,12 +7,12 @@ result into a private working directory; **Save** then copies it to where the
 user wants it (a byte copy of the engine's Cloud-Optimized GeoTIFF, or the
 engine's own PNG/JPEG writers), atomically.
 
-Cancel: the engine reports progress through a ``progress(done, total)``
-callback; once the user cancels, the callback raises :class:`Cancelled`, which
-the streaming pipeline propagates like any failure: its threads stop, and its
-atomic writer removes the temporary files, so nothing of a cancelled run stays on
-disk. The photo pipeline has no progress callback yet; a cancelled photo run is
-discarded when it returns.
+Cancel: both pipelines report progress through a ``progress(done, total)``
+callback (tiles for scenes, steps for photos); once the user cancels, the
+callback raises :class:`Cancelled`, which the engine propagates like any failure:
+the scene pipeline's threads stop, the atomic writers remove their temporary
+files, and the run's own files in the working directory are removed, so nothing
+of a cancelled run stays on disk.
 
 The Tk window polls :meth:`ColorizeJob.snapshot` from its event loop; no Tk
 call is ever made from the worker thread.
@@ -41,7 +41,7 @@ class Cancelled(Exception):
 
 
 @dataclass(frozen=True)
-class ColorizeResult:
+class RunResult:
     """A finished run: the engine's full-resolution output files in the working directory."""
 
     input: Path
@@ -61,7 +61,7 @@ class Snapshot:
     state: str
     done: int
     total: int  # 0 until the engine reports (the photo pipeline never does)
-    result: ColorizeResult | None = None
+    result: RunResult | None = None
     error: str | None = None
     cancel_requested: bool = False
 
@@ -98,7 +98,8 @@ class ColorizeJob:
         self._state = RUNNING
         self._done = 0
         self._total = 0
-        self._result: ColorizeResult | None = None
+        self._result: RunResult | None = None
+        self._planned: list[Path | None] = []  # the files this run writes in workdir
         self._error: str | None = None
         self._thread = threading.Thread(target=self._run, name="geocolor-gui-colorize", daemon=True)
 
@@ -138,7 +139,7 @@ class ColorizeJob:
             raise Cancelled("cancelled by the user")
 
     def _finish(
-        self, state: str, result: ColorizeResult | None = None, error: str | None = None
+        self, state: str, result: RunResult | None = None, error: str | None = None
     ) -> None:
         with self._lock:
             self._state, self._result, self._error = state, result, error
@@ -149,16 +150,16 @@ class ColorizeJob:
         except Exception as exc:  # shown as one line in a dialog; -v logs the traceback
             log.debug("colorize failed", exc_info=True)
             result, error = None, one_line_error(exc)
+        if self._cancel.is_set() or error is not None:
+            _remove(*self._planned)  # a photo's output may be written before its mask failed
         if self._cancel.is_set():
-            if result is not None:
-                _remove(result.output, result.mask)
             self._finish(CANCELLED)
         elif error is not None:
             self._finish(FAILED, error=error)
         else:
             self._finish(DONE, result=result)
 
-    def _colorize(self) -> tuple[ColorizeResult | None, str | None]:
+    def _colorize(self) -> tuple[RunResult | None, str | None]:
         from geocolor.infer.batch import ColorizeOptions, Job, colorize_job
 
         model = self.models.get(self.model)  # ModelFileError: shown as the CLI shows it
@@ -166,6 +167,7 @@ class ColorizeJob:
         stem = self.src.stem or "result"
         output = self.workdir / f"{stem}.colour.{'tif' if kind == 'sar' else 'png'}"
         mask = self.workdir / f"{stem}.mask.png" if kind == "semantic" else None
+        self._planned = [output, mask]
         _remove(output, mask)
         job = Job(self.src, output, mask_out=mask)
         options = ColorizeOptions(model=self.model, device=self.device, overwrite=True)
@@ -175,7 +177,7 @@ class ColorizeJob:
         outcome = colorize_job(job, options, self.models, progress=self.progress)
         if outcome["status"] != "ok":
             return None, outcome.get("error") or f"{self.src}: colorize failed"
-        result = ColorizeResult(
+        result = RunResult(
             input=self.src,
             output=output,
             mask=mask,
@@ -216,12 +218,12 @@ SAVE_TYPES = {
 }
 
 
-def suggested_name(result: ColorizeResult) -> str:
+def suggested_name(result: RunResult) -> str:
     """``<input stem>_colour.<default extension>``."""
     return f"{result.input.stem}_colour{SAVE_TYPES[result.kind][0][1]}"
 
 
-def save_result(result: ColorizeResult, dst: Path, overwrite: bool = False) -> Path:
+def save_result(result: RunResult, dst: Path, overwrite: bool = False) -> Path:
     """Write ``result`` at full resolution to ``dst``, as ``geocolor colorize -o dst`` would.
 
     - SAR result to ``.tif``: the engine's georeferenced Cloud-Optimized GeoTIFF, copied

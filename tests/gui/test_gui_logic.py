@@ -137,6 +137,7 @@ def test_run_writes_the_engines_output(scene: Path, sar_model: Path, tmp_path: P
 def test_photo_run_has_a_segmentation(photo: Path, semantic_model: Path, tmp_path: Path) -> None:
     snap = run_job(photo, semantic_model, tmp_path / "work")
     assert snap.state == jobs.DONE, snap.error
+    assert snap.done == snap.total == 4  # read, network, colour PNG, mask PNG
     assert snap.result.classes == ["background", "object"]
     with Image.open(snap.result.mask) as mask:
         assert mask.mode == "P" and mask.size == (120, 90)
@@ -158,6 +159,24 @@ def test_cancel_mid_run_stops_cleanly_and_leaves_nothing(tmp_path: Path, sar_mod
     assert snap.state == jobs.CANCELLED and snap.result is None and snap.error is None
     assert 0 < snap.done < snap.total  # it stopped mid-run
     assert list(work.iterdir()) == []  # no output, no scratch file, no .partial
+
+
+@pytest.mark.parametrize(
+    "cancel_at", [1, 2, 3]
+)  # after reading, after the network, after the colour PNG
+def test_cancel_photo_mid_run_leaves_nothing(
+    photo: Path, semantic_model: Path, tmp_path: Path, cancel_at: int
+) -> None:
+    class CancelAtStep(jobs.ColorizeJob):
+        def progress(self, done: int, total: int) -> None:
+            if done >= cancel_at:
+                self.cancel()
+            super().progress(done, total)
+
+    work = tmp_path / "work"
+    snap = run_job(photo, semantic_model, work, CancelAtStep)
+    assert snap.state == jobs.CANCELLED and snap.done == cancel_at < snap.total
+    assert list(work.iterdir()) == []
 
 
 def test_cancel_at_the_first_report_leaves_nothing(
@@ -202,14 +221,14 @@ def test_missing_model_is_one_line(scene: Path, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def scene_result(scene: Path, sar_model: Path, tmp_path: Path) -> jobs.ColorizeResult:
+def scene_result(scene: Path, sar_model: Path, tmp_path: Path) -> jobs.RunResult:
     snap = run_job(scene, sar_model, tmp_path / "work")
     assert snap.state == jobs.DONE, snap.error
     return snap.result
 
 
 def test_save_scene_is_the_clis_cog(
-    scene_result: jobs.ColorizeResult, scene: Path, sar_model: Path, tmp_path: Path
+    scene_result: jobs.RunResult, scene: Path, sar_model: Path, tmp_path: Path
 ) -> None:
     from geocolor.cli import main
 
@@ -228,7 +247,7 @@ def test_save_scene_is_the_clis_cog(
 
 
 def test_save_refuses_to_overwrite_unless_confirmed(
-    scene_result: jobs.ColorizeResult, tmp_path: Path
+    scene_result: jobs.RunResult, tmp_path: Path
 ) -> None:
     dst = tmp_path / "exists.tif"
     dst.write_bytes(b"keep me")
@@ -240,9 +259,7 @@ def test_save_refuses_to_overwrite_unless_confirmed(
         assert ds.count == 3
 
 
-def test_save_scene_as_png_and_bad_extension(
-    scene_result: jobs.ColorizeResult, tmp_path: Path
-) -> None:
+def test_save_scene_as_png_and_bad_extension(scene_result: jobs.RunResult, tmp_path: Path) -> None:
     png = jobs.save_result(scene_result, tmp_path / "s.png")
     with Image.open(png) as img, rasterio.open(scene_result.output) as cog:
         assert img.format == "PNG" and img.size == (cog.width, cog.height)
