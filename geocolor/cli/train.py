@@ -219,6 +219,8 @@ def train() -> None:
 @_opt("--lr-gen", type=click.FloatRange(min=0), help="Generator learning rate [2e-4].")
 @_opt("--lr-disc", type=click.FloatRange(min=0), help="Discriminator learning rate [2e-4].")
 @_opt("--beta1", type=click.FloatRange(0, 1), help="Adam beta1 [0.5].")
+@_opt("--lambda-adv", type=click.FloatRange(min=0),
+      help="Adversarial weight; 0 trains without discriminators [1].")
 @_opt("--lambda-cycle", type=click.FloatRange(min=0), help="Cycle-consistency weight, both ways [10].")
 @_opt("--lambda-l1", type=click.FloatRange(min=0), help="L1 weight of G_AB(A) vs B [100].")
 @_opt("--lambda-content", type=click.FloatRange(min=0),

@@ -75,7 +75,8 @@ class SarSettings(TrainSettings):
         levels: pix2pix U-Net down-sampling steps (default: log2(img_size), at most 8).
         norm: ``batch`` or ``instance``. dropout: U-Net inner decoder dropout.
         lr_gen, lr_disc, beta1, beta2: Adam settings.
-        lambda_cycle, lambda_l1, lambda_content: loss weights (see module docstring);
+        lambda_adv, lambda_cycle, lambda_l1, lambda_content: loss weights (see module
+            docstring); ``lambda_adv`` 0 trains without discriminators;
             ``lambda_cycle`` 0 leaves G_BA and D_X out (they would not affect G_AB).
         gan_loss: ``bce`` or ``lsgan``.
         content_net: ``vgg16`` (relu3_3, the seed's), ``efficientnet-lite0`` (strides
@@ -110,6 +111,7 @@ class SarSettings(TrainSettings):
     lr_disc: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    lambda_adv: float = 1.0
     lambda_cycle: float = 10.0
     lambda_l1: float = 100.0
     lambda_content: float = 1.0
@@ -157,7 +159,7 @@ class SarSettings(TrainSettings):
             )
         if self.img_size < 32:
             raise ConfigError(f"img_size must be >= 32 for the PatchGAN discriminators, got {self.img_size}")
-        for name in ("lambda_cycle", "lambda_l1", "lambda_content", "lr_gen", "lr_disc",
+        for name in ("lambda_adv", "lambda_cycle", "lambda_l1", "lambda_content", "lr_gen", "lr_disc",
                      "gain_jitter", "gamma_jitter", "scale_jitter"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -226,9 +228,10 @@ class SarTask(TrainTask):
         if settings.lambda_content > 0 and content_loss is None:
             self.content, self.content_net = build_content_loss(settings.content_net, settings.vgg_weights)
         self.dual = settings.lambda_cycle > 0
+        self.adversarial = settings.lambda_adv > 0
         self.weights = {
-            "adv_AB": 1.0, "cycle_A": settings.lambda_cycle, "l1": settings.lambda_l1,
-            "content": settings.lambda_content, "adv_BA": 1.0, "cycle_B": settings.lambda_cycle,
+            "adv_AB": settings.lambda_adv, "cycle_A": settings.lambda_cycle, "l1": settings.lambda_l1,
+            "content": settings.lambda_content, "adv_BA": settings.lambda_adv, "cycle_B": settings.lambda_cycle,
         }
         self._distributed = False
 
@@ -254,22 +257,23 @@ class SarTask(TrainTask):
     def setup(self, runtime: Runtime) -> None:
         s = self.settings
         dev = runtime.device
-        self.nets = {
-            "G_AB": self._generator(1, 3).to(dev),
-            "D_Y": PatchDiscriminator(in_channels=4, ndf=s.ndf, norm=s.norm).to(dev),
-        }
+        self.nets = {"G_AB": self._generator(1, 3).to(dev)}
+        if self.adversarial:
+            self.nets["D_Y"] = PatchDiscriminator(in_channels=4, ndf=s.ndf, norm=s.norm).to(dev)
         if self.dual:
             self.nets["G_BA"] = self._generator(3, 1).to(dev)
+        if self.dual and self.adversarial:
             self.nets["D_X"] = PatchDiscriminator(in_channels=4, ndf=s.ndf, norm=s.norm).to(dev)
-        else:
-            log.info("lambda_cycle is 0: training G_AB and D_Y only (G_BA and D_X would not affect G_AB)")
+        if not self.dual:
+            log.info("lambda_cycle is 0: no G_BA/D_X (they would not affect G_AB)")
+        if not self.adversarial:
+            log.info("lambda_adv is 0: no discriminators")
         betas = (s.beta1, s.beta2)
         gens = [p for k in ("G_AB", "G_BA") if k in self.nets for p in self.nets[k].parameters()]
         discs = [p for k in ("D_Y", "D_X") if k in self.nets for p in self.nets[k].parameters()]
-        self.optimizers = {
-            "G": torch.optim.Adam(gens, lr=s.lr_gen, betas=betas),
-            "D": torch.optim.Adam(discs, lr=s.lr_disc, betas=betas),
-        }
+        self.optimizers = {"G": torch.optim.Adam(gens, lr=s.lr_gen, betas=betas)}
+        if discs:
+            self.optimizers["D"] = torch.optim.Adam(discs, lr=s.lr_disc, betas=betas)
         if self.content is not None:
             self.content.to(dev)
         self._distributed = runtime.distributed
@@ -291,18 +295,18 @@ class SarTask(TrainTask):
                          ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Total generator loss, each unweighted term, and the fakes (for the D step)."""
         fake_B = nets["G_AB"](A)
-        terms = {
-            "adv_AB": self.gan(nets["D_Y"](A, fake_B), True),
-            "l1": F.l1_loss(fake_B.float(), B.float()),
-        }
+        terms = {"l1": F.l1_loss(fake_B.float(), B.float())}
+        if self.adversarial:
+            terms["adv_AB"] = self.gan(nets["D_Y"](A, fake_B), True)
         fake_A = None
         if self.dual:
             rec_A = nets["G_BA"](fake_B)
             fake_A = nets["G_BA"](B)
             rec_B = nets["G_AB"](fake_A)
             terms["cycle_A"] = F.l1_loss(rec_A.float(), A.float())
-            terms["adv_BA"] = self.gan(nets["D_X"](B, fake_A), True)
             terms["cycle_B"] = F.l1_loss(rec_B.float(), B.float())
+            if self.adversarial:
+                terms["adv_BA"] = self.gan(nets["D_X"](B, fake_A), True)
         if self.content is not None and self.weights["content"] > 0:
             terms["content"] = self.content(fake_B.float(), B.float())
         total = sum(self.weights[k] * v for k, v in terms.items())
@@ -319,7 +323,7 @@ class SarTask(TrainTask):
     def train_step(self, batch: Any, ctx: StepContext) -> dict[str, float]:
         A, B = (t.to(ctx.device, non_blocking=True) for t in batch)
         nets = ctx.nets
-        opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
+        opt_g, opt_d = self.optimizers["G"], self.optimizers.get("D")
         discs = [self.nets[k] for k in ("D_Y", "D_X") if k in self.nets]
         if not self._distributed:  # DDP needs a fixed set of parameters with gradients
             set_requires_grad(discs, False)
@@ -328,6 +332,10 @@ class SarTask(TrainTask):
         opt_g.zero_grad(set_to_none=True)
         ctx.backward(loss_g)
         ctx.step(opt_g)
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out["loss_G"] = float(loss_g.detach())
+        if opt_d is None:
+            return out
         if not self._distributed:
             set_requires_grad(discs, True)
         opt_d.zero_grad(set_to_none=True)
@@ -336,9 +344,7 @@ class SarTask(TrainTask):
             loss_d = sum(d.values())
         ctx.backward(loss_d)
         ctx.step(opt_d)
-        out = {k: float(v.detach()) for k, v in terms.items()}
         out.update({k: float(v.detach()) for k, v in d.items()})
-        out["loss_G"] = float(loss_g.detach())
         out["loss_D"] = float(loss_d.detach())
         return out
 
@@ -387,7 +393,8 @@ class SarTask(TrainTask):
     def export(self, path: Path, summary: dict[str, Any]) -> Path:
         s = self.settings
         losses = {
-            "gan_loss": s.gan_loss, "lambda_cycle": s.lambda_cycle, "lambda_l1": s.lambda_l1,
+            "gan_loss": s.gan_loss, "lambda_adv": s.lambda_adv, "lambda_cycle": s.lambda_cycle,
+            "lambda_l1": s.lambda_l1,
             "lambda_content": s.lambda_content,
             "content_loss": {"vgg16": "VGG16 relu3_3 L1",
                              "efficientnet-lite0": "EfficientNet-Lite0 (strides 4, 8) L1",

@@ -419,3 +419,13 @@ def test_no_pretrained_encoder_needs_no_weights_and_dual_mode_trains_g_ba(kaggle
     task.setup(setup_runtime("cpu"))
     assert set(task.nets) == {"G_AB", "G_BA", "D_Y", "D_X"}
     assert task.nets["G_BA"].encoder.in_channels == 3
+
+
+def test_without_adversarial_loss_no_discriminator_is_built_or_stepped(kaggle_dir, tmp_path):
+    settings = tiny(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, max_steps=2)
+    task = prepare_sar_task(settings, tmp_path / "run")
+    task.setup(setup_runtime("cpu"))
+    assert set(task.nets) == {"G_AB"} and set(task.optimizers) == {"G"}
+    result = train_sar(settings, tmp_path / "run2")
+    losses = load_model(result.model_path).card.training["losses"]
+    assert losses["lambda_adv"] == 0.0 and losses["dual"] is False
