@@ -48,6 +48,10 @@ def _format_raster(info: dict[str, Any]) -> str:
 def _format_card(info: dict[str, Any]) -> str:
     card = info["card"]
     lines = [f"{info['path']}", f"  geocolor {card['kind']} model, architecture {card['arch']}"]
+    training = card.get("training") or {}
+    for key, label in (("trained_on", "trained on"), ("limits", "limits")):
+        if training.get(key):
+            lines.append(f"  {label}: {training[key]}")
     for key in ("arch_args", "input", "training", "metrics"):
         if card.get(key):
             lines.append(f"  {key}:")

@@ -115,11 +115,16 @@ def test_model_file(tmp_path: Path) -> None:
         tmp_path / "g.model",
         UNetGenerator(1, 3, ngf=4, levels=5),
         ModelCard(kind="sar", arch="unet", arch_args={"ngf": 4, "levels": 5},
-                  input={"tile_size": 64}, metrics={"psnr": 17.25}),
+                  input={"tile_size": 64}, metrics={"psnr": 17.25},
+                  training={"trained_on": "Los Angeles, VH, Nov 2020",
+                            "limits": "one city; expect its colours elsewhere"}),
     )
     human = run("info", str(path))
     assert human.exit_code == 0, human.output
     assert "geocolor sar model, architecture unet" in human.stdout
+    head = human.stdout.splitlines()[:4]  # the card's key facts come first
+    assert "  trained on: Los Angeles, VH, Nov 2020" in head
+    assert "  limits: one city; expect its colours elsewhere" in head
     assert "psnr: 17.25" in human.stdout
     card = json.loads(run("info", "--json", str(path)).stdout)
     assert card["type"] == "model" and card["card"]["input"]["tile_size"] == 64
