@@ -5,8 +5,9 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -86,7 +87,8 @@ def _tile_progress(bar: Any) -> Any:
 @click.option("-m", "--model", default=None, show_default=False,
               help="Model file, or 'sar' / 'semantic' for a packaged model [default: sar for GeoTIFF "
               "scenes and grey images named like SAR (_s1_, s1/, sar), semantic for other pictures].")
-@click.option("--band", default=None, help="Band index (1-based) or description (VV, VH) [default: the model's polarisation].")
+@click.option("--band", default=None,
+              help="Band index (1-based) or description (VV, VH) [default: the model's polarisation].")
 @click.option("--input-scale", type=click.Choice(INPUT_SCALES), default="auto",
               help="Unit of the SAR values (scaled: already scaled like the training data, e.g. 8-bit chips); "
               "auto decides from dtype, values and metadata and logs it.")

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from geocolor.cli.colorize import INPUT_SCALES, colorize
+from geocolor.cli.colorize import BACKENDS, INPUT_SCALES, colorize
 
 
 def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple:
@@ -46,6 +46,9 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Tiles per model call.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="Inference backend (onnxruntime: CPU, pip install 'geocolor[onnx]').")
 @click.option("--cog/--no-cog", default=True, show_default=True,
               help="Cloud-Optimized GeoTIFF, or a plain tiled GeoTIFF with overviews.")
 @click.option("--co", "--profile", "creation_options", metavar="NAME=VALUE", multiple=True,

@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from geocolor.cli.options import progress_enabled
 from geocolor.data.sarscale import PRESETS as SAR_PRESETS
-from geocolor.errors import UsageError
+from geocolor.errors import GeocolorError, UsageError
 
 log = logging.getLogger("geocolor")
 
@@ -170,10 +171,27 @@ def progress_callback(enabled: bool) -> tuple[Callable[[str, dict[str, Any]], No
     return callback, close
 
 
+def require_wandb() -> None:
+    """``--wandb`` without the package: one line that says how to install it (before any work)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("wandb") is not None
+    except (ImportError, ValueError):  # a broken install, or a module set to None in sys.modules
+        found = False
+    if not found:
+        raise GeocolorError(
+            "--wandb needs the Weights & Biases package, which is not installed: "
+            "pip install 'geocolor[wandb]' (or pip install wandb), or train without --wandb"
+        )
+
+
 def run_with_progress(train_fn: Callable[..., Any], settings: Any, run_dir: Path, resume: bool) -> None:
     """Run ``train_fn(settings, run_dir, resume=, callback=, command=)`` and print the model path last."""
     from geocolor.train.runtime import dist_env
 
+    if getattr(settings, "wandb", False):
+        require_wandb()
     rank = dist_env()[0]
     callback, close = progress_callback(progress_enabled() and rank == 0)
     command = given_command()

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from geocolor.cli.train import resolve_train_settings, run_with_progress, train_option as _opt, training_options
+from geocolor.cli.train import resolve_train_settings, run_with_progress, training_options
+from geocolor.cli.train import train_option as _opt
 
 
 @click.command("semantic")

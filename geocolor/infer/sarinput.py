@@ -41,7 +41,6 @@ from geocolor.data.sarscale import SarScaling
 from geocolor.errors import RasterError, UsageError
 from geocolor.io.raster import georeference_kind, read_failure
 
-
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
 POLARISATIONS = ("VV", "VH", "HH", "HV")
 #: Longest side of the decimated read used to tell grey RGB images from colour ones.

@@ -61,5 +61,5 @@ def require_sar_model(model: LoadedModel | str | Path | None) -> LoadedModel:
                 "a SAR scene needs a sar model"
             )
         return model
-    path = default_model_path("sar") if model is None else Path(model)
+    path = default_model_path("sar") if model is None else model  # a file, or "sar"
     return load_model(path, kind="sar")

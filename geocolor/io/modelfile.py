@@ -99,7 +99,7 @@ class ModelCard:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "model card") -> "ModelCard":
+    def from_dict(cls, data: dict[str, Any], source: str = "model card") -> ModelCard:
         names = {f.name for f in dataclasses.fields(cls)}
         missing = {"kind", "arch", "arch_args"} - data.keys()
         if missing:
@@ -142,7 +142,7 @@ def save_model(path: Path | str, network: nn.Module, card: ModelCard, half: bool
     path = Path(path)
     card = dataclasses.replace(
         card,
-        created=card.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        created=card.created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         weights_dtype="float16" if half else "float32",
         geocolor_version=__version__,
     )

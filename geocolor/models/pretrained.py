@@ -12,6 +12,7 @@ to provide them. Set ``GEOCOLOR_NO_DOWNLOAD=1`` to forbid download attempts
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,16 @@ def download_allowed() -> bool:
 def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not usable weights"
+    except pickle.UnpicklingError:
+        # torch's message is several lines of advice to pass weights_only=False: never do that
         raise PretrainedWeightsError(
-            f"{path}: cannot read {name} weights ({type(exc).__name__}: {exc})"
+            f"{path}: refused to load: the file holds objects other than tensors, which could run "
+            f"code when unpickled; give a plain {name} state dict (a .pth of tensors only)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable weights"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise PretrainedWeightsError(
+            f"{path}: cannot read {name} weights ({type(exc).__name__}: {first[:200]})"
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]

@@ -117,7 +117,15 @@ class WandbTracker:
     def __init__(self, run_dir: Path, project: str, name: str | None, config: dict[str, Any],
                  resume_id: str | None = None) -> None:
         os.environ.setdefault("WANDB_SILENT", "true")
-        import wandb
+        try:
+            import wandb
+        except ImportError:
+            from geocolor.errors import GeocolorError
+
+            raise GeocolorError(
+                "--wandb needs the Weights & Biases package, which is not installed: "
+                "pip install 'geocolor[wandb]' (or pip install wandb), or train without --wandb"
+            ) from None
 
         self._wandb = wandb
         mode = os.environ.get("WANDB_MODE", "").lower()

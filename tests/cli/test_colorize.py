@@ -12,7 +12,12 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infer"))
 from colorize_fakes import (  # noqa: E402
-    corner_gcps, db_scene, save_tiny_sar_model, save_tiny_semantic_model, smooth_field, write_raster,
+    corner_gcps,
+    db_scene,
+    save_tiny_sar_model,
+    save_tiny_semantic_model,
+    smooth_field,
+    write_raster,
 )
 
 from geocolor.cli import main  # noqa: E402

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from colorize_fakes import AMP_VH, save_tiny_sar_model, save_tiny_semantic_model
 
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from colorize_fakes import db_scene, write_raster
+
 from geocolor.errors import OutputError
 
 

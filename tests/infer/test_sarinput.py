@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-
 from colorize_fakes import corner_gcps, db_scene, write_raster
+
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import RasterError, UsageError
 from geocolor.infer.sarinput import resolve_sar_input

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.shutil
+from colorize_fakes import AMP_VH, ChannelCopy, smooth_field, write_raster
 from rasterio.enums import Resampling
 
-from colorize_fakes import AMP_VH, ChannelCopy, smooth_field, write_raster
 from geocolor.data.sarscale import SarScaling
 from geocolor.infer.sarinput import resolve_sar_input, sample_windows
 from geocolor.io.modelfile import LoadedModel, ModelCard
