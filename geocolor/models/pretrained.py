@@ -78,7 +78,12 @@ def download_allowed() -> bool:
 def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" not in str(exc).lower():  # garbage, not a crafted pickle
+            raise PretrainedWeightsError(
+                f"{path}: cannot read {name} weights (not a PyTorch state dict file: corrupt "
+                "or another format)"
+            ) from None
         # torch's message is several lines of advice to pass weights_only=False: never do that
         raise PretrainedWeightsError(
             f"{path}: refused to load: the file holds objects other than tensors, which could run "
