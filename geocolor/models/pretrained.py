@@ -86,8 +86,8 @@ def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
             ) from None
         # torch's message is several lines of advice to pass weights_only=False: never do that
         raise PretrainedWeightsError(
-            f"{path}: refused to load: the file holds objects other than tensors, which could run "
-            f"code when unpickled; give a plain {name} state dict (a .pth of tensors only)"
+            f"{path}: cannot read {name} weights: refused to load a file that holds objects other "
+            f"than tensors, which could run code when unpickled; give a plain state dict (tensors only)"
         ) from None
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable weights"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
