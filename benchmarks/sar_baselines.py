@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def mean_colour(paths: list[Path]) -> "torch.Tensor":  # noqa: F821
+def mean_colour(paths: list[Path]) -> torch.Tensor:  # noqa: F821
     """Pixel-weighted mean RGB in [0, 1] over whole optical images."""
     import numpy as np
     import torch
@@ -60,8 +60,8 @@ def main() -> None:
     import torch
 
     from geocolor import metrics
-    from geocolor.data.paired import PairedDataset, find_pairs
     from geocolor.config import read_toml
+    from geocolor.data.paired import PairedDataset, find_pairs
     from geocolor.io.modelfile import load_model
     from geocolor.train.sar import load_split
 

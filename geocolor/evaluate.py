@@ -167,7 +167,8 @@ class Perceptual:
 
     def _setup_lpips(self) -> None:
         if importlib.util.find_spec("lpips") is None:
-            self.status["lpips"] = {"status": "skipped", "reason": "the lpips package is not installed (pip install lpips)"}
+            self.status["lpips"] = {"status": "skipped",
+                                    "reason": "the lpips package is not installed (pip install lpips)"}
             return
         weights = hub_checkpoint(_ALEXNET_FILE)
         if not weights.is_file():
@@ -181,13 +182,15 @@ class Perceptual:
 
             self._lpips = lpips.LPIPS(net="alex", verbose=False).to(self.device).eval()
         except Exception as exc:  # noqa: BLE001 - a third-party package failing to build
-            self.status["lpips"] = {"status": "skipped", "reason": f"LPIPS could not be built: {type(exc).__name__}: {exc}"}
+            self.status["lpips"] = {"status": "skipped",
+                                    "reason": f"LPIPS could not be built: {type(exc).__name__}: {exc}"}
             return
         self.status["lpips"] = {"status": "computed", "net": "alex"}
 
     def _setup_fid(self) -> None:
         if importlib.util.find_spec("pytorch_fid") is None:
-            self.status["fid"] = {"status": "skipped", "reason": "the pytorch-fid package is not installed (pip install pytorch-fid)"}
+            self.status["fid"] = {"status": "skipped",
+                                  "reason": "the pytorch-fid package is not installed (pip install pytorch-fid)"}
             return
         weights = hub_checkpoint(_FID_INCEPTION_FILE)
         if not weights.is_file():
@@ -198,7 +201,8 @@ class Perceptual:
 
             self._inception = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(self.device).eval()
         except Exception as exc:  # noqa: BLE001
-            self.status["fid"] = {"status": "skipped", "reason": f"FID Inception could not be built: {type(exc).__name__}: {exc}"}
+            self.status["fid"] = {"status": "skipped",
+                                  "reason": f"FID Inception could not be built: {type(exc).__name__}: {exc}"}
             return
         self.status["fid"] = {"status": "computed"}
 
@@ -582,7 +586,8 @@ def format_report(result: dict[str, Any]) -> str:
     names = result["metrics"]
     label_w = max(len(v) for v in result["methods"].values())
     group_w = max(len("group"), *(len(g) for g in result["groups"]))
-    header = f"{'group':<{group_w}}  {'n':>5}  {'method':<{label_w}}" + "".join(f"  {_HEADINGS.get(m, m.upper()):>8}" for m in names)
+    header = f"{'group':<{group_w}}  {'n':>5}  {'method':<{label_w}}" + "".join(
+        f"  {_HEADINGS.get(m, m.upper()):>8}" for m in names)
     lines += ["", header, "-" * len(header)]
     for group, rows in result["groups"].items():
         for method, label in result["methods"].items():
@@ -599,13 +604,15 @@ def format_report(result: dict[str, Any]) -> str:
                 f"segmentation ({seg['images_with_masks']} photo(s) with masks): pixel accuracy "
                 f"{_fmt(seg['pixel_accuracy'], 'ssim')}, mean IoU {_fmt(seg['mean_iou'], 'ssim')}"
             )
-            lines.append("  per-class IoU: " + ", ".join(f"{k} {_fmt(v, 'ssim')}" for k, v in seg["per_class_iou"].items()))
+            lines.append("  per-class IoU: " + ", ".join(
+                f"{k} {_fmt(v, 'ssim')}" for k, v in seg["per_class_iou"].items()))
         else:
             lines.append(f"segmentation: skipped ({seg['reason']})")
     lines.append("")
     for name, info in result.get("perceptual", {}).items():
         if info["status"] == "computed":
-            vals = ", ".join(f"{result['methods'].get(m, m)} {_fmt(v, name)}" for m, v in info.get("values", {}).items())
+            vals = ", ".join(
+                f"{result['methods'].get(m, m)} {_fmt(v, name)}" for m, v in info.get("values", {}).items())
             note = f" ({info['note']})" if info.get("note") else ""
             lines.append(f"{name.upper()}: {vals}{note}")
         else:

@@ -242,7 +242,8 @@ def test_split_file_restricts_to_the_held_out_images(tmp_path: Path) -> None:
     sar = tmp_path / "sar_data"
     _sar_folders(sar, n=3)
     sar_split = tmp_path / "sar_split.json"
-    sar_split.write_text(json.dumps({"train": {"groups": ["000", "001"], "pairs": ["/old/sar/000.png", "/old/sar/001.png"]},
+    sar_split.write_text(json.dumps({"train": {"groups": ["000", "001"],
+                                               "pairs": ["/old/sar/000.png", "/old/sar/001.png"]},
                                      "val": {"groups": ["002"], "pairs": ["/old/sar/002.png"]}}))
     result = evaluate(_sar_model(), sar, device="cpu", split=sar_split)
     assert result["images"] == 1 and result["chips"] == 4

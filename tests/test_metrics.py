@@ -8,7 +8,15 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from geocolor.metrics import confusion_matrix, iou_per_class, l1, pixel_accuracy, psnr, ssim, to_unit
+from geocolor.metrics import (
+    confusion_matrix,
+    iou_per_class,
+    l1,
+    pixel_accuracy,
+    psnr,
+    ssim,
+    to_unit,
+)
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ class SarScaling:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SarScaling":
+    def from_dict(cls, data: dict[str, Any]) -> SarScaling:
         known = {"scheme", "polarisation", "db_min", "db_max", "percentile", "description"}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -154,7 +154,7 @@ class EfficientNetLiteEncoder(nn.Module):
         last = self._taps[self.frozen_levels - 1]
         return [self._conv_stem, self._bn0, *self._blocks[: last + 1]]
 
-    def train(self, mode: bool = True) -> "EfficientNetLiteEncoder":
+    def train(self, mode: bool = True) -> EfficientNetLiteEncoder:
         super().train(mode)
         for module in self._frozen_modules():
             module.eval()

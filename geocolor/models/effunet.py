@@ -12,15 +12,19 @@ the model file with everything else, so inference never needs the weights packag
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from geocolor.errors import PretrainedWeightsError, UsageError
-from geocolor.models.efficientnet import EfficientNetLiteEncoder, FeatureLevel, load_imagenet_weights
+from geocolor.models.efficientnet import (
+    EfficientNetLiteEncoder,
+    FeatureLevel,
+    load_imagenet_weights,
+)
 from geocolor.models.pretrained import load_pretrained_state
 
 ENCODERS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")

@@ -67,7 +67,7 @@ class VGGPerceptualLoss(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def train(self, mode: bool = True) -> "VGGPerceptualLoss":
+    def train(self, mode: bool = True) -> VGGPerceptualLoss:
         super().train(mode)
         self.features.eval()  # frozen: never update or use batch statistics
         return self
@@ -120,7 +120,7 @@ class EfficientNetPerceptualLoss(nn.Module):
         for p in self.features.parameters():
             p.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "EfficientNetPerceptualLoss":
+    def train(self, mode: bool = True) -> EfficientNetPerceptualLoss:
         super().train(mode)
         self.features.eval()
         return self

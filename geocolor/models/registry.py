@@ -5,7 +5,8 @@ returns the untrained network with exactly that structure.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 

@@ -15,8 +15,9 @@ import contextlib
 import logging
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch

@@ -43,7 +43,14 @@ from geocolor.data.split import read_split
 from geocolor.errors import ConfigError
 from geocolor.io.modelfile import ModelCard, save_model
 from geocolor.models.segcolor import SegColorNet, SegColorUNet
-from geocolor.train.loop import Callback, StepContext, TrainResult, TrainSettings, TrainTask, run_training
+from geocolor.train.loop import (
+    Callback,
+    StepContext,
+    TrainResult,
+    TrainSettings,
+    TrainTask,
+    run_training,
+)
 from geocolor.train.plot import image_grid, to_uint8_image
 from geocolor.train.runtime import Runtime
 

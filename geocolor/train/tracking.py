@@ -17,8 +17,9 @@ import logging
 import math
 import netrc
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from geocolor.io.atomic import atomic_write_text
 

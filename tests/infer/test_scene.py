@@ -7,10 +7,19 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-
 from colorize_fakes import (
-    CRS_UTM, DB_VV, TINY_ARGS, TRANSFORM, ChannelCopy, TileNormalised, corner_gcps, db_scene, smooth_field, write_raster,
+    CRS_UTM,
+    DB_VV,
+    TINY_ARGS,
+    TRANSFORM,
+    ChannelCopy,
+    TileNormalised,
+    corner_gcps,
+    db_scene,
+    smooth_field,
+    write_raster,
 )
+
 from geocolor.errors import OutputError, RasterError, UsageError
 from geocolor.infer.scene import colorize_scene
 from geocolor.infer.tiling import TileGrid, seam_ratio

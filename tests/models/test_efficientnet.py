@@ -6,16 +6,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from efficientnet_fakes import imagenet_like_state as _imagenet_like_state  # noqa: E402
 
 from geocolor.errors import PretrainedWeightsError, UsageError
 from geocolor.models import pretrained
-from geocolor.models.effunet import EffUNetGenerator, LeeFilter, SegColorEffNet, init_encoder_from_imagenet
 from geocolor.models.efficientnet import EfficientNetLiteEncoder
+from geocolor.models.effunet import (
+    EffUNetGenerator,
+    LeeFilter,
+    SegColorEffNet,
+    init_encoder_from_imagenet,
+)
 from geocolor.models.perceptual import EfficientNetPerceptualLoss, build_content_loss
 from geocolor.models.pretrained import package_weights_path as REAL_PACKAGE_WEIGHTS_PATH
 from geocolor.models.registry import build_model
-
-from efficientnet_fakes import imagenet_like_state as _imagenet_like_state  # noqa: E402
 
 
 def _save(state: dict[str, torch.Tensor], path: Path) -> Path:

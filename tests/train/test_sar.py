@@ -1,7 +1,6 @@
 """``train sar``: losses, one step, exact resume, W&B offline, DDP, CLI and its errors."""
 from __future__ import annotations
 
-import dataclasses
 import glob
 import json
 import os
@@ -275,7 +274,8 @@ def test_config_file_with_cli_overrides_and_saved_config(kaggle_dir, tmp_path):
 def test_bad_config_key_is_a_clear_error(kaggle_dir, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("lamda_l1 = 3\n")
-    result = CliRunner().invoke(main, ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "r"), "--config", str(cfg)])
+    result = CliRunner().invoke(
+        main, ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "r"), "--config", str(cfg)])
     assert result.exit_code == 2
     assert "c.toml: unknown setting 'lamda_l1'" in result.output
     assert not (tmp_path / "r").exists()
