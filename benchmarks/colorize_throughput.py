@@ -181,6 +181,7 @@ def peak_rss(model_path: Path, scene: Path, out: Path, batch: int) -> dict[str, 
 def seams(model_path: Path, scene: Path, out_dir: Path, batch: int, device: str) -> dict[str, Any]:
     import rasterio
 
+    from geocolor.infer.sarmodel import DEFAULT_OVERLAP
     from geocolor.infer.scene import colorize_scene
     from geocolor.infer.tiling import TileGrid, seam_ratio
     from geocolor.io.modelfile import load_model
@@ -192,7 +193,7 @@ def seams(model_path: Path, scene: Path, out_dir: Path, batch: int, device: str)
         out = out_dir / f"seams_{name}.tif"
         result = colorize_scene(scene, out, loaded, overlap=overlap, batch_size=batch, device=device,
                                 overwrite=True)
-        ov = min(64, tile // 4) if overlap is None else overlap
+        ov = min(DEFAULT_OVERLAP, tile // 4) if overlap is None else overlap
         with rasterio.open(out) as ds:
             ratio = seam_ratio(ds.read(), TileGrid(ds.height, ds.width, tile, ov))
         figures[name] = {"overlap": ov, "seam_ratio": round(ratio, 4), "tiles": result["tiles"]}

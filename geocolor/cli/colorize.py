@@ -96,7 +96,7 @@ def _tile_progress(bar: Any) -> Any:
               help="Tile side in pixels [default: the model card's tile_size: 128 for the packaged "
               "SAR model].")
 @click.option("--overlap", type=int, default=None, callback=_positive, show_default=False,
-              help="Overlap between tiles in pixels [default: min(64, tile/4)].")
+              help="Overlap between tiles in pixels [default: min(32, tile/4)].")
 @click.option("--batch-size", type=int, default=8, callback=_positive, help="Tiles per model call.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, help="Mixed precision on CUDA.")

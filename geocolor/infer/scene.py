@@ -117,7 +117,7 @@ def colorize_scene(
         input_scale: ``auto``, ``db``, ``linear``, ``amplitude``, ``dn`` or ``scaled``.
         tile_size: tile side (default: the card's ``input.tile_size``, else 256); a
             multiple of the network's required multiple.
-        overlap: overlap between tiles (default ``min(64, tile_size // 4)``).
+        overlap: overlap between tiles (default ``min(32, tile_size // 4)``).
         batch_size: tiles per model call (the result does not depend on it).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision (bf16, or fp16 where bf16 is unsupported) on CUDA.
