@@ -6,7 +6,9 @@ Three figures, each with what produced it:
 
 throughput
     model-only tiles/s (random (B, 1, T, T) tensors in memory, the same model,
-    batch size, device and :func:`geocolor.infer.backend.run_model`) against the
+    batch size, device, --backend and the pipeline's own runner from
+    :func:`geocolor.infer.backend.make_runner`: BatchNorm folded, channels_last,
+    or the ONNX Runtime session) against the
     end-to-end tiles/s of :func:`colorize_scene` on a generated uint16 GRD-like
     scene with GCPs (read, scale, tile, model, blend, write, COG copy), and the
     ratio end-to-end / model-only, in --rounds alternating rounds (median
@@ -22,6 +24,7 @@ seams
     s1s2-la SAR fragment, or --seam-scene), blended (default overlap) and, for
     reference, with overlap 0.
 
+--ngf N benchmarks an untrained U-Net of width N (8 levels, 256-px tiles) instead.
 Without --model the packaged default SAR model is used when installed, else an
 untrained U-Net of the default architecture (ngf 64, 8 levels, 256-px tiles); the
 memory runs use a small U-Net (ngf 8) by default so that the 16x scene takes
