@@ -305,3 +305,24 @@ def test_gui_without_a_display_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     r = CliRunner().invoke(main, ["gui"])
     assert r.exit_code == 1 and r.stderr.count("\n") == 1
     assert "cannot open a window" in r.stderr and "Traceback" not in r.output
+
+
+def test_only_the_gui_package_imports_tkinter() -> None:
+    """Layering: nothing below the CLI/GUI imports tkinter, and the CLI imports it only when run."""
+    import subprocess
+
+    import geocolor
+
+    root = Path(geocolor.__file__).parent
+    importers = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "import tkinter" in p.read_text() or "from tkinter" in p.read_text()
+    )
+    assert all(name.startswith("gui/") or name == "cli/gui.py" for name in importers), importers
+    code = (
+        "import sys, geocolor.cli, geocolor.gui.jobs, geocolor.gui.previews, geocolor.gui.choice; "
+        "print('tkinter' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
