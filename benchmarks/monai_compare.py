@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backends", nargs="+", default=["torch"],
                         choices=("torch", "onnxruntime"), help="geocolor backends to run")
+    parser.add_argument("--monai-first", action="store_true",
+                        help="start with MONAI (to pair with a run that started with geocolor)")
     parser.add_argument("--workdir", type=Path, default=None, help="[default: a temporary one]")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--peer", nargs=3, help=argparse.SUPPRESS)
@@ -176,7 +178,7 @@ def main() -> None:
         sides["monai"] = [python, __file__, "--overlap", str(args.overlap), "--batch-size",
                           str(args.batch_size), "--peer", str(model), str(scene),
                           str(work / "monai.tif")]
-        order = list(sides)
+        order = list(sides)[::-1] if args.monai_first else list(sides)
         for r in range(args.rounds):
             for name in order if r % 2 == 0 else order[::-1]:
                 run = {"side": name, "round": r, **timed(sides[name])}
