@@ -12,7 +12,9 @@ The weights are ``RUN/model.model``'s, unchanged. The card gains
 ``metrics.evaluation`` (per named set: the data, the chip count and size, the
 model's overall figures and each baseline's, from ``geocolor evaluate --json``),
 ``training.trained_on``, ``training.limits`` (one honest sentence) and
-``training.reproduce``; ``geocolor info`` shows them.
+``training.reproduce``; ``geocolor info`` shows them. ``--tile-size`` sets the
+inference tile size (a fully convolutional generator trained on small crops
+colorizes larger tiles with more context and fewer seams).
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ def main() -> None:
     ap.add_argument("--limits", required=True)
     ap.add_argument("--reproduce", required=True)
     ap.add_argument("--model", type=Path, help="model file (default RUN/model.model)")
+    ap.add_argument("--tile-size", type=int,
+                    help="inference tile size for the card (the figures' chip size; default: unchanged)")
     ap.add_argument("--out", type=Path, default=ROOT / "geocolor" / "weights" / "sar_default.model")
     args = ap.parse_args()
 
@@ -68,9 +72,11 @@ def main() -> None:
                         "sharpness and colourfulness as ratios to the real image"}
     training = {**card.training, "trained_on": args.trained_on, "limits": args.limits,
                 "reproduce": args.reproduce}
+    inputs = {**card.input, "tile_size": args.tile_size or card.input["tile_size"],
+              "training_crop_size": card.input["tile_size"]}
     half = card.weights_dtype == "float16"
-    save_model(args.out, model.network, dataclasses.replace(card, metrics=metrics, training=training),
-               half=half)
+    save_model(args.out, model.network,
+               dataclasses.replace(card, input=inputs, metrics=metrics, training=training), half=half)
     print(args.out)
 
 
