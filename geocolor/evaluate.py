@@ -64,6 +64,7 @@ from geocolor.device import resolve_device
 from geocolor.errors import DataError, ModelFileError, UsageError
 from geocolor.io.modelfile import LoadedModel, load_model
 from geocolor.models.pretrained import hub_checkpoint
+from geocolor.models.tta import with_tta
 
 log = logging.getLogger("geocolor.evaluate")
 
@@ -317,6 +318,7 @@ def evaluate_sar(
     subset: str = "val",
     tile_size: int | None = None,
     train_colour: tuple[float, float, float] | None = None,
+    tta: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evaluate a SAR model on paired data (see the module docstring).
@@ -326,7 +328,8 @@ def evaluate_sar(
     ``tile_size`` overrides the card's chip size (e.g. 256 to compare models
     trained on different crops; it must suit the network). ``train_colour``
     (RGB in [0, 1]) is the mean training colour for that baseline when neither
-    the card nor the split's training side gives it.
+    the card nor the split's training side gives it. ``tta`` ("flips" | "d4")
+    evaluates the model under test-time augmentation (:mod:`geocolor.models.tta`).
     """
     from geocolor.data.paired import PairedDataset, find_pairs
 
@@ -345,7 +348,7 @@ def evaluate_sar(
     n = len(ds)
     if n == 0:
         raise DataError(f"{data}: no chips to evaluate")
-    net = model.network.to(dev).eval()
+    net = with_tta(model.network.to(dev).eval(), tta)
     terrain_of = [ds.item_info(i)[0].terrain or "all" for i in range(n)]
 
     # Pass 1: the mean colour of all evaluated targets (a constant-image baseline).
@@ -401,6 +404,7 @@ def evaluate_sar(
         "chips": n,
         "split": {"file": str(split), "subset": subset} if split is not None else None,
         "tile_size": tile,
+        "tta": tta,
         "sar_scaling": scaling.get("name", scaling_name),
         "mean_colour": [round(float(c), 6) for c in mean_colour],
         "mean_train_colour": None if train_rgb is None else [round(float(c), 6) for c in train_rgb],
@@ -428,12 +432,13 @@ def evaluate_semantic(
     device: str | torch.device = "cpu",
     split: Path | str | None = None,
     subset: str = "val",
+    tta: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evaluate a semantic model on ``raw/`` + ``masks/`` (see the module docstring).
 
     With ``split`` (a training run's ``split.json``) only that run's ``subset``
-    photos are evaluated.
+    photos are evaluated; ``tta`` as in :func:`evaluate_sar`.
     """
     from geocolor.data.semantic import find_photos, read_mask, read_rgb
     from geocolor.errors import RasterError
@@ -457,7 +462,7 @@ def evaluate_semantic(
             image = read_rgb(record.image)
         except RasterError as exc:
             raise DataError(str(exc)) from None
-        result = colorize_loaded(model, image, dev)
+        result = colorize_loaded(model, image, dev, tta=tta)
         target = torch.from_numpy(image.rgb).permute(2, 0, 1)[None]
         pred = torch.from_numpy(result.rgb).permute(2, 0, 1)[None]
         grey = torch.from_numpy(result.grey)[None, None].expand(-1, 3, -1, -1).contiguous()
@@ -504,6 +509,7 @@ def evaluate_semantic(
         "images_with_masks": with_masks,
         "split": {"file": str(split), "subset": subset} if split is not None else None,
         "image_size": int(model.card.input.get("image_size", 256)),
+        "tta": tta,
         "metrics": list(SEM_METRICS),
         "methods": dict(SEM_METHOD_LABELS),
         "units": "RGB in [0, 1] at full resolution; PSNR in dB (peak 1, capped at 100 per image); means over images",
@@ -535,13 +541,13 @@ def evaluate(
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device=dev)
     if loaded.card.kind == "sar":
         return evaluate_sar(loaded, data, device=dev, progress=progress, **options)
-    shared = ("batch_size", "split", "subset")
+    shared = ("batch_size", "split", "subset", "tta")
     given = {k for k, v in options.items() if v not in (None, (), False) and k not in shared}
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in sorted(given))
         raise UsageError(f"{flags}: only for SAR models; {loaded.path} is a semantic model")
-    return evaluate_semantic(loaded, data, device=dev, progress=progress,
-                             split=options.get("split"), subset=options.get("subset") or "val")
+    return evaluate_semantic(loaded, data, device=dev, progress=progress, split=options.get("split"),
+                             subset=options.get("subset") or "val", tta=options.get("tta"))
 
 
 #: Column headings of the table (the JSON keys are the metric names).
@@ -578,6 +584,8 @@ def format_report(result: dict[str, Any]) -> str:
         )
     if result.get("split"):
         lines.append(f"only the {result['split']['subset']} images of {result['split']['file']}")
+    if result.get("tta"):
+        lines.append(f"model under test-time augmentation ({result['tta']})")
     lines.append(f"({result['units']})")
     lines.append("(GMSD: gradient magnitude similarity deviation, lower is better; SHARP: mean gradient "
                  "magnitude / the real image's; COLOUR: colourfulness / the real image's; 1 = like the real image)")

@@ -318,3 +318,15 @@ def test_sar_mean_training_colour_baseline(tmp_path: Path) -> None:
     assert "left out" in format_report(plain)
     res = CliRunner().invoke(main, ["evaluate", "x.model", str(data), "--train-colour", "1,2"])
     assert res.exit_code == 2 and "--train-colour" in res.stderr
+
+
+def test_evaluate_under_tta(tmp_path: Path, semantic_file: Path) -> None:
+    _sar_folders(tmp_path / "sar", n=2)
+    result = evaluate(_sar_model(), tmp_path / "sar", device="cpu", tta="d4")
+    assert result["tta"] == "d4"
+    assert result["groups"]["overall"]["model"]["psnr"] == pytest.approx(PSNR_CAP)  # a pointwise model: unchanged
+    data = tmp_path / "photos"
+    _grey_photo_with_mask(data, "a", size=40)
+    res = CliRunner().invoke(main, ["evaluate", str(semantic_file), str(data), "--tta", "--json", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["tta"] == "flips"

@@ -103,6 +103,10 @@ def _tile_progress(bar: Any) -> Any:
 @click.option("--backend", type=click.Choice(BACKENDS), default="torch",
               help="Inference engine for SAR models: torch, or onnxruntime on the CPU "
               "(pip install geocolor[onnx]); outputs agree within 1 DN.")
+@click.option("--tta", is_flag=True,
+              help="Test-time augmentation: average the model over flips (4 passes per tile).")
+@click.option("--tta-rotations", is_flag=True,
+              help="With --tta, also the 90-degree rotations of square tiles (8 passes; implies --tta).")
 @click.option("--cog/--no-cog", default=True, help="Cloud-Optimized GeoTIFF, or a plain tiled GeoTIFF with overviews.")
 @click.option("--co", "creation_options", type=CreationOption(), multiple=True,
               help="GDAL creation option of the output driver (repeatable).")
@@ -129,6 +133,8 @@ def colorize(
     device: str,
     amp: bool,
     backend: str,
+    tta: bool,
+    tta_rotations: bool,
     cog: bool,
     creation_options: tuple[tuple[str, str], ...],
     alpha: bool,
@@ -184,6 +190,7 @@ def colorize(
         batch_size=batch_size, device=device, amp=amp, cog=cog,
         creation_options=dict(creation_options), alpha=alpha, overwrite=overwrite,
         skip_existing=skip_existing, backend=backend,
+        tta="d4" if tta_rotations else "flips" if tta else None,
     )
     _check_creation_options(jobs, dict(creation_options), cog, alpha)
     models = ModelCache()

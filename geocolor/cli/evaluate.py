@@ -33,9 +33,12 @@ from geocolor.cli.options import json_option, progress_enabled
 @click.option("--train-colour", default=None, metavar="R,G,B",
               help="SAR: mean training colour (RGB in [0, 1]) for that baseline when the card does "
                    "not record it and --split has no training side here.")
+@click.option("--tta", is_flag=True, help="Evaluate the model under test-time augmentation (flips).")
+@click.option("--tta-rotations", is_flag=True,
+              help="With --tta, also 90-degree rotations of square inputs (implies --tta).")
 def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: int, sar_scaling: str | None,
              terrains: tuple[str, ...], limit_per_terrain: int | None, split: Path | None, subset: str,
-             tile_size: int | None, train_colour: str | None) -> None:
+             tile_size: int | None, train_colour: str | None, tta: bool, tta_rotations: bool) -> None:
     """Evaluate MODEL (a .model file of either kind) on DATA, next to baselines.
 
     \b
@@ -81,6 +84,7 @@ def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: in
             model, data, device=device, progress=progress, batch_size=batch_size,
             sar_scaling=sar_scaling, terrains=terrains or None, limit_per_terrain=limit_per_terrain,
             split=split, subset=subset, tile_size=tile_size, train_colour=colour,
+            tta="d4" if tta_rotations else "flips" if tta else None,
         )
     finally:
         if bar is not None:

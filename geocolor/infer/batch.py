@@ -66,6 +66,7 @@ class ColorizeOptions:
     overwrite: bool = False
     skip_existing: bool = False
     backend: str = "torch"
+    tta: str | None = None  # "flips" | "d4": test-time augmentation (geocolor.models.tta)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -325,7 +326,7 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
             )
         return colorize_image(
             job.input, job.output, model, mask_out=job.mask_out, preview=job.preview,
-            device=options.device, overwrite=options.overwrite, progress=progress,
+            device=options.device, overwrite=options.overwrite, progress=progress, tta=options.tta,
         )
     if job.mask_out is not None:
         raise UsageError(f"--mask-out needs a semantic model; {model_path} is a SAR model")
@@ -347,5 +348,6 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
         overwrite=options.overwrite,
         progress=progress,
         backend=options.backend,
+        tta=options.tta,
     )
 

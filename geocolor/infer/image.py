@@ -34,6 +34,7 @@ from geocolor.errors import ModelFileError, OutputError
 from geocolor.infer.preview import save_image
 from geocolor.infer.result import ColorizeResult, ProgressFn
 from geocolor.io.modelfile import LoadedModel
+from geocolor.models.tta import with_tta
 
 log = logging.getLogger("geocolor.infer.image")
 
@@ -182,11 +183,17 @@ def _argmax_classes(scores: torch.Tensor) -> torch.Tensor:
     return labels
 
 
-def colorize_loaded(model: LoadedModel, image: LoadedImage, device: str | torch.device = "cpu") -> ImageColorization:
-    """Colorize a decoded image with a semantic model (arrays in, arrays out)."""
+def colorize_loaded(model: LoadedModel, image: LoadedImage, device: str | torch.device = "cpu",
+                    tta: str | None = None) -> ImageColorization:
+    """Colorize a decoded image with a semantic model (arrays in, arrays out).
+
+    ``tta``: ``flips`` or ``d4`` averages the network over flips (and, for square
+    network inputs, rotations): :class:`geocolor.models.tta.TTA`.
+    """
     require_semantic(model)
     network = model.network
     _move(network, device)
+    network = with_tta(network, tta)
     image_size = int(model.card.input.get("image_size", DEFAULT_IMAGE_SIZE))
     l_full = l_channel(image.rgb)
     ab, labels, (nh, nw) = predict(network, l_full, image_size, device)
@@ -289,6 +296,7 @@ def colorize_image(
     device: str | torch.device = "auto",
     overwrite: bool = False,
     progress: ProgressFn | None = None,
+    tta: str | None = None,
 ) -> ColorizeResult:
     """Colorize one photo with a semantic model, at the photo's full resolution.
 
@@ -307,6 +315,7 @@ def colorize_image(
             side files and always replaced, as for scenes).
         progress: called as ``progress(steps_done, steps_total)``: read, network,
             output, then each side file.
+        tta: test-time augmentation, ``flips`` or ``d4`` (see :func:`colorize_loaded`).
 
     Returns:
         A :class:`~geocolor.infer.result.ColorizeResult` (kind ``"semantic"``; its
@@ -345,7 +354,7 @@ def colorize_image(
     report(0, total)
     image = read_rgb(src)
     report(1, total)
-    result = colorize_loaded(loaded, image, dev)
+    result = colorize_loaded(loaded, image, dev, tta=tta)
     report(2, total)
     from PIL import Image
 

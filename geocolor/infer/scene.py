@@ -72,6 +72,8 @@ from geocolor.io.creation import check_creation_options, output_driver
 from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
 from geocolor.io.raster import open_raster
+from geocolor.models.tta import MODES as TTA_MODES
+from geocolor.models.tta import TTARunner
 
 log = logging.getLogger("geocolor.infer")
 
@@ -105,6 +107,7 @@ def colorize_scene(
     overwrite: bool = False,
     progress: ProgressFn | None = None,
     backend: str = "torch",
+    tta: str | None = None,
 ) -> ColorizeResult:
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
@@ -129,6 +132,9 @@ def colorize_scene(
         progress: called as ``progress(tiles_done, tiles_total)`` from the writer thread.
         backend: ``torch`` or ``onnxruntime`` (CPU; ``pip install geocolor[onnx]``); the
             output is the same within 1 DN (:mod:`geocolor.infer.backend`).
+        tta: test-time augmentation: ``flips`` (each tile averaged over 4 flips) or
+            ``d4`` (flips and 90-degree rotations: 8 passes); None: off
+            (:class:`geocolor.models.tta.TTARunner`).
 
     Returns:
         A :class:`~geocolor.infer.result.ColorizeResult` (kind ``"sar"``): input,
@@ -151,6 +157,8 @@ def colorize_scene(
     tile, overlap = tile_settings(loaded, tile_size, overlap)
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if tta and tta not in TTA_MODES:
+        raise UsageError(f"--tta: unknown mode {tta!r}; choose one of {', '.join(TTA_MODES)}")
     dev = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
     options = parse_creation_options(creation_options)
     check_creation_options(
@@ -191,6 +199,8 @@ def colorize_scene(
         )
 
         runner = make_runner(network, backend, dev, amp, tile)
+        if tta:
+            runner = TTARunner(runner, tta)
 
         scratch = temporary_path_for(dst, ".tif")
         try:
