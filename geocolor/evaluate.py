@@ -289,19 +289,14 @@ def _mean_train_colour(model: LoadedModel, pairs: list, split: Path | str | None
         return torch.tensor([float(c) for c in recorded], dtype=torch.float32), "model card"
     if split is None:
         return None, "unknown: not in the model card; give --split (its train side) or --train-colour"
-    from geocolor.data.paired import read_opt
+    from geocolor.data.paired import mean_colour
 
     try:
         chosen = _select(pairs, lambda p: p.sar_path, split, "train")
     except DataError as exc:
         return None, f"unknown: {exc}"
-    total = np.zeros(3, np.float64)
-    pixels = 0
-    for p in chosen:
-        a = read_opt(p.opt_path)
-        total += a.reshape(-1, 3).sum(0, dtype=np.float64)
-        pixels += a.shape[0] * a.shape[1]
-    return torch.tensor(total / pixels / 255.0, dtype=torch.float32), f"train side of {split} ({len(chosen)} images)"
+    return (torch.tensor(mean_colour(chosen), dtype=torch.float32),
+            f"train side of {split} ({len(chosen)} images)")
 
 
 @torch.inference_mode()

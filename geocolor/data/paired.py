@@ -421,6 +421,17 @@ def split_pairs(pairset: PairSet, val_fraction: float, seed: int = 0,
     )
 
 
+def mean_colour(pairs: Sequence[Pair]) -> list[float]:
+    """Pixel-weighted mean RGB in [0, 1] of the pairs' whole optical images (the constant baseline)."""
+    total = np.zeros(3, np.float64)
+    pixels = 0
+    for p in pairs:
+        a = read_opt(p.opt_path)
+        total += a.reshape(-1, 3).sum(0, dtype=np.float64)
+        pixels += a.shape[0] * a.shape[1]
+    return [round(float(c), 6) for c in total / max(pixels, 1) / 255.0]
+
+
 # ----------------------------------------------------------------------------- reading
 def read_sar(path: Path) -> np.ndarray:
     """SAR image -> (H, W) uint8 (first channel of a 3-channel file; 16-bit rescaled)."""

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from geocolor import metrics
 from geocolor.data.augment import PairAugment
-from geocolor.data.paired import PairedDataset, PairSet, find_pairs, split_pairs
+from geocolor.data.paired import PairedDataset, PairSet, find_pairs, mean_colour, split_pairs
 from geocolor.data.sarscale import SarScaling, preset
 from geocolor.data.split import SplitRecord, read_split
 from geocolor.errors import ConfigError
@@ -386,6 +386,7 @@ class SarTask(TrainTask):
             "holdout_region": self.split.method.get("holdout_region"),
             "holdout_pairs": len(self.split.ids("holdout")),
             "holdout_fragments": [Path(i).stem for i in self.split.ids("holdout")],
+            "mean_train_colour": mean_colour(self.train_pairs),  # evaluate's constant baseline
             "sar_scaling": self.scaling_name,
             "img_size": s.img_size,
         }

@@ -145,8 +145,11 @@ def test_train_sar_holdout_region_and_evaluate_holdout(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["images"] == 2 and doc["split"]["subset"] == "holdout"
-    # the mean training colour baseline comes from the split's train side
-    assert doc["mean_train_colour"] is not None and "train side" in doc["mean_train_colour_source"]
+    # the mean training colour baseline: recorded in the card from the train side of the split
+    assert doc["mean_train_colour_source"] == "model card"
+    opts = [np.asarray(Image.open(str(p).replace("/sar/", "/opt/")), np.float64) for p in record.paths("train")]
+    assert opts and doc["mean_train_colour"] == pytest.approx(
+        (np.concatenate([o.reshape(-1, 3) for o in opts]).mean(0) / 255).tolist(), abs=1e-5)
     res = CliRunner().invoke(main, ["train", "sar", str(data), "-o", str(tmp_path / "r2"),
                                     "--holdout-region", "1,2,3"])
     assert res.exit_code == 2 and "--holdout-region" in res.stderr
