@@ -254,7 +254,6 @@ class TrainResult:
     interrupted: bool = False
 
 
-
 # ----------------------------------------------------------------------------- settings of a run
 def load_run_settings(cls: type, run_dir: Path, overrides: Mapping[str, Any] | None = None) -> Any:
     """Settings of an existing run (``RUN_DIR/config.toml``) with resume-safe overrides applied.
