@@ -345,6 +345,8 @@ def evaluate_sar(
         raise DataError(f"{data}: no chips to evaluate")
     net = with_tta(model.network.to(dev).eval(), tta)
     terrain_of = [ds.item_info(i)[0].terrain or "all" for i in range(n)]
+    image_of = [ds.item_info(i)[0].name for i in range(n)]
+    per_image: dict[tuple[str, str], _Mean] = defaultdict(_Mean)
 
     # Pass 1: the mean colour of all evaluated targets (a constant-image baseline).
     colour_sum = torch.zeros(3, dtype=torch.float64)
@@ -378,6 +380,10 @@ def evaluate_sar(
                 sel = torch.tensor([x == t for x in terr])
                 means[(t, method)].add({k: v[sel] for k, v in values.items()})
             means[("overall", method)].add(values)
+            names = [image_of[i] for i in idx]
+            for name in sorted(set(names)):
+                sel = torch.tensor([x == name for x in names])
+                per_image[(name, method)].add({k: v[sel] for k, v in values.items()})
             perceptual.add(method, p, target, first_method=method == "model")
         done += len(idx)
         if progress:
@@ -409,6 +415,11 @@ def evaluate_sar(
         "units": "RGB in [0, 1]; PSNR in dB (peak 1, capped at 100 per chip); means over chips",
         "groups": results,
         "counts": counts,
+        "per_image": [
+            {"name": name, "chips": per_image[(name, "model")].n,
+             **{m: {k: round(v, 6) for k, v in per_image[(name, m)].result().items()} for m in methods}}
+            for name in sorted(set(image_of))
+        ],
         "perceptual": perceptual.results(),
     }
 

@@ -330,3 +330,11 @@ def test_evaluate_under_tta(tmp_path: Path, semantic_file: Path) -> None:
     res = CliRunner().invoke(main, ["evaluate", str(semantic_file), str(data), "--tta", "--json", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["tta"] == "flips"
+
+
+def test_sar_per_image_rows(tmp_path: Path) -> None:
+    _sar_folders(tmp_path, n=3)
+    result = evaluate(_sar_model(), tmp_path, device="cpu")
+    rows = result["per_image"]
+    assert [r["name"] for r in rows] == ["000", "001", "002"] and all(r["chips"] == 4 for r in rows)
+    assert rows[1]["model"]["psnr"] == pytest.approx(PSNR_CAP) and "sar_grey" in rows[1]
