@@ -29,7 +29,13 @@ from torch.nn import functional as F
 
 from geocolor import metrics
 from geocolor.data.augment import PairAugment
-from geocolor.data.paired import PairedDataset, PairSet, find_pairs, mean_colour, split_pairs
+from geocolor.data.paired import (
+    PairedDataset,
+    PairSet,
+    find_pairs,
+    mean_colour,
+    split_pairs,
+)
 from geocolor.data.sarscale import SarScaling, preset
 from geocolor.data.split import SplitRecord, read_split
 from geocolor.errors import ConfigError
