@@ -46,7 +46,7 @@ def test_tta_output_is_equivariant_even_when_the_network_is_not(net: Lopsided, m
     tta = TTA(net, mode).eval()
     with torch.inference_mode():
         base = tta(x)
-        for forward, inverse in transforms(mode, square=True):
+        for forward, _inverse in transforms(mode, square=True):
             assert torch.allclose(tta(forward(x)), forward(base), atol=1e-5)
         plain = net(x)
         # the plain network is not equivariant: the check above is not trivially true
