@@ -49,6 +49,9 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
               help="Inference backend (onnxruntime: CPU, pip install 'geocolor[onnx]').")
+@click.option("--tta", is_flag=True, help="Test-time augmentation: average the model over flips.")
+@click.option("--tta-rotations", is_flag=True,
+              help="With --tta, also the 90-degree rotations of square tiles (implies --tta).")
 @click.option("--cog/--no-cog", default=True, show_default=True,
               help="Cloud-Optimized GeoTIFF, or a plain tiled GeoTIFF with overviews.")
 @click.option("--co", "--profile", "creation_options", metavar="NAME=VALUE", multiple=True,
