@@ -1,6 +1,6 @@
-"""A picture for the README: SAR | geocolor | real Sentinel-2, row by row (PNG).
+"""A picture for the README: SAR | geocolor | real Sentinel-2, row by row (PNG or JPEG).
 
-    python benchmarks/sar_sheet.py OUT.png --model FILE --la DIR --fragment 059 [--fragment ...]
+    python benchmarks/sar_sheet.py OUT.jpg --model FILE --la DIR --fragment 059 [--fragment ...]
         [--xregion DIR --patch NAME] [--side 320]
 
 Each s1s2-la fragment (``--la``: the s1s2-la folder with pairs.csv) is written as a
@@ -96,7 +96,7 @@ def main() -> None:
         sheet.paste(line, (0, y + head))
         y += line.height + head
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out, optimize=True)
+    sheet.save(args.out, optimize=True, quality=85)  # quality: JPEG only
     print(args.out)
 
 
