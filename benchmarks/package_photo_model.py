@@ -14,19 +14,15 @@ shows them.
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def _rounded(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in values.items()}
+from card_packaging import package_arguments, repackage, rounded  # noqa: E402
 
 
 def evaluation_entry(report: dict[str, Any]) -> dict[str, Any]:
@@ -42,39 +38,18 @@ def evaluation_entry(report: dict[str, Any]) -> dict[str, Any]:
         "split": report.get("split"),
         "photos": report["images"],
         "image_size": report["image_size"],
-        "model": _rounded(overall["model"]),
-        "baselines": {report["methods"][k]: _rounded(v) for k, v in overall.items() if k != "model"},
+        "model": rounded(overall["model"]),
+        "baselines": {report["methods"][k]: rounded(v) for k, v in overall.items() if k != "model"},
         "per_photo_psnr": per_image,
     }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--eval", action="append", default=[], metavar="NAME=REPORT.json")
-    ap.add_argument("--trained-on", required=True)
-    ap.add_argument("--limits", required=True)
-    ap.add_argument("--reproduce", required=True)
-    ap.add_argument("--model", type=Path, help="model file (default RUN/model.model)")
-    ap.add_argument("--out", type=Path, default=ROOT / "geocolor" / "weights" / "semantic_default.model")
+    ap = package_arguments(__doc__.split("\n")[0], ROOT / "geocolor" / "weights" / "semantic_default.model")
     args = ap.parse_args()
-
-    from geocolor.io.modelfile import load_model, save_model
-
-    model = load_model(args.model or args.run_dir / "model.model", kind="semantic")
-    card = model.card
-    evaluation = {}
-    for item in args.eval:
-        name, _, path = item.partition("=")
-        evaluation[name] = evaluation_entry(json.loads(Path(path).read_text()))
-    metrics = {**card.metrics, "evaluation": evaluation,
-               "units": "RGB in [0, 1] at full resolution; PSNR in dB; means over photos; GMSD lower "
-                        "is better; sharpness and colourfulness as ratios to the real photo"}
-    training = {**card.training, "trained_on": args.trained_on, "limits": args.limits,
-                "reproduce": args.reproduce}
-    save_model(args.out, model.network, dataclasses.replace(card, metrics=metrics, training=training),
-               half=card.weights_dtype == "float16")
-    print(args.out)
+    print(repackage(args, "semantic", evaluation_entry,
+                    "RGB in [0, 1] at full resolution; PSNR in dB; means over photos; GMSD lower "
+                    "is better; sharpness and colourfulness as ratios to the real photo"))
 
 
 if __name__ == "__main__":
