@@ -46,21 +46,23 @@ def ssim(
     data_range: float = 1.0,
     window_size: int = 11,
     sigma: float = 1.5,
+    dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004) per image, (B,), averaged over channels.
 
     Gaussian 11x11 window, sigma 1.5, K1=0.01, K2=0.03, valid region only: the same
     definition as ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
-    use_sample_covariance=False, data_range=1)``.
+    use_sample_covariance=False, data_range=1)``. Differentiable; ``dtype`` float32
+    is for training losses (float64, the default, for reported figures).
     """
     _check_pair(pred, target)
     channels = pred.shape[1]
     if min(pred.shape[-2:]) < window_size:
         raise ValueError(f"SSIM needs images of at least {window_size}x{window_size}, got {tuple(pred.shape)}")
-    x, y = pred.double(), target.double()
+    x, y = pred.to(dtype), target.to(dtype)
     # The 2-D Gaussian window is separable: two 1-D passes give the same sums as
     # the 11x11 window and are ~10x faster (float64 grouped conv is slow on CPU).
-    coords = torch.arange(window_size, dtype=torch.float64, device=x.device) - (window_size - 1) / 2
+    coords = torch.arange(window_size, dtype=dtype, device=x.device) - (window_size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     g = g / g.sum()
     stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # five blurs in one call
@@ -73,7 +75,7 @@ def ssim(
     sxy = exy - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
-    return s.flatten(1).mean(1).float()
+    return s.flatten(1).mean(1).to(torch.float32)
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, n_classes: int, ignore_index: int = -1) -> torch.Tensor:
@@ -120,12 +122,16 @@ def luminance(images: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
-def _prewitt_magnitude(y: torch.Tensor, padding: int) -> torch.Tensor:
-    """Gradient magnitude of (B, 1, H, W) with the 3x3 Prewitt pair (each kernel / 3)."""
+def prewitt_gradients(y: torch.Tensor, padding: int) -> torch.Tensor:
+    """(B, 1, H, W) -> (B, 2, H', W') x and y responses of the 3x3 Prewitt pair (each kernel / 3)."""
     dx = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=y.dtype, device=y.device) / 3
     kernels = torch.stack([dx, dx.t()])[:, None]  # (2, 1, 3, 3)
-    g = F.conv2d(y, kernels, padding=padding)
-    return g.pow(2).sum(1, keepdim=True).sqrt()
+    return F.conv2d(y, kernels, padding=padding)
+
+
+def prewitt_magnitude(y: torch.Tensor, padding: int) -> torch.Tensor:
+    """Gradient magnitude of (B, 1, H, W) with the 3x3 Prewitt pair (each kernel / 3)."""
+    return prewitt_gradients(y, padding).pow(2).sum(1, keepdim=True).sqrt()
 
 
 def gmsd(pred: torch.Tensor, target: torch.Tensor, c: float = GMSD_C) -> torch.Tensor:
@@ -144,7 +150,7 @@ def gmsd(pred: torch.Tensor, target: torch.Tensor, c: float = GMSD_C) -> torch.T
         raise ValueError(f"GMSD needs images of at least 4x4, got {tuple(pred.shape)}")
     yp = F.avg_pool2d(luminance(pred), 2)
     yt = F.avg_pool2d(luminance(target), 2)
-    mp, mt = _prewitt_magnitude(yp, 1), _prewitt_magnitude(yt, 1)
+    mp, mt = prewitt_magnitude(yp, 1), prewitt_magnitude(yt, 1)
     quality = (2 * mp * mt + c) / (mp**2 + mt**2 + c)
     return quality.flatten(1).std(1).float()
 
@@ -157,7 +163,7 @@ def mean_gradient(images: torch.Tensor) -> torch.Tensor:
     """
     if min(images.shape[-2:]) < 3:
         raise ValueError(f"gradients need images of at least 3x3, got {tuple(images.shape)}")
-    return _prewitt_magnitude(luminance(images), 0).flatten(1).mean(1).float()
+    return prewitt_magnitude(luminance(images), 0).flatten(1).mean(1).float()
 
 
 def colourfulness(images: torch.Tensor) -> torch.Tensor:

@@ -243,6 +243,14 @@ def train() -> None:
 @_opt("--lambda-l1", type=click.FloatRange(min=0), help="L1 weight of G_AB(A) vs B [100].")
 @_opt("--lambda-content", type=click.FloatRange(min=0),
       help="Content-loss weight; 0 trains without a pretrained loss net [1].")
+@_opt("--lambda-grad", type=click.FloatRange(min=0),
+      help="Gradient-magnitude (structure) loss weight: edge strength of the output vs the real "
+           "image, against L1's blur (0: off) [0].")
+@_opt("--lambda-ssim", type=click.FloatRange(min=0),
+      help="1 - SSIM loss weight: rewards structure in phase with the real image (0: off) [0].")
+@_opt("--init-from", type=click.Path(path_type=Path),
+      help="Start G_AB from this SAR model file (same --arch/--encoder): fine-tune a model on "
+           "your region.")
 @_opt("--content-net", type=click.Choice(["auto", "vgg16", "efficientnet-lite0"]),
       help="Content-loss net: VGG16 relu3_3, EfficientNet-Lite0, or auto = VGG16 where its weights "
            "exist, else EfficientNet-Lite0 [auto].")
@@ -272,7 +280,7 @@ def sar(**kwargs: Any) -> None:
     """
     from geocolor.train.sar import SarSettings, train_sar
 
-    for key in ("vgg_weights", "encoder_weights"):
+    for key in ("vgg_weights", "encoder_weights", "init_from"):
         if kwargs.get(key) is not None:
             kwargs[key] = str(kwargs[key])
     settings, run_dir, resume = resolve_train_settings(SarSettings, kwargs)

@@ -5,6 +5,8 @@ Networks: G_AB (U-Net, 1 -> 3), G_BA (U-Net, 3 -> 1), D_Y (PatchGAN on
 
     G_AB loss = adv(D_Y(A, G_AB(A)), real) + lambda_cycle * |G_BA(G_AB(A)) - A|
                 + lambda_l1 * |G_AB(A) - B| + lambda_content * VGG16relu3_3-L1(G_AB(A), B)
+                + lambda_grad * |m(G_AB(A)) - m(B)|   (m: luma gradient magnitude; off by default)
+                + lambda_ssim * (1 - SSIM(G_AB(A), B))  (off by default)
     G_BA loss = adv(D_X(B, G_BA(B)), real) + lambda_cycle * |G_AB(G_BA(B)) - B|
     D_Y loss  = (adv(D_Y(A, B), real) + adv(D_Y(A, G_AB(A).detach()), fake)) / 2
     D_X loss  = (adv(D_X(B, A), real) + adv(D_X(B, G_BA(B).detach()), fake)) / 2
@@ -38,9 +40,10 @@ from geocolor.data.paired import (
 )
 from geocolor.data.sarscale import SarScaling, preset
 from geocolor.data.split import SplitRecord, read_split
-from geocolor.errors import ConfigError
-from geocolor.io.modelfile import ModelCard, save_model
+from geocolor.errors import ConfigError, ModelFileError
+from geocolor.io.modelfile import ModelCard, load_model, read_card, save_model
 from geocolor.models.effunet import ENCODERS, init_encoder_from_imagenet
+from geocolor.models.gradloss import GradientMagnitudeLoss, SsimLoss
 from geocolor.models.patchgan import PatchDiscriminator
 from geocolor.models.perceptual import CONTENT_NETS, build_content_loss
 from geocolor.models.registry import build_model
@@ -84,6 +87,11 @@ class SarSettings(TrainSettings):
         lambda_adv, lambda_cycle, lambda_l1, lambda_content: loss weights (see module
             docstring); ``lambda_adv`` 0 trains without discriminators;
             ``lambda_cycle`` 0 leaves G_BA and D_X out (they would not affect G_AB).
+        lambda_grad: weight of the gradient-magnitude (structure) loss on G_AB
+            (:class:`geocolor.models.gradloss.GradientMagnitudeLoss`); 0 = off.
+        lambda_ssim: weight of 1 - SSIM on G_AB (:class:`geocolor.models.gradloss.SsimLoss`); 0 = off.
+        init_from: a ``sar`` model file of the same architecture whose weights start
+            G_AB (fine-tuning; replaces the ImageNet encoder start).
         gan_loss: ``bce`` or ``lsgan``.
         content_net: ``vgg16`` (relu3_3, the seed's), ``efficientnet-lite0`` (strides
             4 and 8) or ``auto`` (VGG16 where its weights exist, else EfficientNet-Lite0).
@@ -121,6 +129,9 @@ class SarSettings(TrainSettings):
     lambda_cycle: float = 10.0
     lambda_l1: float = 100.0
     lambda_content: float = 1.0
+    lambda_grad: float = 0.0
+    lambda_ssim: float = 0.0
+    init_from: str | None = None
     gan_loss: str = "bce"
     content_net: str = "auto"
     vgg_weights: str | None = None
@@ -165,7 +176,8 @@ class SarSettings(TrainSettings):
             )
         if self.img_size < 32:
             raise ConfigError(f"img_size must be >= 32 for the PatchGAN discriminators, got {self.img_size}")
-        for name in ("lambda_adv", "lambda_cycle", "lambda_l1", "lambda_content", "lr_gen", "lr_disc",
+        for name in ("lambda_adv", "lambda_cycle", "lambda_l1", "lambda_content", "lambda_grad", "lambda_ssim",
+                     "lr_gen", "lr_disc",
                      "gain_jitter", "gamma_jitter", "scale_jitter"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -237,8 +249,11 @@ class SarTask(TrainTask):
         self.adversarial = settings.lambda_adv > 0
         self.weights = {
             "adv_AB": settings.lambda_adv, "cycle_A": settings.lambda_cycle, "l1": settings.lambda_l1,
-            "content": settings.lambda_content, "adv_BA": settings.lambda_adv, "cycle_B": settings.lambda_cycle,
+            "content": settings.lambda_content, "grad": settings.lambda_grad,
+            "ssim": settings.lambda_ssim, "adv_BA": settings.lambda_adv, "cycle_B": settings.lambda_cycle,
         }
+        self.grad_loss = GradientMagnitudeLoss() if settings.lambda_grad > 0 else None
+        self.ssim_loss = SsimLoss() if settings.lambda_ssim > 0 else None
         self._distributed = False
 
     # ---------------------------------------------------------------- networks
@@ -255,8 +270,11 @@ class SarTask(TrainTask):
     def _generator(self, in_channels: int, out_channels: int) -> nn.Module:
         s = self.settings
         net = build_model(s.arch, **self.arch_args(in_channels, out_channels))
-        if s.arch == "unet-efficientnet" and s.pretrained:
+        if s.init_from and in_channels == 1:
+            init_from_model(net, s.init_from, s.arch, self.arch_args(in_channels, out_channels))
+        elif s.arch == "unet-efficientnet" and s.pretrained:
             init_encoder_from_imagenet(net, s.encoder_weights)
+        if s.arch == "unet-efficientnet" and (s.pretrained or s.init_from):
             net.encoder.freeze(s.freeze_levels)
         return net
 
@@ -315,6 +333,10 @@ class SarTask(TrainTask):
                 terms["adv_BA"] = self.gan(nets["D_X"](B, fake_A), True)
         if self.content is not None and self.weights["content"] > 0:
             terms["content"] = self.content(fake_B.float(), B.float())
+        if self.grad_loss is not None:
+            terms["grad"] = self.grad_loss(fake_B, B)
+        if self.ssim_loss is not None:
+            terms["ssim"] = self.ssim_loss(fake_B, B)
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, terms, {"fake_A": fake_A, "fake_B": fake_B}  # type: ignore[return-value]
 
@@ -403,6 +425,8 @@ class SarTask(TrainTask):
             "gan_loss": s.gan_loss, "lambda_adv": s.lambda_adv, "lambda_cycle": s.lambda_cycle,
             "lambda_l1": s.lambda_l1,
             "lambda_content": s.lambda_content,
+            "lambda_grad": s.lambda_grad,
+            "lambda_ssim": s.lambda_ssim,
             "content_loss": {"vgg16": "VGG16 relu3_3 L1",
                              "efficientnet-lite0": "EfficientNet-Lite0 (strides 4, 8) L1",
                              "given": "content loss given by the caller",
@@ -413,7 +437,9 @@ class SarTask(TrainTask):
         }
         if s.arch == "unet-efficientnet":
             losses["encoder_init"] = f"ImageNet {s.encoder}" if s.pretrained else "random"
-            losses["frozen_encoder_levels"] = s.freeze_levels if s.pretrained else 0
+            losses["frozen_encoder_levels"] = s.freeze_levels if s.pretrained or s.init_from else 0
+        if s.init_from:
+            losses["init_from"] = Path(s.init_from).name
         card = ModelCard(
             kind="sar",
             arch=s.arch,
@@ -429,6 +455,31 @@ class SarTask(TrainTask):
             metrics={k: round(v, 4) for k, v in summary.get("metrics", {}).items()},
         )
         return save_model(path, self.nets["G_AB"], card, half=s.half)
+
+
+def check_init_model(path: str | Path, arch: str, arch_args: dict[str, Any]) -> None:
+    """Refuse an ``--init-from`` file that is not a ``sar`` model of this architecture.
+
+    Raises:
+        ConfigError: another architecture or other arguments (one line naming the
+            file and both settings).
+        ModelFileError: missing, unsafe, corrupt or not a SAR model.
+    """
+    card = read_card(path)
+    if card.kind != "sar":
+        raise ModelFileError(f"{path}: is a {card.kind} model; --init-from needs a sar model")
+    theirs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in card.arch_args.items()}
+    if card.arch != arch or theirs != arch_args:
+        raise ConfigError(
+            f"{path}: --init-from needs a model of this run's architecture; it is {card.arch} "
+            f"{theirs}, this run builds {arch} {arch_args}: match --arch/--encoder/--speckle-filter"
+        )
+
+
+def init_from_model(net: nn.Module, path: str | Path, arch: str, arch_args: dict[str, Any]) -> None:
+    """Load a ``sar`` model file's weights into ``net`` (checked by :func:`check_init_model`)."""
+    check_init_model(path, arch, arch_args)
+    net.load_state_dict(load_model(path, kind="sar").network.state_dict())
 
 
 def load_split(path: Path, pairs: list) -> tuple[list, list]:
@@ -460,8 +511,11 @@ def prepare_sar_task(settings: SarSettings, run_dir: Path | None = None, resume:
     log.info("%s: %d pairs (%s layout, %d groups): %d train, %d validation; %d file(s) skipped",
              settings.data, len(pairset), pairset.layout, len(pairset.groups()), len(train_pairs),
              len(val_pairs), len(pairset.skipped))
-    return SarTask(settings, pairset, train_pairs, val_pairs, scaling_name, run_dir=run_dir,
+    task = SarTask(settings, pairset, train_pairs, val_pairs, scaling_name, run_dir=run_dir,
                    split=split if split.version == 2 else None)  # a version-1 file is rewritten
+    if settings.init_from:
+        check_init_model(settings.init_from, settings.arch, task.arch_args())
+    return task
 
 
 def train_sar(settings: SarSettings, run_dir: Path, *, resume: bool = False,

@@ -15,6 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from geocolor import metrics
 from geocolor.cli import main
 from geocolor.data.paired import find_pairs, split_by_group
 from geocolor.data.split import read_split
@@ -59,7 +60,8 @@ def test_every_loss_term_is_present_with_its_weight(kaggle_dir):
     A, B = _batch(task)
     total, terms, fakes = task.generator_losses(A, B, task.nets)
     assert set(terms) == {"adv_AB", "cycle_A", "l1", "content", "adv_BA", "cycle_B"}
-    assert task.weights == {"adv_AB": 1.0, "cycle_A": 3.0, "l1": 7.0, "content": 2.5, "adv_BA": 1.0, "cycle_B": 3.0}
+    assert task.weights == {"adv_AB": 1.0, "cycle_A": 3.0, "l1": 7.0, "content": 2.5, "grad": 0.0, "ssim": 0.0,
+                            "adv_BA": 1.0, "cycle_B": 3.0}
     expected = (terms["adv_AB"] + 3 * terms["cycle_A"] + 7 * terms["l1"] + 2.5 * terms["content"]
                 + terms["adv_BA"] + 3 * terms["cycle_B"])
     assert torch.allclose(total, expected)
@@ -429,3 +431,42 @@ def test_without_adversarial_loss_no_discriminator_is_built_or_stepped(kaggle_di
     result = train_sar(settings, tmp_path / "run2")
     losses = load_model(result.model_path).card.training["losses"]
     assert losses["lambda_adv"] == 0.0 and losses["dual"] is False
+
+
+def test_structure_loss_term_is_weighted_and_steps_the_generator(kaggle_dir):
+    torch.manual_seed(0)
+    task = _task(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, lambda_l1=2.0, lambda_grad=5.0, lambda_ssim=3.0)
+    task.train_mode(False)
+    A, B = _batch(task)
+    total, terms, _ = task.generator_losses(A, B, task.nets)
+    assert set(terms) == {"l1", "grad", "ssim"}
+    assert torch.allclose(total, 2 * terms["l1"] + 5 * terms["grad"] + 3 * terms["ssim"])
+    assert float(terms["grad"]) > 0
+    with torch.no_grad():
+        fake = task.nets["G_AB"](A)
+    expected = 1 - metrics.ssim((fake + 1) / 2, (B + 1) / 2).mean()
+    assert float(terms["ssim"]) == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_init_from_starts_the_generator_from_a_model_file(kaggle_dir, tmp_path):
+    base = dict(arch="unet-efficientnet", pretrained=False, decoder_channels=(4, 4, 4, 4, 4), lambda_adv=0.0,
+                lambda_cycle=0.0, max_steps=1)
+    first = train_sar(tiny(kaggle_dir, **base), tmp_path / "a")
+    task = prepare_sar_task(tiny(kaggle_dir, **base, init_from=str(first.model_path), seed=7), tmp_path / "b")
+    task.setup(setup_runtime("cpu"))
+    start = load_model(first.model_path).network.state_dict()
+    assert all(torch.equal(v, start[k]) for k, v in task.nets["G_AB"].state_dict().items())
+    card = load_model(train_sar(task.settings, tmp_path / "c").model_path).card
+    assert card.training["losses"]["init_from"] == first.model_path.name
+
+
+def test_init_from_another_architecture_is_one_clear_line(kaggle_dir, tmp_path):
+    first = train_sar(tiny(kaggle_dir, lambda_cycle=0.0, lambda_adv=0.0, max_steps=1), tmp_path / "a")
+    result = CliRunner().invoke(main, ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "b"),
+                                       "--arch", "unet-efficientnet", "--no-pretrained",
+                                       "--lambda-content", "0", "--init-from", str(first.model_path),
+                                       "--max-steps", "1"])
+    assert result.exit_code == 2, result.output
+    assert "--init-from needs a model of this run's architecture" in result.output
+    assert str(first.model_path) in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "b").exists()
