@@ -3,7 +3,7 @@
 Run under a virtual display from the repository root:
 
     xvfb-run -a -s "-screen 0 1100x560x24" \
-        python docs/gui_screenshot.py samples/LA_S1A_IW_GRDH_VH_20201107_213.tif docs/gui.png
+        python docs/gui_screenshot.py samples/LA_S1A_IW_GRDH_VH_20201107_059.tif docs/gui.png
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ The s1s2-la set (see samples/README.md) stores each 1024 x 1024 fragment as an
 8-bit PNG without georeference, and its bounds in EPSG:3395 in ``pairs.csv``. This
 script copies the VH amplitude values of the fragments in :data:`FRAGMENTS` unchanged
 into single-band uint8 GeoTIFFs (EPSG:3395, 10 m pixels, band description ``VH``,
-units ``amplitude``, tiled, DEFLATE), the form ``geocolor colorize`` reads. Both
-were on the validation side of the packaged SAR model's split (validation fraction
-0.15, seed 0; ``benchmarks/make_split.py`` rebuilds it): it never trained on them.
+units ``amplitude``, tiled, DEFLATE), the form ``geocolor colorize`` reads. The
+packaged SAR model never trained on them: 018 is in its north-western hold-out, 059 in
+its validation split (see the model card, ``geocolor info sar``).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from rasterio.transform import from_bounds
 #: fragment id -> what it shows.
 FRAGMENTS = {
     "018": "Simi Hills and the western San Fernando Valley",
-    "213": "Newport Beach coast and the San Joaquin Hills",
+    "059": "the Venice and Marina del Rey coast, Santa Monica Bay",
 }
 HERE = Path(__file__).resolve().parent
 
