@@ -246,6 +246,8 @@ def train() -> None:
 @_opt("--lambda-grad", type=click.FloatRange(min=0),
       help="Gradient-magnitude (structure) loss weight: edge strength of the output vs the real "
            "image, against L1's blur (0: off) [0].")
+@_opt("--grad-scales", metavar="S[,S...]",
+      help="Pooling factors at which --lambda-grad compares edge strength (1 = full resolution) [1,2].")
 @_opt("--lambda-ssim", type=click.FloatRange(min=0),
       help="1 - SSIM loss weight: rewards structure in phase with the real image (0: off) [0].")
 @_opt("--init-from", type=click.Path(path_type=Path),
@@ -280,6 +282,12 @@ def sar(**kwargs: Any) -> None:
     """
     from geocolor.train.sar import SarSettings, train_sar
 
+    if kwargs.get("grad_scales") is not None:
+        try:
+            kwargs["grad_scales"] = tuple(int(v) for v in str(kwargs["grad_scales"]).split(","))
+        except ValueError:
+            raise click.BadParameter("give comma-separated integers, e.g. 2,4",
+                                     param_hint="--grad-scales") from None
     for key in ("vgg_weights", "encoder_weights", "init_from"):
         if kwargs.get(key) is not None:
             kwargs[key] = str(kwargs[key])

@@ -89,6 +89,8 @@ class SarSettings(TrainSettings):
             ``lambda_cycle`` 0 leaves G_BA and D_X out (they would not affect G_AB).
         lambda_grad: weight of the gradient-magnitude (structure) loss on G_AB
             (:class:`geocolor.models.gradloss.GradientMagnitudeLoss`); 0 = off.
+        grad_scales: average-pooling factors at which the gradient magnitudes are compared
+            (1 = full resolution; coarser scales ask for less pixel-level texture).
         lambda_ssim: weight of 1 - SSIM on G_AB (:class:`geocolor.models.gradloss.SsimLoss`); 0 = off.
         init_from: a ``sar`` model file of the same architecture whose weights start
             G_AB (fine-tuning; replaces the ImageNet encoder start).
@@ -130,6 +132,7 @@ class SarSettings(TrainSettings):
     lambda_l1: float = 100.0
     lambda_content: float = 1.0
     lambda_grad: float = 0.0
+    grad_scales: tuple[int, ...] = (1, 2)
     lambda_ssim: float = 0.0
     init_from: str | None = None
     gan_loss: str = "bce"
@@ -181,6 +184,8 @@ class SarSettings(TrainSettings):
                      "gain_jitter", "gamma_jitter", "scale_jitter"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.grad_scales or min(self.grad_scales) < 1:
+            raise ConfigError(f"grad_scales must be positive pooling factors, got {self.grad_scales!r}")
         if self.ngf < 1 or self.ndf < 1:
             raise ConfigError("ngf and ndf must be >= 1")
 
@@ -252,7 +257,7 @@ class SarTask(TrainTask):
             "content": settings.lambda_content, "grad": settings.lambda_grad,
             "ssim": settings.lambda_ssim, "adv_BA": settings.lambda_adv, "cycle_B": settings.lambda_cycle,
         }
-        self.grad_loss = GradientMagnitudeLoss() if settings.lambda_grad > 0 else None
+        self.grad_loss = GradientMagnitudeLoss(settings.grad_scales) if settings.lambda_grad > 0 else None
         self.ssim_loss = SsimLoss() if settings.lambda_ssim > 0 else None
         self._distributed = False
 
@@ -426,6 +431,7 @@ class SarTask(TrainTask):
             "lambda_l1": s.lambda_l1,
             "lambda_content": s.lambda_content,
             "lambda_grad": s.lambda_grad,
+            "grad_scales": list(s.grad_scales),
             "lambda_ssim": s.lambda_ssim,
             "content_loss": {"vgg16": "VGG16 relu3_3 L1",
                              "efficientnet-lite0": "EfficientNet-Lite0 (strides 4, 8) L1",

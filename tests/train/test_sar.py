@@ -19,7 +19,7 @@ from geocolor import metrics
 from geocolor.cli import main
 from geocolor.data.paired import find_pairs, split_by_group
 from geocolor.data.split import read_split
-from geocolor.errors import PretrainedWeightsError
+from geocolor.errors import ConfigError, PretrainedWeightsError
 from geocolor.io.modelfile import load_model
 from geocolor.models.perceptual import VGGPerceptualLoss
 from geocolor.train.checkpoint import load_checkpoint
@@ -470,3 +470,14 @@ def test_init_from_another_architecture_is_one_clear_line(kaggle_dir, tmp_path):
     assert "--init-from needs a model of this run's architecture" in result.output
     assert str(first.model_path) in result.output and "Traceback" not in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_grad_scales_reach_the_loss_and_bad_ones_are_refused(kaggle_dir, tmp_path):
+    task = _task(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, lambda_grad=1.0, grad_scales=(2, 4))
+    assert task.grad_loss.scales == (2, 4)
+    with pytest.raises(ConfigError, match="grad_scales"):
+        tiny(kaggle_dir, grad_scales=(0,)).validate()
+    result = CliRunner().invoke(main, ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "r"), *TINY,
+                                       "--grad-scales", "2,x", "--max-steps", "1"])
+    assert result.exit_code == 2 and "--grad-scales" in result.output
+    assert not (tmp_path / "r").exists()
