@@ -111,15 +111,18 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 GMSD_C = 170.0
 
 
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB (any range, any float dtype) -> (B, 1, H, W) BT.601 luma in the same range."""
+    w = images.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
+    return (images * w).sum(1, keepdim=True)
+
+
 def luminance(images: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) RGB or (B, 1, H, W) grey in [0, 1] -> (B, 1, H, W) luma in [0, 255] (float64)."""
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected (B, 1 or 3, H, W) images, got {tuple(images.shape)}")
     x = images.double() * 255.0
-    if x.shape[1] == 1:
-        return x
-    w = torch.tensor(LUMA_WEIGHTS, dtype=torch.float64, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    return x if x.shape[1] == 1 else luma(x)
 
 
 def prewitt_gradients(y: torch.Tensor, padding: int) -> torch.Tensor:

@@ -15,16 +15,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geocolor.metrics import LUMA_WEIGHTS, prewitt_gradients, ssim
+from geocolor.metrics import luma, prewitt_gradients, ssim
 
 #: Keeps sqrt differentiable on flat areas (gradient units of [-1, 1] images).
 EPS = 1e-6
-
-
-def luma(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) RGB (any range) -> (B, 1, H, W) BT.601 luma in the same range."""
-    w = images.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
-    return (images * w).sum(1, keepdim=True)
 
 
 class GradientMagnitudeLoss(nn.Module):

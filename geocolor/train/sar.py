@@ -463,15 +463,17 @@ class SarTask(TrainTask):
         return save_model(path, self.nets["G_AB"], card, half=s.half)
 
 
-def check_init_model(path: str | Path, arch: str, arch_args: dict[str, Any]) -> None:
+def check_init_model(path: str | Path, arch: str, arch_args: dict[str, Any], card: ModelCard | None = None) -> None:
     """Refuse an ``--init-from`` file that is not a ``sar`` model of this architecture.
+
+    ``card``: the file's card when already loaded (else it is read from ``path``).
 
     Raises:
         ConfigError: another architecture or other arguments (one line naming the
             file and both settings).
         ModelFileError: missing, unsafe, corrupt or not a SAR model.
     """
-    card = read_card(path)
+    card = card or read_card(path)
     if card.kind != "sar":
         raise ModelFileError(f"{path}: is a {card.kind} model; --init-from needs a sar model")
     theirs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in card.arch_args.items()}
@@ -484,8 +486,9 @@ def check_init_model(path: str | Path, arch: str, arch_args: dict[str, Any]) -> 
 
 def init_from_model(net: nn.Module, path: str | Path, arch: str, arch_args: dict[str, Any]) -> None:
     """Load a ``sar`` model file's weights into ``net`` (checked by :func:`check_init_model`)."""
-    check_init_model(path, arch, arch_args)
-    net.load_state_dict(load_model(path, kind="sar").network.state_dict())
+    loaded = load_model(path, kind="sar")  # one read: the card comes with the weights
+    check_init_model(path, arch, arch_args, loaded.card)
+    net.load_state_dict(loaded.network.state_dict())
 
 
 def load_split(path: Path, pairs: list) -> tuple[list, list]:
