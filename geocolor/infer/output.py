@@ -13,12 +13,13 @@ import contextlib
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import rasterio
 import rasterio.shutil
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from geocolor.errors import OutputError, UsageError
@@ -159,6 +160,78 @@ def overview_factors(width: int, height: int, smallest: int = 256) -> list[int]:
         factors.append(f)
         f *= 2
     return factors
+
+
+@dataclass(frozen=True)
+class OverviewPlan:
+    """Overviews to build in the scratch file once its last row is written."""
+
+    factors: tuple[int, ...]
+    resampling: Resampling
+
+
+#: COG creation options that change which overviews the driver makes (or reproject):
+#: with any of them the driver builds its own, as the user asked.
+_COG_OVERVIEW_OPTIONS = frozenset(
+    {"OVERVIEWS", "OVERVIEW_COUNT", "TILING_SCHEME", "TARGET_SRS", "RES", "EXTENT",
+     "ZOOM_LEVEL", "ZOOM_LEVEL_STRATEGY", "ALIGNED_LEVELS"}
+)
+
+
+def cog_overview_factors(width: int, height: int, blocksize: int) -> list[int]:
+    """The factors GDAL's COG driver picks by default: halve until the larger side fits one block.
+
+    (Matches GDAL 3.x: 8192 px with 512-px blocks -> 2, 4, 8, 16; 1025 -> 2; 512 -> none.)
+    """
+    factors, f, side = [], 1, max(width, height)
+    while side > blocksize:
+        f *= 2
+        side //= 2
+        factors.append(f)
+    return factors
+
+
+def scratch_overviews(
+    fmt: str, cog: bool, width: int, height: int, options: dict[str, str]
+) -> OverviewPlan | None:
+    """The overviews the pipeline builds into its scratch file, or None.
+
+    - Plain tiled GeoTIFF (``cog=False``): the scratch file is the output, so it gets
+      its overviews (2, 4, ... down to ~256 px, averaged).
+    - COG: the same levels and resampling the COG driver would choose, so that the
+      driver copies them instead of computing them itself, which is slower (it
+      computes them into a temporary DEFLATE file and compresses them twice; the
+      scratch's are ZSTD level 1). Full resolution and its mask are unchanged, and so
+      are the overviews where a side is a multiple of the level's factor; otherwise
+      that level is one pixel larger (the GeoTIFF driver rounds overview sizes up,
+      as ``gdaladdo`` does, the COG driver down) and covers the scene's last pixels.
+      Options that change the overviews (``OVERVIEWS``, ``OVERVIEW_COUNT``, a tiling
+      scheme, ...) leave them to the driver.
+    - PNG and JPEG: none.
+    """
+    if fmt != "gtiff":
+        return None
+    if not cog:
+        factors = overview_factors(width, height)
+        return OverviewPlan(tuple(factors), Resampling.average) if factors else None
+    opts = {**DEFAULT_COG_OPTIONS, **options}
+    if _COG_OVERVIEW_OPTIONS & opts.keys():
+        return None
+    resampling = _resampling(opts.get("OVERVIEW_RESAMPLING", "AVERAGE"))
+    try:
+        blocksize = int(opts.get("BLOCKSIZE", "512"))
+    except ValueError:
+        return None
+    factors = cog_overview_factors(width, height, blocksize)
+    if resampling is None or not factors:
+        return None
+    return OverviewPlan(tuple(factors), resampling)
+
+
+def _resampling(name: str) -> Resampling | None:
+    """rasterio's enum member for a GDAL resampling name (``CUBICSPLINE`` -> cubic_spline)."""
+    key = name.strip().lower().replace("cubicspline", "cubic_spline")
+    return Resampling.__members__.get(key)
 
 
 def finalise(scratch: Path, target_tmp: Path, fmt: str, cog: bool, options: dict[str, str]) -> None:

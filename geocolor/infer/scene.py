@@ -55,6 +55,7 @@ from geocolor.infer.output import (
     output_format,
     parse_creation_options,
     quiet_georef_warnings,
+    scratch_overviews,
 )
 from geocolor.infer.preview import write_scene_preview
 from geocolor.infer.result import ColorizeResult
@@ -215,7 +216,7 @@ def colorize_scene(
                     georef,
                     mask_mode,
                     scratch_options,
-                    fmt == "gtiff" and not cog,
+                    scratch_overviews(fmt, cog, grid.width, grid.height, options),
                     progress,
                 )
                 if stats["tiles_run"] == 0:

@@ -26,13 +26,12 @@ from typing import Any
 import numpy as np
 import rasterio
 import torch
-from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from geocolor import __version__
 from geocolor.infer.backend import Runner
-from geocolor.infer.output import open_scratch, overview_factors
+from geocolor.infer.output import OverviewPlan, open_scratch
 from geocolor.infer.sarinput import SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.diskspace import raise_if_disk_full
@@ -310,10 +309,10 @@ def stream(
     georef: dict[str, Any],
     mask_mode: str | None,
     options: dict[str, str],
-    build_overviews: bool,
+    overviews: OverviewPlan | None,
     progress: ProgressFn | None,
 ) -> dict[str, Any]:
-    """Run reader, model and writer over the whole scene into ``scratch``."""
+    """Run reader, model and writer over the whole scene into ``scratch``, then build ``overviews``."""
     stop = threading.Event()
     to_model: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     to_writer: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -367,11 +366,11 @@ def stream(
             raise writer_errors[0]
         if writer.rows_written != grid.height:
             raise RuntimeError(f"internal error: wrote {writer.rows_written} of {grid.height} rows")
-        if build_overviews:
+        if overviews is not None:
             raise_if_disk_full(scratch)  # GDAL crashes building overviews of a file it could not write
-            factors = overview_factors(grid.width, grid.height)
-            if factors:
-                ds.build_overviews(factors, Resampling.average)
+            t0 = time.perf_counter()
+            ds.build_overviews(list(overviews.factors), overviews.resampling)
+            timing["overviews_s"] = time.perf_counter() - t0
     except _Stopped:
         if writer_errors:
             raise writer_errors[0] from None
