@@ -169,6 +169,10 @@ class OverviewPlan:
     factors: tuple[int, ...]
     resampling: Resampling
 
+    def build(self, ds: rasterio.io.DatasetWriter) -> None:
+        """Build these overviews (and those of an internal mask) in ``ds``, open for writing."""
+        ds.build_overviews(list(self.factors), self.resampling)
+
 
 #: COG creation options that change which overviews the driver makes (or reproject):
 #: with any of them the driver builds its own, as the user asked.
@@ -217,9 +221,9 @@ def scratch_overviews(
     opts = {**DEFAULT_COG_OPTIONS, **options}
     if _COG_OVERVIEW_OPTIONS & opts.keys():
         return None
-    resampling = _resampling(opts.get("OVERVIEW_RESAMPLING", "AVERAGE"))
+    resampling = _resampling(opts["OVERVIEW_RESAMPLING"])
     try:
-        blocksize = int(opts.get("BLOCKSIZE", "512"))
+        blocksize = int(opts["BLOCKSIZE"])
     except ValueError:
         return None
     factors = cog_overview_factors(width, height, blocksize)

@@ -369,7 +369,7 @@ def stream(
         if overviews is not None:
             raise_if_disk_full(scratch)  # GDAL crashes building overviews of a file it could not write
             t0 = time.perf_counter()
-            ds.build_overviews(list(overviews.factors), overviews.resampling)
+            overviews.build(ds)
             timing["overviews_s"] = time.perf_counter() - t0
     except _Stopped:
         if writer_errors:
