@@ -19,6 +19,11 @@ from pathlib import Path
 
 from geocolor.errors import UsageError
 
+#: Block sizes GDAL takes as positive whole numbers. It cannot be asked about bad values
+#: of these: GDAL 3.10's COG driver aborts the whole process (``std::bad_alloc``) on
+#: ``BLOCKSIZE=0``, ``-16`` or ``abc`` before it checks them, so they are checked here.
+_BLOCK_SIZE_OPTIONS = ("BLOCKSIZE", "BLOCKXSIZE", "BLOCKYSIZE")
+
 #: Output extension -> GDAL driver of the final file (GeoTIFF: COG unless ``cog=False``).
 _DRIVERS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
@@ -109,6 +114,7 @@ def check_creation_options(
     user = {str(k).upper(): str(v) for k, v in options.items()}
     if not user:
         return
+    _refuse_bad_block_sizes(user)
     merged = {**{str(k).upper(): str(v) for k, v in (defaults or {}).items()}, **user}
     complaint = _probe(driver, tuple(sorted(merged.items())), bands)
     if complaint is None:
@@ -116,3 +122,18 @@ def check_creation_options(
     named = [f"{k}={v}" for k, v in user.items() if k in complaint.upper()] or [
         f"{k}={v}" for k, v in user.items()]
     raise UsageError(f"--co {' '.join(named)}: the {driver} output driver refuses it ({complaint})")
+
+
+def _refuse_bad_block_sizes(user: Mapping[str, str]) -> None:
+    """A :class:`UsageError` for a block size that is not a positive whole number of pixels."""
+    for key in _BLOCK_SIZE_OPTIONS:
+        if key not in user:
+            continue
+        try:
+            size = int(user[key])
+        except ValueError:
+            size = 0
+        if size <= 0:
+            raise UsageError(
+                f"--co {key}={user[key]}: give a positive whole number of pixels, e.g. {key}=512"
+            )

@@ -190,6 +190,16 @@ def test_creation_options_are_checked_before_any_work(tmp_path: Path, model: Pat
     assert ".partial" not in line and not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("co", ["BLOCKSIZE=abc", "BLOCKSIZE=0", "BLOCKSIZE=-16"])
+def test_bad_block_sizes_are_one_usage_error_not_a_crash(tmp_path: Path, model: Path, co: str) -> None:
+    """GDAL's COG driver aborts the process on these; geocolor refuses them first."""
+    src = scene(tmp_path / "s.tif")
+    out = tmp_path / "new" / "o.tif"
+    line = one_error_line(run(["colorize", str(src), "-o", str(out), "-m", str(model), "--co", co]), 2)
+    assert f"--co {co}" in line and "positive whole number" in line
+    assert not (tmp_path / "new").exists()
+
+
 def test_good_creation_options_are_applied(tmp_path: Path, model: Path) -> None:
     src = scene(tmp_path / "s.tif")
     for extra, compression in ((["--co", "COMPRESS=ZSTD"], "zstd"), (["--no-cog", "--co", "COMPRESS=LZW"], "lzw")):
