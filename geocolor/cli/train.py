@@ -228,6 +228,9 @@ def train() -> None:
            "dominate a CPU step [3].")
 @_opt("--speckle-filter", type=click.Choice(["none", "lee"]),
       help="Lee speckle filter in front of the generator (also at inference) [none].")
+@_opt("--decoder-upsample", type=click.Choice(["nearest", "bilinear"]),
+      help="x2 up-sampling in the unet-efficientnet decoder; bilinear keeps the coarse levels "
+           "from showing as blocks [nearest].")
 @_opt("--ngf", type=click.IntRange(min=1), help="pix2pix generator width (--arch unet) [64].")
 @_opt("--ndf", type=click.IntRange(min=1), help="Discriminator width [64].")
 @_opt("--levels", type=click.IntRange(min=2),

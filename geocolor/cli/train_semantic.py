@@ -32,7 +32,14 @@ from geocolor.cli.train import train_option as _opt
 @_opt("--lr", type=click.FloatRange(min=0), help="Learning rate (AdamW) [2e-4].")
 @_opt("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay [0].")
 @_opt("--seg-weight", type=click.FloatRange(min=0), help="Weight of the segmentation cross-entropy [1].")
-@_opt("--color-weight", type=click.FloatRange(min=0), help="Weight of the ab MSE [10].")
+@_opt("--color-weight", type=click.FloatRange(min=0), help="Weight of the colour loss [10].")
+@_opt("--color-loss", type=click.Choice(["mse", "classify"]),
+      help="mse: regress ab; classify: rebalanced classification over ab bins, decoded with the "
+           "annealed mean (more saturated colours; --arch efficientnet) [mse].")
+@_opt("--color-temperature", type=click.FloatRange(min=0, min_open=True),
+      help="Annealed-mean temperature of --color-loss classify: lower is more saturated [0.38].")
+@_opt("--color-rebalance", type=click.FloatRange(0, 1),
+      help="Rebalancing mix of --color-loss classify: 1 off, lower lifts rare colours more [0.5].")
 @_opt("--color-pixels", type=click.Choice(["foreground", "all"]),
       help="Colour loss on the foreground or all pixels of photos that have a mask [foreground].")
 @_opt("--grad-clip", type=click.FloatRange(min=0), help="Clip gradients to this global norm; 0: off [1].")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from geocolor.data.abbins import TEMPERATURE, ab_bin_centres, annealed_mean
 from geocolor.errors import PretrainedWeightsError, UsageError
 from geocolor.models.efficientnet import (
     EfficientNetLiteEncoder,
@@ -29,6 +30,9 @@ from geocolor.models.pretrained import load_pretrained_state
 
 ENCODERS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 DECODER_CHANNELS = (128, 64, 48, 32, 16)
+#: Decoder up-sampling modes: ``nearest`` (the original) or ``bilinear``, whose smooth
+#: interpolation keeps the coarse levels from showing as blocks of their stride.
+UPSAMPLE_MODES = ("nearest", "bilinear")
 
 
 class LeeFilter(nn.Module):
@@ -62,15 +66,25 @@ def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
-class DecoderBlock(nn.Module):
-    """Up-sample x2 (nearest), concatenate the skip, two 3x3 conv-BN-ReLU."""
+def _check_upsample(mode: str) -> None:
+    if mode not in UPSAMPLE_MODES:
+        raise UsageError(f"unknown decoder up-sampling {mode!r}; choose {' or '.join(UPSAMPLE_MODES)}")
 
-    def __init__(self, cin: int, skip: int, cout: int) -> None:
+
+class DecoderBlock(nn.Module):
+    """Up-sample x2 (``upsample``: nearest or bilinear), concatenate the skip, two 3x3 conv-BN-ReLU."""
+
+    def __init__(self, cin: int, skip: int, cout: int, upsample: str = "nearest") -> None:
         super().__init__()
+        _check_upsample(upsample)
+        self.upsample = upsample
         self.conv = nn.Sequential(conv_bn_relu(cin + skip, cout), conv_bn_relu(cout, cout))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        if self.upsample == "bilinear":
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        else:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         return self.conv(torch.cat([x, skip], dim=1))
 
 
@@ -82,10 +96,11 @@ class UNetDecoder(nn.Module):
         in_channels: channels of the network input (for the full-resolution skip).
         channels: output widths of the decoder blocks, deep to shallow; the last is
             the full-resolution block's (and :attr:`out_channels`).
+        upsample: ``nearest`` or ``bilinear`` x2 up-sampling in every block.
     """
 
     def __init__(self, levels: Sequence[FeatureLevel], in_channels: int,
-                 channels: Sequence[int] = DECODER_CHANNELS) -> None:
+                 channels: Sequence[int] = DECODER_CHANNELS, upsample: str = "nearest") -> None:
         super().__init__()
         if len(channels) != len(levels):
             raise UsageError(f"decoder needs {len(levels)} widths (one per encoder level), "
@@ -96,7 +111,7 @@ class UNetDecoder(nn.Module):
         self.blocks = nn.ModuleList()
         prev = levels[-1].channels
         for skip, width in zip([*skips, full_res], channels):
-            self.blocks.append(DecoderBlock(prev, skip, width))
+            self.blocks.append(DecoderBlock(prev, skip, width, upsample))
             prev = width
         self.out_channels = prev
 
@@ -127,13 +142,15 @@ class EffUNetGenerator(nn.Module):
 
     H and W must be multiples of 32. ``encoder`` is an EfficientNet-Lite variant
     (``efficientnet-lite0``: 3.0 M encoder parameters; with the default decoder
-    3.6 M in all). ``speckle_filter="lee"`` runs a :class:`LeeFilter` on the input first.
+    3.6 M in all). ``speckle_filter="lee"`` runs a :class:`LeeFilter` on the input first;
+    ``upsample`` is the decoder's x2 up-sampling (nearest or bilinear; it has no weights).
     """
 
     multiple = 32
 
     def __init__(self, in_channels: int = 1, out_channels: int = 3, encoder: str = "efficientnet-lite0",
-                 decoder_channels: Sequence[int] = DECODER_CHANNELS, speckle_filter: str = "none") -> None:
+                 decoder_channels: Sequence[int] = DECODER_CHANNELS, speckle_filter: str = "none",
+                 upsample: str = "nearest") -> None:
         super().__init__()
         if speckle_filter not in ("none", "lee"):
             raise UsageError(f"unknown speckle filter {speckle_filter!r}; choose none or lee")
@@ -143,7 +160,7 @@ class EffUNetGenerator(nn.Module):
         self.speckle = LeeFilter() if speckle_filter == "lee" else nn.Identity()
         self.encoder_name = encoder
         self.encoder = EfficientNetLiteEncoder(_variant(encoder), in_channels)
-        self.decoder = UNetDecoder(self.encoder.levels, in_channels, tuple(decoder_channels))
+        self.decoder = UNetDecoder(self.encoder.levels, in_channels, tuple(decoder_channels), upsample)
         self.head = nn.Sequential(nn.Conv2d(self.decoder.out_channels, out_channels, 3, padding=1),
                                   nn.Tanh())
 
@@ -158,25 +175,51 @@ class SegColorEffNet(nn.Module):
 
     Returns ``(seg_logits (B, n_classes, H, W), ab (B, 2, H, W))`` like the other
     segcolor networks; H and W multiples of 32.
+
+    With ``color_bins`` Q > 0 the colour head classifies each pixel into the Q ab bins
+    of :func:`geocolor.data.abbins.ab_bin_centres` (kept in the model as the buffer
+    ``ab_centres``); :meth:`color_logits` gives the (B, Q, H, W) logits for training and
+    ``forward`` decodes them with the annealed mean at ``temperature``, so inference,
+    TTA and ONNX export see ab as from the regression head (``color_bins`` 0: Tanh).
     """
 
     multiple = 32
 
     def __init__(self, n_classes: int = 2, encoder: str = "efficientnet-lite0",
-                 decoder_channels: Sequence[int] = (256, 128, 64, 32, 32)) -> None:
+                 decoder_channels: Sequence[int] = (256, 128, 64, 32, 32), upsample: str = "nearest",
+                 color_bins: int = 0, temperature: float = TEMPERATURE) -> None:
         super().__init__()
         self.in_channels = 1
         self.encoder_name = encoder
         self.encoder = EfficientNetLiteEncoder(_variant(encoder), 1)
-        self.decoder = UNetDecoder(self.encoder.levels, 1, tuple(decoder_channels))
+        self.decoder = UNetDecoder(self.encoder.levels, 1, tuple(decoder_channels), upsample)
         width = self.decoder.out_channels
         self.seg_head = nn.Sequential(conv_bn_relu(width, width), nn.Conv2d(width, n_classes, 1))
-        self.color_head = nn.Sequential(conv_bn_relu(width, width), nn.Conv2d(width, 2, 1), nn.Tanh())
+        self.color_bins = color_bins
+        self.temperature = temperature
+        if color_bins:
+            centres = ab_bin_centres()
+            if len(centres) != color_bins:
+                raise UsageError(f"color_bins {color_bins} does not match the {len(centres)} ab bins")
+            if temperature <= 0:
+                raise UsageError(f"temperature must be > 0, got {temperature}")
+            self.register_buffer("ab_centres", centres)
+            self.color_head = nn.Sequential(conv_bn_relu(width, width), nn.Conv2d(width, color_bins, 1))
+        else:
+            self.color_head = nn.Sequential(conv_bn_relu(width, width), nn.Conv2d(width, 2, 1), nn.Tanh())
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def color_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(seg_logits, colour head output)``: (B, Q, H, W) bin logits, or ab without bins."""
         _check_input(x, 1, self.multiple)
         features = self.decoder(x, self.encoder(x))
         return self.seg_head(features), self.color_head(features)
+
+    def forward(self, x: torch.Tensor, return_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(seg_logits, ab)``; with ``return_logits`` (training, through DDP) the bin logits instead of ab."""
+        seg, color = self.color_logits(x)
+        if self.color_bins and not return_logits:
+            color = annealed_mean(color, self.ab_centres, self.temperature)
+        return seg, color
 
 
 def init_encoder_from_imagenet(model: nn.Module, weights_file: str | Path | None = None) -> None:

@@ -42,7 +42,7 @@ from geocolor.data.sarscale import SarScaling, preset
 from geocolor.data.split import SplitRecord, read_split
 from geocolor.errors import ConfigError, ModelFileError
 from geocolor.io.modelfile import ModelCard, load_model, read_card, save_model
-from geocolor.models.effunet import ENCODERS, init_encoder_from_imagenet
+from geocolor.models.effunet import ENCODERS, UPSAMPLE_MODES, init_encoder_from_imagenet
 from geocolor.models.gradloss import GradientMagnitudeLoss, SsimLoss
 from geocolor.models.patchgan import PatchDiscriminator
 from geocolor.models.perceptual import CONTENT_NETS, build_content_loss
@@ -80,6 +80,8 @@ class SarSettings(TrainSettings):
             weights: the high-resolution ones cost most of a CPU training step.
         speckle_filter: ``lee`` puts a Lee filter in front of the generator (it then
             runs at inference too); ``none``.
+        decoder_upsample: ``nearest`` or ``bilinear`` x2 up-sampling in the
+            ``unet-efficientnet`` decoder (no weights: ``init_from`` may use the other).
         ngf, ndf: widths of the pix2pix generators' and discriminators' first layers.
         levels: pix2pix U-Net down-sampling steps (default: log2(img_size), at most 8).
         norm: ``batch`` or ``instance``. dropout: U-Net inner decoder dropout.
@@ -117,6 +119,7 @@ class SarSettings(TrainSettings):
     encoder_weights: str | None = None
     decoder_channels: tuple[int, ...] = (128, 64, 48, 32, 16)
     speckle_filter: str = "none"
+    decoder_upsample: str = "nearest"
     freeze_levels: int = 3
     ngf: int = 64
     ndf: int = 64
@@ -162,6 +165,7 @@ class SarSettings(TrainSettings):
         _choice("arch", self.arch, GENERATOR_ARCHS)
         _choice("content_net", self.content_net, CONTENT_NETS)
         _choice("speckle_filter", self.speckle_filter, SPECKLE_FILTERS)
+        _choice("decoder_upsample", self.decoder_upsample, UPSAMPLE_MODES)
         if self.arch == "unet-efficientnet":
             _choice("encoder", self.encoder, ENCODERS)
             if self.img_size % 32:
@@ -266,9 +270,12 @@ class SarTask(TrainTask):
         """Arguments that rebuild a generator (the exported G_AB: 1 -> 3 channels)."""
         s = self.settings
         if s.arch == "unet-efficientnet":
-            return {"in_channels": in_channels, "out_channels": out_channels, "encoder": s.encoder,
+            args = {"in_channels": in_channels, "out_channels": out_channels, "encoder": s.encoder,
                     "decoder_channels": list(s.decoder_channels), "speckle_filter": s.speckle_filter
                     if in_channels == 1 else "none"}
+            if s.decoder_upsample != "nearest":  # cards of older models have no such key
+                args["upsample"] = s.decoder_upsample
+            return args
         return {"in_channels": in_channels, "out_channels": out_channels, "ngf": s.ngf,
                 "levels": s.unet_levels, "norm": s.norm, "dropout": s.dropout}
 
@@ -477,11 +484,16 @@ def check_init_model(path: str | Path, arch: str, arch_args: dict[str, Any], car
     if card.kind != "sar":
         raise ModelFileError(f"{path}: is a {card.kind} model; --init-from needs a sar model")
     theirs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in card.arch_args.items()}
-    if card.arch != arch or theirs != arch_args:
+    if card.arch != arch or _weight_shaping(theirs) != _weight_shaping(arch_args):
         raise ConfigError(
             f"{path}: --init-from needs a model of this run's architecture; it is {card.arch} "
             f"{theirs}, this run builds {arch} {arch_args}: match --arch/--encoder/--speckle-filter"
         )
+
+
+def _weight_shaping(arch_args: dict[str, Any]) -> dict[str, Any]:
+    """``arch_args`` less those that change no weight (the decoder's up-sampling mode)."""
+    return {k: v for k, v in arch_args.items() if k != "upsample"}
 
 
 def init_from_model(net: nn.Module, path: str | Path, arch: str, arch_args: dict[str, Any]) -> None:

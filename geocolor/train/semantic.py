@@ -9,6 +9,11 @@ a*b* channels scaled by 1/128 (:mod:`geocolor.data.lab`). Per batch::
     loss = seg_weight * CE(logits, mask)            over pixels of photos that have a mask
          + color_weight * MSE(ab_pred, ab)          over colour pixels (see below)
 
+With ``color_loss="classify"`` (``efficientnet`` only) the colour term is instead the
+cross-entropy of the colour head's ab-bin logits against soft-encoded true colours,
+each pixel weighted by its bin's rarity (:mod:`geocolor.data.abbins`, after Zhang et
+al. 2016); the network decodes ab with the annealed mean, so nothing else changes.
+
 Colour pixels: every pixel of a photo without a mask; for a photo with a mask,
 its foreground pixels (mask > 0) with ``color_pixels="foreground"`` (default) or
 all of them with ``"all"``. A batch without masks has a segmentation loss of 0.
@@ -30,13 +35,22 @@ from torch import nn
 from torch.nn import functional as F
 
 from geocolor import metrics
-from geocolor.data.lab import model_to_rgb
+from geocolor.data.abbins import (
+    REBALANCE,
+    TEMPERATURE,
+    ab_bin_centres,
+    nearest_bin,
+    rebalance_weights,
+    soft_encode,
+)
+from geocolor.data.lab import model_to_rgb, rgb_to_model
 from geocolor.data.semantic import (
     IGNORE_INDEX,
     PhotoRecord,
     SemanticDataset,
     describe_records,
     find_photos,
+    read_rgb,
     split_record,
     split_records,
 )
@@ -88,6 +102,10 @@ class SemanticSettings(TrainSettings):
             background/foreground for 2 classes, else class0..).
         lr, beta1, beta2, weight_decay: Adam(W) settings.
         seg_weight, color_weight: loss weights (see module docstring).
+        color_loss: ``mse`` (regress ab) or ``classify`` (ab bins, rebalanced cross-entropy,
+            annealed-mean decoding: more saturated colours; ``efficientnet`` only).
+        color_temperature: annealed-mean temperature of ``classify`` (stored in the model).
+        color_rebalance: rebalancing mix of ``classify`` (1: no rebalancing; 0.5: the paper's).
         color_pixels: ``foreground`` or ``all`` pixels of photos with masks in the colour loss.
         grad_clip: clip gradients to this global L2 norm (0: off).
         pretrained: start the efficientnet / resnet34 encoder from ImageNet weights.
@@ -113,6 +131,9 @@ class SemanticSettings(TrainSettings):
     seg_weight: float = 1.0
     color_weight: float = 10.0
     color_pixels: str = "foreground"
+    color_loss: str = "mse"
+    color_temperature: float = TEMPERATURE
+    color_rebalance: float = REBALANCE
     grad_clip: float = 1.0
     pretrained: bool = True
     resnet_weights: str | None = None
@@ -156,6 +177,14 @@ class SemanticSettings(TrainSettings):
             raise ConfigError(f"class_names has {len(self.class_names)} names for {self.classes} classes")
         if self.color_pixels not in ("foreground", "all"):
             raise ConfigError(f"color_pixels must be 'foreground' or 'all', got {self.color_pixels!r}")
+        if self.color_loss not in ("mse", "classify"):
+            raise ConfigError(f"color_loss must be 'mse' or 'classify', got {self.color_loss!r}")
+        if self.color_loss == "classify" and self.arch != "efficientnet":
+            raise ConfigError(f"color_loss 'classify' needs arch efficientnet, not {self.arch!r}")
+        if self.color_temperature <= 0:
+            raise ConfigError(f"color_temperature must be > 0, got {self.color_temperature}")
+        if not 0 <= self.color_rebalance <= 1:
+            raise ConfigError(f"color_rebalance must be in [0, 1], got {self.color_rebalance}")
         for name in ("lr", "seg_weight", "color_weight", "grad_clip", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -167,6 +196,14 @@ class SemanticSettings(TrainSettings):
             raise ConfigError(f"max_zoom must be >= 1, got {self.max_zoom}")
 
 
+@dataclass(frozen=True)
+class ColorBins:
+    """The ab-bin vocabulary of ``color_loss="classify"``: centres (Q, 2) and class weights (Q,)."""
+
+    centres: torch.Tensor
+    weights: torch.Tensor
+
+
 def semantic_losses(
     logits: torch.Tensor,
     ab_pred: torch.Tensor,
@@ -176,14 +213,17 @@ def semantic_losses(
     seg_weight: float,
     color_weight: float,
     color_pixels: str = "foreground",
+    bins: ColorBins | None = None,
 ) -> dict[str, torch.Tensor]:
     """The weighted loss and its two terms (float32, differentiable).
 
     Args:
         logits: (B, K, H, W) segmentation logits.
-        ab_pred, ab: (B, 2, H, W) predicted and true ab (scaled by 1/128).
+        ab_pred, ab: (B, 2, H, W) predicted and true ab (scaled by 1/128); with ``bins``,
+            ``ab_pred`` is the colour head's (B, Q, H, W) bin logits.
         mask: (B, H, W) int64 classes, :data:`IGNORE_INDEX` for photos without a mask.
         has_mask: (B,) bool.
+        bins: classify colours (rebalanced soft cross-entropy) instead of the ab MSE.
 
     Returns:
         ``{"loss_total", "loss_seg", "loss_color"}`` (unweighted terms; total weighted).
@@ -200,11 +240,32 @@ def semantic_losses(
         weight = torch.where(has, (mask > 0), torch.ones_like(valid)).float()
     else:
         weight = torch.ones_like(mask, dtype=torch.float32)
-    sq = (ab_pred - ab).pow(2).mean(dim=1)  # mean over the a and b channels
+    if bins is None:
+        per_pixel = (ab_pred - ab).pow(2).mean(dim=1)  # mean over the a and b channels
+    else:
+        per_pixel = rebalanced_cross_entropy(ab_pred, ab, bins)
     denom = weight.sum()
-    loss_color = (sq * weight).sum() / denom if denom > 0 else ab_pred.sum() * 0.0
+    loss_color = (per_pixel * weight).sum() / denom if denom > 0 else ab_pred.sum() * 0.0
     total = seg_weight * loss_seg + color_weight * loss_color
     return {"loss_total": total, "loss_seg": loss_seg, "loss_color": loss_color}
+
+
+def rebalanced_cross_entropy(bin_logits: torch.Tensor, ab: torch.Tensor, bins: ColorBins) -> torch.Tensor:
+    """Per-pixel cross-entropy of (B, Q, H, W) logits against soft-encoded ``ab`` (B, 2, H, W),
+    times the class weight of each pixel's nearest bin: (B, H, W) float32 >= 0."""
+    target = soft_encode(ab, bins.centres)
+    ce = -(target * F.log_softmax(bin_logits.float(), dim=1)).sum(dim=1)
+    return ce * bins.weights.to(ab.device)[nearest_bin(ab, bins.centres)]
+
+
+def training_colour_counts(records: list[PhotoRecord], centres: torch.Tensor, stride: int = 4) -> torch.Tensor:
+    """(Q,) int64 histogram of the nearest ab bins of every ``stride``-th pixel of the photos."""
+    counts = torch.zeros(len(centres), dtype=torch.int64)
+    for record in records:
+        rgb = torch.from_numpy(read_rgb(record.image).rgb[::stride, ::stride]).permute(2, 0, 1)
+        _, ab = rgb_to_model(rgb.contiguous())
+        counts += torch.bincount(nearest_bin(ab[None], centres).flatten(), minlength=len(centres))
+    return counts
 
 
 def build_network(settings: SemanticSettings, pretrained: bool | None = None) -> nn.Module:
@@ -216,9 +277,11 @@ def build_network(settings: SemanticSettings, pretrained: bool | None = None) ->
     pretrained = settings.pretrained if pretrained is None else pretrained
     if settings.arch == "efficientnet":
         net = build_model(ARCHS["efficientnet"], **arch_args(settings))
-        # Start from "grey" (ab = 0): a random colour head starts 6 dB below the grey input.
-        nn.init.zeros_(net.color_head[-2].weight)
-        nn.init.zeros_(net.color_head[-2].bias)
+        # Start from "grey" (ab = 0; for bins: uniform, nearly grey): a random colour head
+        # starts 6 dB below the grey input.
+        last = net.color_head[-1] if settings.color_loss == "classify" else net.color_head[-2]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
         if pretrained:
             init_encoder_from_imagenet(net, settings.encoder_weights)
         if settings.pretrained:
@@ -232,8 +295,11 @@ def build_network(settings: SemanticSettings, pretrained: bool | None = None) ->
 def arch_args(settings: SemanticSettings) -> dict[str, Any]:
     """Arguments that rebuild the network from the model card (registry names)."""
     if settings.arch == "efficientnet":
-        return {"n_classes": settings.classes, "encoder": settings.encoder,
-                "decoder_channels": list(settings.decoder_channels)}
+        args: dict[str, Any] = {"n_classes": settings.classes, "encoder": settings.encoder,
+                                "decoder_channels": list(settings.decoder_channels)}
+        if settings.color_loss == "classify":
+            args.update(color_bins=len(ab_bin_centres()), temperature=settings.color_temperature)
+        return args
     if settings.arch == "resnet34":
         return {"n_classes": settings.classes}
     return {"n_classes": settings.classes, "base": settings.base}
@@ -270,6 +336,13 @@ class SemanticTask(TrainTask):
         # On resume the checkpoint supplies the weights: no need for the ImageNet file.
         net = build_network(s, pretrained=s.pretrained and not self.resume).to(runtime.device)
         self.nets = {"net": net}
+        self.bins = None
+        if s.color_loss == "classify":
+            # Recomputed from the same training photos on resume and on every rank.
+            centres = ab_bin_centres()
+            counts = training_colour_counts(self.train_records, centres)
+            self.bins = ColorBins(centres.to(runtime.device),
+                                  rebalance_weights(counts, centres, s.color_rebalance).to(runtime.device))
         self.optimizers = {
             "net": torch.optim.AdamW(net.parameters(), lr=s.lr, betas=(s.beta1, s.beta2), weight_decay=s.weight_decay)
         }
@@ -294,8 +367,12 @@ class SemanticTask(TrainTask):
         has_mask = batch["has_mask"].to(dev)
         opt = self.optimizers["net"]
         with ctx.autocast():
-            logits, ab_pred = ctx.nets["net"](l)
-        losses = semantic_losses(logits, ab_pred, ab, mask, has_mask, s.seg_weight, s.color_weight, s.color_pixels)
+            if self.bins is not None:
+                logits, ab_pred = ctx.nets["net"](l, return_logits=True)
+            else:
+                logits, ab_pred = ctx.nets["net"](l)
+        losses = semantic_losses(logits, ab_pred, ab, mask, has_mask, s.seg_weight, s.color_weight, s.color_pixels,
+                                 bins=self.bins)
         opt.zero_grad(set_to_none=True)
         ctx.backward(losses["loss_total"])
         out = {k: float(v.detach()) for k, v in losses.items()}
@@ -373,7 +450,11 @@ class SemanticTask(TrainTask):
         losses = {
             "seg_weight": s.seg_weight, "color_weight": s.color_weight, "color_pixels": s.color_pixels,
             "seg": "cross-entropy over pixels of photos with masks",
-            "color": "MSE on ab/128 over all pixels of photos without masks, "
+            "color": ("MSE on ab/128" if s.color_loss == "mse" else
+                      f"cross-entropy over {len(ab_bin_centres())} ab bins (soft-encoded, rebalanced with "
+                      f"mix {s.color_rebalance}; annealed-mean decoding at T={s.color_temperature}; "
+                      "Zhang et al. 2016)")
+                     + " over all pixels of photos without masks, "
                      f"{s.color_pixels} pixels of photos with masks",
             "grad_clip": s.grad_clip,
         }

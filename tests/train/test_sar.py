@@ -481,3 +481,24 @@ def test_grad_scales_reach_the_loss_and_bad_ones_are_refused(kaggle_dir, tmp_pat
                                        "--grad-scales", "2,x", "--max-steps", "1"])
     assert result.exit_code == 2 and "--grad-scales" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_bilinear_decoder_fine_tunes_a_nearest_model_and_is_recorded(kaggle_dir, tmp_path):
+    base = dict(arch="unet-efficientnet", pretrained=False, decoder_channels=(4, 4, 4, 4, 4), lambda_adv=0.0,
+                lambda_cycle=0.0, max_steps=1)
+    first = train_sar(tiny(kaggle_dir, **base), tmp_path / "a")
+    assert "upsample" not in load_model(first.model_path).card.arch_args  # older cards stay readable
+    settings = tiny(kaggle_dir, **base, init_from=str(first.model_path), decoder_upsample="bilinear")
+    task = prepare_sar_task(settings, tmp_path / "b")
+    task.setup(setup_runtime("cpu"))
+    start = load_model(first.model_path).network
+    net = task.nets["G_AB"]
+    assert all(torch.equal(v, start.state_dict()[k]) for k, v in net.state_dict().items())
+    x = torch.rand(1, 1, 64, 64) * 2 - 1
+    with torch.no_grad():  # same weights, other up-sampling: another (smoother) output
+        assert not torch.allclose(net.eval()(x), start.eval()(x))
+    model = load_model(train_sar(settings, tmp_path / "c").model_path)
+    assert model.card.arch_args["upsample"] == "bilinear"
+    assert model.network.decoder.blocks[0].upsample == "bilinear"
+    with pytest.raises(ConfigError, match="decoder_upsample"):
+        tiny(kaggle_dir, decoder_upsample="bicubic").validate()

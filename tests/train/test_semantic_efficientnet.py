@@ -116,3 +116,53 @@ def test_bad_decoder_channels_is_a_usage_error(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["train", "semantic", str(data), "-o", str(tmp_path / "r"), *EFF,
                                     "--decoder-channels", "8,8,8"])
     assert res.exit_code == 2 and "decoder_channels" in res.stderr
+
+
+def test_colour_classification_trains_and_colorizes_through_the_bins(tmp_path: Path) -> None:
+    from geocolor.data.abbins import ab_bin_centres
+    from geocolor.train.semantic import ColorBins, rebalanced_cross_entropy
+
+    data = _photos(tmp_path / "data")
+    weights = tmp_path / "lite0.pth"
+    _weights(weights)
+    run = tmp_path / "run"
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "semantic", str(data), "-o", str(run), *EFF, "--encoder-weights",
+                               str(weights), "--max-steps", "2", "--lr", "1e-2", "--val-fraction", "0",
+                               "--color-loss", "classify", "--color-temperature", "0.3", "--half"])
+    assert res.exit_code == 0, res.output + str(res.exception)
+    model = load_model(run / "model.model")
+    assert model.card.arch_args["color_bins"] == 262 and model.card.arch_args["temperature"] == 0.3
+    assert "262 ab bins" in model.card.training["losses"]["color"]
+    net = model.network.float().eval()
+    assert torch.equal(net.ab_centres, ab_bin_centres().half().float())  # the vocabulary travels in the file
+    x = torch.rand(2, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        _, bin_logits = net(x, return_logits=True)
+        seg, ab = net(x)
+    assert bin_logits.shape == (2, 262, 64, 64) and seg.shape == (2, 2, 64, 64) and ab.shape == (2, 2, 64, 64)
+    assert float(ab.abs().max()) <= 110 / 128 + 1e-3  # inside the bins' hull
+    out = tmp_path / "colour.png"
+    res = runner.invoke(main, ["colorize", str(data / "raw" / "p1.png"), "-o", str(out), "-m",
+                               str(run / "model.model"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output + str(res.exception)
+    assert np.asarray(Image.open(out)).shape == (75, 90, 3)
+    # The loss prefers logits that put their mass on the true colour's bin.
+    centres = ab_bin_centres()
+    bins = ColorBins(centres, torch.ones(262))
+    truth = centres[40].view(1, 2, 1, 1).expand(1, 2, 4, 4)
+    right = torch.zeros(1, 262, 4, 4)
+    right[:, 40] = 8.0
+    wrong = torch.zeros(1, 262, 4, 4)
+    wrong[:, 100] = 8.0
+    assert float(rebalanced_cross_entropy(right, truth, bins).mean()) < float(
+        rebalanced_cross_entropy(wrong, truth, bins).mean())
+
+
+def test_colour_classification_needs_the_efficientnet_arch(tmp_path: Path) -> None:
+    data = _photos(tmp_path / "data")
+    res = CliRunner().invoke(main, ["train", "semantic", str(data), "-o", str(tmp_path / "run"), "--arch", "unet",
+                                    "--color-loss", "classify", "--max-steps", "1"])
+    assert res.exit_code == 2, res.output
+    assert "classify" in res.output and "efficientnet" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "run").exists()
