@@ -28,6 +28,8 @@ def package_arguments(description: str, default_out: Path) -> argparse.ArgumentP
     ap.add_argument("--reproduce", required=True)
     ap.add_argument("--model", type=Path, help="model file (default RUN/model.model)")
     ap.add_argument("--out", type=Path, default=default_out)
+    ap.add_argument("--data-name", help="name the card gives the training data instead of the run's "
+                                        "local path (e.g. s1s2-la)")
     return ap
 
 
@@ -37,7 +39,8 @@ def repackage(args: argparse.Namespace, kind: str, summarise: Callable[[dict[str
 
     The card gains ``metrics.evaluation`` (``summarise`` of each ``--eval NAME=REPORT``),
     ``metrics.units``, ``training.trained_on``, ``training.limits``, ``training.reproduce``
-    and, when given, ``input_overrides`` merged into ``input``.
+    and, when given, ``input_overrides`` merged into ``input`` and ``--data-name`` as the
+    training data's ``root``.
     """
     from geocolor.io.modelfile import load_model, save_model
 
@@ -50,6 +53,8 @@ def repackage(args: argparse.Namespace, kind: str, summarise: Callable[[dict[str
     metrics = {**card.metrics, "evaluation": evaluation, "units": units}
     training = {**card.training, "trained_on": args.trained_on, "limits": args.limits,
                 "reproduce": args.reproduce}
+    if getattr(args, "data_name", None) and isinstance(training.get("data"), dict):
+        training["data"] = {**training["data"], "root": args.data_name}
     inputs = {**card.input, **(input_overrides or {})}
     new_card = dataclasses.replace(card, input=inputs, metrics=metrics, training=training)
     return save_model(args.out, model.network, new_card, half=card.weights_dtype == "float16")

@@ -1,7 +1,7 @@
 """A picture for the README: SAR | geocolor | real Sentinel-2, row by row (PNG or JPEG).
 
     python benchmarks/sar_sheet.py OUT.jpg --model FILE --la DIR --fragment 059 [--fragment ...]
-        [--xregion DIR --patch NAME] [--side 320]
+        [--xregion DIR --patch NAME] [--side 320] [--tile-size N] [--holdout 018]
 
 Each s1s2-la fragment (``--la``: the s1s2-la folder with pairs.csv) is written as a
 georeferenced GeoTIFF exactly as samples/make_la_samples.py does and colorized with
@@ -9,6 +9,8 @@ georeferenced GeoTIFF exactly as samples/make_la_samples.py does and colorized w
 ``geocolor colorize``. A cross-region patch comes from samples/ (BigEarthNet, dB)
 with its Sentinel-2 RGB from the cross-region set (``--xregion``: the folder
 benchmarks/make_xregion.py writes). Images are resized to ``--side`` pixels.
+``--tile-size`` overrides the card's inference tile (compare models at the same tile:
+a model carded at 128 px shows its tile-to-tile colour steps more than at 256).
 """
 from __future__ import annotations
 
@@ -37,11 +39,11 @@ def _grey_sar(path: Path) -> Image.Image:
     return Image.fromarray((np.clip((band - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8))
 
 
-def _colorize(src: Path, model: str, work: Path) -> Image.Image:
+def _colorize(src: Path, model: str, work: Path, tile_size: int | None = None) -> Image.Image:
     from geocolor import colorize_scene
 
     dst = work / f"{src.stem}.rgb.tif"
-    colorize_scene(src, dst, model=model, overwrite=True, device="cpu")
+    colorize_scene(src, dst, model=model, overwrite=True, device="cpu", tile_size=tile_size)
     import rasterio
 
     with rasterio.open(dst) as ds:
@@ -64,6 +66,9 @@ def main() -> None:
     ap.add_argument("--xregion", type=Path)
     ap.add_argument("--patch", action="append", default=[])
     ap.add_argument("--side", type=int, default=320)
+    ap.add_argument("--tile-size", type=int, default=None)
+    ap.add_argument("--holdout", action="append", default=[],
+                    help="fragments labelled as the geographic hold-out instead of validation")
     args = ap.parse_args()
 
     from make_la_samples import write_fragment
@@ -77,12 +82,12 @@ def main() -> None:
             tif = work / f"la_{fid}.tif"
             write_fragment(args.la, rows[fid], tif)
             real = Image.open(args.la / rows[fid]["opt"])
-            lines.append(_row([_grey_sar(tif), _colorize(tif, args.model, work), real], args.side))
-            labels.append(f"Los Angeles {fid} (validation)")
+            lines.append(_row([_grey_sar(tif), _colorize(tif, args.model, work, args.tile_size), real], args.side))
+            labels.append(f"Los Angeles {fid} ({'hold-out' if fid in args.holdout else 'validation'})")
         for name in args.patch:
             tif = ROOT / "samples" / f"{name}.tif"
             real = Image.open(args.xregion / "opt" / f"{name}.png")
-            lines.append(_row([_grey_sar(tif), _colorize(tif, args.model, work), real], args.side))
+            lines.append(_row([_grey_sar(tif), _colorize(tif, args.model, work, args.tile_size), real], args.side))
             labels.append(f"{name.split('_')[5]} (cross-region)")
     head = 22
     width = lines[0].width

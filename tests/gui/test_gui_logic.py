@@ -67,7 +67,7 @@ def test_packaged_card_summary_says_what_it_was_trained_on() -> None:
     if not path.is_file():
         pytest.skip("no packaged SAR model in this checkout")
     line = choice.card_summary(read_card(path))
-    assert "trained on s1s2-la (62 pairs)" in line and "tile 256 px" in line
+    assert "trained on s1s2-la (62 pairs)" in line and "tile 512 px" in line
 
 
 def test_other_entry_checks_the_card(semantic_model: Path, tmp_path: Path) -> None:
