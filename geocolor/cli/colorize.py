@@ -93,8 +93,8 @@ def _tile_progress(bar: Any) -> Any:
               help="Unit of the SAR values (scaled: already scaled like the training data, e.g. 8-bit chips); "
               "auto decides from dtype, values and metadata and logs it.")
 @click.option("--tile-size", type=int, default=None, callback=_positive, show_default=False,
-              help="Tile side in pixels [default: the model card's tile_size: 128 for the packaged "
-              "SAR model].")
+              help="Tile side in pixels [default: the model card's tile_size, 512 for the packaged "
+              "SAR model; a scene smaller than one tile gets one tile its size].")
 @click.option("--overlap", type=int, default=None, callback=_positive, show_default=False,
               help="Overlap between tiles in pixels [default: min(32, tile/4)].")
 @click.option("--batch-size", type=int, default=8, callback=_positive, help="Tiles per model call.")

@@ -13,7 +13,7 @@ from geocolor.data.sarscale import SarScaling
 from geocolor.errors import ModelFileError, UsageError
 from geocolor.io.modelfile import LoadedModel, default_model_path, load_model
 
-__all__ = ["default_model_path", "require_sar_model", "sar_scaling_of", "tile_settings"]
+__all__ = ["default_model_path", "fit_tile_to_scene", "require_sar_model", "sar_scaling_of", "tile_settings"]
 
 #: Default overlap between tiles (pixels), capped at a quarter of the tile. Chosen by
 #: measurement (benchmarks/overlap_seams.py, figures in benchmarks/README.md): the smallest
@@ -53,6 +53,23 @@ def tile_settings(
             f"--overlap {overlap}: must be between 0 and half the tile size ({tile // 2})"
         )
     return tile, overlap
+
+
+def fit_tile_to_scene(tile: int, overlap: int, height: int, width: int, multiple: int) -> tuple[int, int]:
+    """(tile, overlap) for a scene: the card's tile, or a smaller one when the scene fits in one.
+
+    A scene smaller than one tile is colorized as one centred tile; a 120-px chip on a
+    512-px tile would cost 18x its pixels. The tile then shrinks to the smallest multiple of
+    ``multiple`` that holds the scene and the grid's edge padding (``overlap // 2`` a side),
+    never below ``multiple``; the overlap is capped at a quarter of it. Larger scenes keep
+    ``(tile, overlap)``. Only for the default tile: an explicit ``--tile-size`` is kept.
+    """
+    pad = overlap // 2
+    needed = -(-(max(height, width) + 2 * pad) // multiple) * multiple
+    fitted = max(multiple, needed)
+    if fitted >= tile:
+        return tile, overlap
+    return fitted, min(overlap, fitted // 4)
 
 
 def require_sar_model(model: LoadedModel | str | Path | None) -> LoadedModel:

@@ -62,6 +62,7 @@ from geocolor.infer.result import ColorizeResult
 from geocolor.infer.sarinput import resolve_sar_input
 from geocolor.infer.sarmodel import (
     DEFAULT_BATCH_SIZE,
+    fit_tile_to_scene,
     require_sar_model,
     sar_scaling_of,
     tile_settings,
@@ -119,7 +120,8 @@ def colorize_scene(
         model: a loaded SAR model, a model file path, or None for the packaged default.
         band: 1-based index or description (``VV``/``VH``); default: the card's polarisation.
         input_scale: ``auto``, ``db``, ``linear``, ``amplitude``, ``dn`` or ``scaled``.
-        tile_size: tile side (default: the card's ``input.tile_size``, else 256); a
+        tile_size: tile side (default: the card's ``input.tile_size``, else 256, shrunk to
+            fit a scene smaller than one tile: :func:`~geocolor.infer.sarmodel.fit_tile_to_scene`); a
             multiple of the network's required multiple.
         overlap: overlap between tiles (default ``min(32, tile_size // 4)``).
         batch_size: tiles per model call (the result does not depend on it).
@@ -179,6 +181,9 @@ def colorize_scene(
                 stack.enter_context(rasterio.Env(GDAL_CACHEMAX=_gdal_cache_bytes(ds.width)))
             check_output(src, dst, overwrite)
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale)
+            if tile_size is None:
+                tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width,
+                                                  int(getattr(network, "multiple", 1)))
             grid = TileGrid(ds.height, ds.width, tile, overlap)
             georef = georeference(ds) if fmt == "gtiff" else {"kind": "none"}
         log.info(
@@ -246,6 +251,8 @@ def colorize_scene(
             "reference": sar.reference,
             "georeference": georef["kind"],
             "backend": backend,
+            "tile_size": tile,
+            "overlap": overlap,
             "timing": stats["timing"],
         },
     )

@@ -16,6 +16,7 @@ from colorize_fakes import (
     TileNormalised,
     corner_gcps,
     db_scene,
+    save_tiny_sar_model,
     smooth_field,
     write_raster,
 )
@@ -251,3 +252,22 @@ def test_rpcs_kept(tmp_path: Path, sar_model: Path) -> None:
         for key, value in want.items():
             np.testing.assert_allclose(got[key], value, err_msg=key)
         assert b.crs is None and b.transform.is_identity
+
+
+def test_a_scene_smaller_than_the_tile_gets_a_tile_its_size(tmp_path: Path) -> None:
+    from geocolor.infer.sarmodel import fit_tile_to_scene
+
+    assert fit_tile_to_scene(512, 32, 120, 120, 32) == (160, 32)  # a BigEarthNet chip: 160, not 512
+    assert fit_tile_to_scene(512, 32, 1024, 700, 32) == (512, 32)  # larger scenes keep the card's tile
+    assert fit_tile_to_scene(512, 32, 20, 500, 32) == (512, 32)  # too long on one side
+    assert fit_tile_to_scene(64, 16, 5, 5, 64) == (64, 16)  # never below the network's multiple
+    assert fit_tile_to_scene(512, 64, 40, 40, 32) == (128, 32)  # overlap capped at a quarter tile
+    big = save_tiny_sar_model(tmp_path / "m.model", tile_size=256)  # multiple 16
+    src = write_raster(tmp_path / "s.tif", db_scene(20, 30), descriptions=("VV", "VH"))
+    fitted = colorize_scene(src, tmp_path / "a.tif", big, device="cpu")
+    # 30 px + 16 px padding a side = 62 -> 64 (a multiple of 16), overlap capped at 64 // 4
+    assert (fitted["tile_size"], fitted["overlap"], fitted["tiles"]) == (64, 16, 1)
+    explicit = colorize_scene(src, tmp_path / "b.tif", big, tile_size=256, device="cpu")
+    assert (explicit["tile_size"], explicit["tiles"]) == (256, 1)
+    with rasterio.open(tmp_path / "a.tif") as ds:
+        assert (ds.height, ds.width, ds.count) == (20, 30, 3) and ds.crs == CRS_UTM
