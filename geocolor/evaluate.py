@@ -5,8 +5,8 @@
 ``sar`` models (:func:`evaluate_sar`)
     on a Kaggle-layout folder or ``sar/`` + ``opt/`` folders
     (:func:`geocolor.data.paired.find_pairs`): every image is cut into the
-    non-overlapping centred grid of ``tile_size`` chips (the card's, or
-    ``--tile-size``), the model colorizes each chip, and the metrics against the
+    non-overlapping centred grid of ``tile_size`` chips (the card's, shrunk when
+    every image is smaller, or ``--tile-size``), the model colorizes each chip, and the metrics against the
     optical chip are averaged per terrain and overall. Baselines on the same
     chips: the mean training colour (one constant colour; from the card, the
     ``--split`` train side or ``--train-colour``), the mean colour of all
@@ -52,7 +52,7 @@ import importlib.util
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +300,23 @@ def _mean_train_colour(model: LoadedModel, pairs: list, split: Path | str | None
 
 
 @torch.inference_mode()
+def default_chip_size(model: LoadedModel, pairs: Sequence[Any]) -> int:
+    """The card's ``tile_size``, or less when every image is smaller than it.
+
+    Images smaller than a chip are resized up to it, so a 512-px card would score 120-px
+    chips on 4x-enlarged copies. The chip is then the smallest multiple of the network's
+    size multiple that holds the shortest image side (120 px -> 128).
+    """
+    from geocolor.data.paired import pair_size
+
+    tile = int(model.card.input.get("tile_size", 256))
+    if not pairs:
+        return tile
+    multiple = int(getattr(model.network, "multiple", 1))
+    shortest = min(min(pair_size(p)) for p in pairs)
+    return min(tile, max(multiple, -(-shortest // multiple) * multiple))
+
+
 def evaluate_sar(
     model: LoadedModel,
     data: Path | str,
@@ -320,7 +337,8 @@ def evaluate_sar(
 
     With ``split`` (a training run's ``split.json``) only that run's ``subset``
     pairs are evaluated (the images the model did not train on, for ``val``).
-    ``tile_size`` overrides the card's chip size (e.g. 256 to compare models
+    ``tile_size`` overrides the card's chip size (by default the card's, shrunk for data
+    whose images are all smaller: :func:`default_chip_size`; e.g. 256 to compare models
     trained on different crops; it must suit the network). ``train_colour``
     (RGB in [0, 1]) is the mean training colour for that baseline when neither
     the card nor the split's training side gives it. ``tta`` ("flips" | "d4")
@@ -334,11 +352,11 @@ def evaluate_sar(
     pairset = find_pairs(data, terrains=terrains or None, limit_per_terrain=limit_per_terrain)
     scaling_name = sar_scaling or pairset.default_sar_scaling
     scaling = _check_sar_scaling(model, scaling_name)
-    tile = int(tile_size or model.card.input.get("tile_size", 256))
     pairs = pairset.pairs
     train_rgb, train_source = _mean_train_colour(model, pairset.pairs, split, train_colour)
     if split is not None:
         pairs = _select(pairs, lambda p: p.sar_path, split, subset)
+    tile = int(tile_size or default_chip_size(model, pairs))
     ds = PairedDataset(pairs, img_size=tile, train=False)
     n = len(ds)
     if n == 0:

@@ -338,3 +338,14 @@ def test_sar_per_image_rows(tmp_path: Path) -> None:
     rows = result["per_image"]
     assert [r["name"] for r in rows] == ["000", "001", "002"] and all(r["chips"] == 4 for r in rows)
     assert rows[1]["model"]["psnr"] == pytest.approx(PSNR_CAP) and "sar_grey" in rows[1]
+
+
+def test_small_images_are_scored_at_their_own_size_not_enlarged_to_the_cards_tile(tmp_path: Path) -> None:
+    _sar_folders(tmp_path / "small", size=40)
+    model = _sar_model(tile=512)
+    model.network.multiple = 16
+    result = evaluate(model, tmp_path / "small", device="cpu")
+    assert result["tile_size"] == 48 and result["chips"] == 2  # 40 px -> the next multiple of 16
+    assert evaluate(model, tmp_path / "small", device="cpu", tile_size=64)["tile_size"] == 64  # asked for
+    _sar_folders(tmp_path / "large", size=600)
+    assert evaluate(model, tmp_path / "large", device="cpu")["tile_size"] == 512  # the card's

@@ -570,6 +570,15 @@ class PairedDataset(Dataset):
         return to_model_range(sar), to_model_range(opt)
 
 
+def pair_size(pair: Pair) -> tuple[int, int]:
+    """(width, height) of a pair's SAR image, from the pair or the file header.
+
+    Raises:
+        DataError: the header cannot be read.
+    """
+    return pair.size or _size_or_fail(pair.sar_path)
+
+
 def _size_or_fail(path: Path) -> tuple[int, int]:
     size = _header(path)
     if isinstance(size, str):
