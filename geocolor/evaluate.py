@@ -299,7 +299,6 @@ def _mean_train_colour(model: LoadedModel, pairs: list, split: Path | str | None
             f"train side of {split} ({len(chosen)} images)")
 
 
-@torch.inference_mode()
 def default_chip_size(model: LoadedModel, pairs: Sequence[Any]) -> int:
     """The card's ``tile_size``, or less when every image is smaller than it.
 
@@ -308,15 +307,16 @@ def default_chip_size(model: LoadedModel, pairs: Sequence[Any]) -> int:
     size multiple that holds the shortest image side (120 px -> 128).
     """
     from geocolor.data.paired import pair_size
+    from geocolor.infer.tiling import smallest_tile
 
     tile = int(model.card.input.get("tile_size", 256))
     if not pairs:
         return tile
-    multiple = int(getattr(model.network, "multiple", 1))
     shortest = min(min(pair_size(p)) for p in pairs)
-    return min(tile, max(multiple, -(-shortest // multiple) * multiple))
+    return min(tile, smallest_tile(shortest, int(getattr(model.network, "multiple", 1))))
 
 
+@torch.inference_mode()
 def evaluate_sar(
     model: LoadedModel,
     data: Path | str,

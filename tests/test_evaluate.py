@@ -349,3 +349,18 @@ def test_small_images_are_scored_at_their_own_size_not_enlarged_to_the_cards_til
     assert evaluate(model, tmp_path / "small", device="cpu", tile_size=64)["tile_size"] == 64  # asked for
     _sar_folders(tmp_path / "large", size=600)
     assert evaluate(model, tmp_path / "large", device="cpu")["tile_size"] == 512  # the card's
+
+
+def test_sar_evaluation_runs_the_model_without_autograd(tmp_path: Path) -> None:
+    seen: list[bool] = []
+
+    class Recording(CopySar):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(torch.is_inference_mode_enabled())
+            return super().forward(x)
+
+    _sar_folders(tmp_path)
+    model = _sar_model()
+    model = LoadedModel(card=model.card, network=Recording(), path=model.path)
+    evaluate(model, tmp_path, device="cpu")
+    assert seen and all(seen)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import ModelFileError, UsageError
+from geocolor.infer.tiling import smallest_tile
 from geocolor.io.modelfile import LoadedModel, default_model_path, load_model
 
 __all__ = ["default_model_path", "fit_tile_to_scene", "require_sar_model", "sar_scaling_of", "tile_settings"]
@@ -64,9 +65,7 @@ def fit_tile_to_scene(tile: int, overlap: int, height: int, width: int, multiple
     never below ``multiple``; the overlap is capped at a quarter of it. Larger scenes keep
     ``(tile, overlap)``. Only for the default tile: an explicit ``--tile-size`` is kept.
     """
-    pad = overlap // 2
-    needed = -(-(max(height, width) + 2 * pad) // multiple) * multiple
-    fitted = max(multiple, needed)
+    fitted = smallest_tile(max(height, width) + 2 * (overlap // 2), multiple)
     if fitted >= tile:
         return tile, overlap
     return fitted, min(overlap, fitted // 4)

@@ -26,6 +26,11 @@ import numpy as np
 from geocolor.errors import UsageError
 
 
+def smallest_tile(side: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` (at least ``multiple``) that holds ``side`` pixels."""
+    return max(multiple, -(-side // multiple) * multiple)
+
+
 def tile_starts(size: int, tile: int, overlap: int, pad: int) -> list[int]:
     """Start offsets (may be negative) of the tiles covering ``[0, size)`` along one axis.
 
