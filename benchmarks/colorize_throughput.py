@@ -114,31 +114,38 @@ def generate_grd(path: Path, height: int, width: int, seed: int = 0, polarisatio
     return path
 
 
-def model_only(model_path: Path, tiles: int, batch: int, device: str,
+def model_only(model_path: Path, tiles: int, batch: int | None, device: str,
                backend: str = "torch") -> dict[str, Any]:
     """The pipeline's own runner (same prepared network / ONNX session) on tiles in memory."""
     import torch
 
     from geocolor.device import resolve_device
     from geocolor.infer.backend import make_runner
+    from geocolor.infer.sarmodel import default_batch_size
     from geocolor.io.modelfile import load_model
 
     dev = resolve_device(device)
     loaded = load_model(model_path, kind="sar", device=dev)
     t = int(loaded.card.input.get("tile_size", 256))
     runner = make_runner(loaded.network, backend, dev, tile=t)
+    batch = batch or default_batch_size(t, dev.type)
     x = (torch.rand(batch, 1, t, t) * 2 - 1).numpy()
     runner(x)  # warm-up
     n = 0
+    before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     while n < tiles or time.perf_counter() - start < 2.0:  # >= 2 s, so small models time fairly
         runner(x)
         n += batch
     seconds = time.perf_counter() - start
-    return {"tiles": n, "seconds": round(seconds, 3), "tiles_per_s": round(n / seconds, 3)}
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {"tiles": n, "batch_size": batch, "seconds": round(seconds, 3), "tiles_per_s": round(n / seconds, 3),
+            # kernel time and page faults: what glibc's heap settings change (geocolor/infer/heap.py)
+            "sys_s": round(after.ru_stime - before.ru_stime, 2),
+            "minor_faults": after.ru_minflt - before.ru_minflt}
 
 
-def end_to_end(model_path: Path, scene: Path, out: Path, batch: int, device: str,
+def end_to_end(model_path: Path, scene: Path, out: Path, batch: int | None, device: str,
                backend: str = "torch", overlap: int | None = None) -> dict[str, Any]:
     from geocolor.infer.backend import make_runner
     from geocolor.infer.scene import colorize_scene
@@ -159,7 +166,7 @@ def end_to_end(model_path: Path, scene: Path, out: Path, batch: int, device: str
             "height": result["height"], "timing": result["timing"]}
 
 
-def rss_child(model_path: str, scene: str, out: str, batch: int) -> None:
+def rss_child(model_path: str, scene: str, out: str, batch: int | None) -> None:
     """Run in a fresh process: colorize, then print peak RSS as JSON.
 
     Linux keeps ``ru_maxrss`` across fork+exec, so a child started by a big parent
@@ -175,13 +182,13 @@ def rss_child(model_path: str, scene: str, out: str, batch: int) -> None:
                       "width": result["width"], "height": result["height"]}))
 
 
-def peak_rss(model_path: Path, scene: Path, out: Path, batch: int) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--rss-child", str(model_path), str(scene), str(out), str(batch)]
+def peak_rss(model_path: Path, scene: Path, out: Path, batch: int | None) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--rss-child", str(model_path), str(scene), str(out), str(batch or 0)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def seams(model_path: Path, scene: Path, out_dir: Path, batch: int, device: str) -> dict[str, Any]:
+def seams(model_path: Path, scene: Path, out_dir: Path, batch: int | None, device: str) -> dict[str, Any]:
     import rasterio
 
     from geocolor.infer.sarmodel import DEFAULT_OVERLAP
@@ -261,7 +268,8 @@ def main() -> None:
     parser.add_argument("--rss-model", type=Path, help="model for the memory runs [default: untrained U-Net ngf 8]")
     parser.add_argument("--scene-size", type=int, default=2048, help="side of the throughput scene")
     parser.add_argument("--rss-sizes", type=int, nargs=2, default=(1536, 6144), help="sides of the memory scenes")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="tiles per model call [default: geocolor's, sarmodel.default_batch_size]")
     parser.add_argument("--rounds", type=int, default=3, help="alternating model-only / end-to-end rounds")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
@@ -283,7 +291,7 @@ def main() -> None:
     warnings.simplefilter("ignore", NotGeoreferencedWarning)
     if args.rss_child:
         model, scene, out, batch = args.rss_child
-        rss_child(model, scene, out, int(batch))
+        rss_child(model, scene, out, int(batch) or None)
         return
 
     import torch

@@ -97,7 +97,9 @@ def _tile_progress(bar: Any) -> Any:
               "SAR model; a scene smaller than one tile gets one tile its size].")
 @click.option("--overlap", type=int, default=None, callback=_positive, show_default=False,
               help="Overlap between tiles in pixels [default: min(32, tile/4)].")
-@click.option("--batch-size", type=int, default=8, callback=_positive, help="Tiles per model call.")
+@click.option("--batch-size", type=int, default=None, callback=_positive, show_default=False,
+              help="Tiles per model call [default: 8 on a GPU; on the CPU 1 tile of 512 px or "
+              "more, else 8 x 256^2 pixels' worth: 8 of 256 px]. The output does not depend on it.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, help="Mixed precision on CUDA.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="torch",
@@ -129,7 +131,7 @@ def colorize(
     input_scale: str,
     tile_size: int | None,
     overlap: int | None,
-    batch_size: int,
+    batch_size: int | None,
     device: str,
     amp: bool,
     backend: str,

@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from geocolor.errors import GeocolorError, UsageError
+from geocolor.infer.heap import keep_freed_memory
 
 log = logging.getLogger("geocolor.infer")
 
@@ -211,6 +212,7 @@ def make_runner(
         raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "onnxruntime" and device.type != "cpu":
         raise UsageError(f"--backend onnxruntime runs on the CPU; got --device {device}")
+    keep_freed_memory()  # reuse each batch's working memory instead of re-faulting it
     key = (backend, str(device), bool(amp), int(tile) if backend == "onnxruntime" else 0)
     cache = _RUNNERS.setdefault(network, {})
     if key not in cache:

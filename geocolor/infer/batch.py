@@ -57,7 +57,7 @@ class ColorizeOptions:
     input_scale: str = "auto"
     tile_size: int | None = None
     overlap: int | None = None
-    batch_size: int = 8
+    batch_size: int | None = None  # None: sarmodel.default_batch_size
     device: str = "auto"
     amp: bool = True
     cog: bool = True

@@ -25,8 +25,12 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from geocolor.errors import OutputError, UsageError
 from geocolor.io.raster import georeference_kind
 
+#: DEFLATE level 1, not GDAL's 6: on a real 4096^2 output it compresses in 0.44 s
+#: instead of 1.05 s for a file 2.6 % larger (benchmarks/README.md); level 6 remains
+#: one ``--co LEVEL=6`` (``ZLEVEL`` for a plain GeoTIFF) away.
 DEFAULT_COG_OPTIONS = {
     "COMPRESS": "DEFLATE",
+    "LEVEL": "1",
     "PREDICTOR": "YES",
     "BLOCKSIZE": "512",
     "OVERVIEW_RESAMPLING": "AVERAGE",
@@ -38,6 +42,7 @@ DEFAULT_GTIFF_OPTIONS = {
     "BLOCKXSIZE": "512",
     "BLOCKYSIZE": "512",
     "COMPRESS": "DEFLATE",
+    "ZLEVEL": "1",
     "PREDICTOR": "2",
     "NUM_THREADS": "ALL_CPUS",
     "BIGTIFF": "IF_SAFER",
@@ -170,8 +175,15 @@ class OverviewPlan:
     resampling: Resampling
 
     def build(self, ds: rasterio.io.DatasetWriter) -> None:
-        """Build these overviews (and those of an internal mask) in ``ds``, open for writing."""
-        ds.build_overviews(list(self.factors), self.resampling)
+        """Build these overviews (and those of an internal mask) in ``ds``, open for writing.
+
+        On all cores (GDAL's multi-threaded overview computation; the model is done by
+        now, so they are idle): 0.47 s instead of 0.71 s for a 4096^2 scene on 2 cores,
+        the same pixels. A ``GDAL_NUM_THREADS`` in the environment is left as it is.
+        """
+        threads = {} if "GDAL_NUM_THREADS" in os.environ else {"GDAL_NUM_THREADS": "ALL_CPUS"}
+        with rasterio.Env(**threads):
+            ds.build_overviews(list(self.factors), self.resampling)
 
 
 #: COG creation options that change which overviews the driver makes (or reproject):

@@ -61,7 +61,7 @@ from geocolor.infer.preview import write_scene_preview
 from geocolor.infer.result import ColorizeResult
 from geocolor.infer.sarinput import resolve_sar_input
 from geocolor.infer.sarmodel import (
-    DEFAULT_BATCH_SIZE,
+    default_batch_size,
     fit_tile_to_scene,
     require_sar_model,
     sar_scaling_of,
@@ -99,7 +99,7 @@ def colorize_scene(
     input_scale: str = "auto",
     tile_size: int | None = None,
     overlap: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     device: str | torch.device = "auto",
     amp: bool = True,
     cog: bool = True,
@@ -124,7 +124,9 @@ def colorize_scene(
             fit a scene smaller than one tile: :func:`~geocolor.infer.sarmodel.fit_tile_to_scene`); a
             multiple of the network's required multiple.
         overlap: overlap between tiles (default ``min(32, tile_size // 4)``).
-        batch_size: tiles per model call (the result does not depend on it).
+        batch_size: tiles per model call (the result does not depend on it); default
+            :func:`~geocolor.infer.sarmodel.default_batch_size` (8 on a GPU; on the CPU one
+            tile of 512 px or more, 8 of 256 px).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision (bf16, or fp16 where bf16 is unsupported) on CUDA.
         cog: write a Cloud-Optimized GeoTIFF (else a tiled GeoTIFF with overviews).
@@ -158,7 +160,7 @@ def colorize_scene(
     scaling = sar_scaling_of(loaded)
     network = loaded.network
     tile, overlap = tile_settings(loaded, tile_size, overlap)
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     if tta and tta not in TTA_MODES:
         raise UsageError(f"--tta: unknown mode {tta!r}; choose one of {', '.join(TTA_MODES)}")
@@ -205,6 +207,8 @@ def colorize_scene(
         )
 
         runner = make_runner(network, backend, dev, amp, tile)
+        if batch_size is None:
+            batch_size = default_batch_size(tile, dev.type)
         if tta:
             runner = TTARunner(runner, tta)
 
@@ -253,6 +257,7 @@ def colorize_scene(
             "backend": backend,
             "tile_size": tile,
             "overlap": overlap,
+            "batch_size": batch_size,
             "timing": stats["timing"],
         },
     )

@@ -31,6 +31,7 @@ from rasterio.windows import Window
 
 from geocolor import __version__
 from geocolor.infer.backend import Runner
+from geocolor.infer.heap import release_freed_memory
 from geocolor.infer.output import OverviewPlan, open_scratch
 from geocolor.infer.sarinput import SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
@@ -45,31 +46,6 @@ QUEUE_DEPTH = 3
 IO_THREAD_NICE = 0
 
 ProgressFn = Callable[[int, int], None]
-
-
-def _heap_trimmer() -> Callable[[], None]:
-    """A function that returns the freed heap memory of all threads to the OS (glibc), else a no-op.
-
-    glibc raises its mmap threshold after large blocks are freed, so later
-    row-band-sized numpy arrays come from per-thread heaps that keep the memory
-    when they are freed: the process would grow with the scene's width and the
-    number of threads. ``malloc_trim(0)`` after each row of tiles gives it back.
-    (Pinning ``M_MMAP_THRESHOLD`` instead also works but makes every large
-    activation of the network a fresh mapping: about 15 % slower on CPU.)
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            trim = ctypes.CDLL("libc.so.6").malloc_trim
-            trim.argtypes = [ctypes.c_size_t]
-            return lambda: trim(0) and None
-        except (OSError, AttributeError):  # not glibc
-            pass
-    return lambda: None
-
-
-_trim_heap = _heap_trimmer()
 
 
 @dataclass
@@ -180,7 +156,6 @@ def _reader(
                         _put(out, _stack(pending, pin), stop)
                         pending = _Batch()
                 del band, valid
-                _trim_heap()
                 pending.completes.append((len(pending.tiles), r))
                 if not pending.tiles:  # nothing waiting: pass the row on right away
                     _put(out, pending, stop)
@@ -263,7 +238,6 @@ class _Writer:
         self.acc[:, keep:] = 0.0
         self.valid[keep:] = False
         self.top = end
-        _trim_heap()
 
 
 def _writer_loop(
@@ -380,6 +354,7 @@ def stream(
         reader_thread.join(timeout=10)
         writer_thread.join(timeout=10)
         ds.close()
+        release_freed_memory()  # the scene's buffers and the model's working memory
     skipped = len(grid) - tiles_run
     return {
         "tiles_run": tiles_run,
