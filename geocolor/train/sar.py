@@ -487,13 +487,18 @@ def check_init_model(path: str | Path, arch: str, arch_args: dict[str, Any], car
     if card.arch != arch or _weight_shaping(theirs) != _weight_shaping(arch_args):
         raise ConfigError(
             f"{path}: --init-from needs a model of this run's architecture; it is {card.arch} "
-            f"{theirs}, this run builds {arch} {arch_args}: match --arch/--encoder/--speckle-filter"
+            f"{theirs}, this run builds {arch} {arch_args}: match --arch/--encoder/--decoder-channels"
         )
 
 
+#: Architecture arguments that add or shape no weight: ``--init-from`` may change them.
+WEIGHT_FREE_ARGS = frozenset({"upsample", "speckle_filter"})
+
+
 def _weight_shaping(arch_args: dict[str, Any]) -> dict[str, Any]:
-    """``arch_args`` less those that change no weight (the decoder's up-sampling mode)."""
-    return {k: v for k, v in arch_args.items() if k != "upsample"}
+    """``arch_args`` less those that change no weight (the decoder's up-sampling mode, the
+    Lee filter in front of the generator)."""
+    return {k: v for k, v in arch_args.items() if k not in WEIGHT_FREE_ARGS}
 
 
 def init_from_model(net: nn.Module, path: str | Path, arch: str, arch_args: dict[str, Any]) -> None:

@@ -502,3 +502,20 @@ def test_bilinear_decoder_fine_tunes_a_nearest_model_and_is_recorded(kaggle_dir,
     assert model.network.decoder.blocks[0].upsample == "bilinear"
     with pytest.raises(ConfigError, match="decoder_upsample"):
         tiny(kaggle_dir, decoder_upsample="bicubic").validate()
+
+
+def test_a_lee_filter_fine_tunes_a_model_without_one(kaggle_dir, tmp_path):
+    base = dict(arch="unet-efficientnet", pretrained=False, decoder_channels=(4, 4, 4, 4, 4), lambda_adv=0.0,
+                lambda_cycle=0.0, max_steps=1)
+    first = train_sar(tiny(kaggle_dir, **base), tmp_path / "a")
+    settings = tiny(kaggle_dir, **base, init_from=str(first.model_path), speckle_filter="lee")
+    task = prepare_sar_task(settings, tmp_path / "b")
+    task.setup(setup_runtime("cpu"))
+    start = load_model(first.model_path).network
+    assert all(torch.equal(v, start.state_dict()[k]) for k, v in task.nets["G_AB"].state_dict().items())
+    model = load_model(train_sar(settings, tmp_path / "c").model_path)
+    assert model.card.arch_args["speckle_filter"] == "lee"
+    assert type(model.network.speckle).__name__ == "LeeFilter"  # inference filters too
+    narrower = tiny(kaggle_dir, **{**base, "decoder_channels": (4, 4, 4, 4, 8)}, init_from=str(first.model_path))
+    with pytest.raises(ConfigError, match="--init-from needs a model of this run's architecture"):
+        prepare_sar_task(narrower, tmp_path / "d")
