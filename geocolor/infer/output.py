@@ -26,8 +26,9 @@ from geocolor.errors import OutputError, UsageError
 from geocolor.io.raster import georeference_kind
 
 #: DEFLATE level 1, not GDAL's 6: on a real 4096^2 output it compresses in 0.44 s
-#: instead of 1.05 s for a file 2.6 % larger (benchmarks/README.md); level 6 remains
-#: one ``--co LEVEL=6`` (``ZLEVEL`` for a plain GeoTIFF) away.
+#: instead of 1.05 s for a file 2.6 % larger (a 1024^2 sample COG: 6.8 % larger;
+#: benchmarks/README.md); level 6 remains one ``--co LEVEL=6`` (``ZLEVEL`` for a plain
+#: GeoTIFF) away.
 DEFAULT_COG_OPTIONS = {
     "COMPRESS": "DEFLATE",
     "LEVEL": "1",
