@@ -12,9 +12,9 @@ blocks below the threshold.
 ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=268435456`` would: large blocks come
 from the heap and, once glibc's per-size cache of the small remainders that
 aligned allocations leave is full (~7 calls), freed ones are reused by the next
-call without a fault. Peak memory stays about what one call needs (measured:
-+5 % on a 6144^2 scene); the memory is given back at the end of each scene by
-:func:`release_freed_memory`, so that a long batch run or the GUI idles small.
+call without a fault. Peak memory stays about what one call needs (measured with the
+same batch: +4-6 % at 1536^2 and 6144^2); it is given back at the end of each scene
+by :func:`release_freed_memory`, so that a long batch run or the GUI idles small.
 
 Only glibc (Linux) has these knobs; elsewhere both functions do nothing. A user
 who set any ``MALLOC_*`` variable, or ``GEOCOLOR_MALLOC_TUNING=0``, keeps their
