@@ -307,13 +307,14 @@ def default_chip_size(model: LoadedModel, pairs: Sequence[Any]) -> int:
     size multiple that holds the shortest image side (120 px -> 128).
     """
     from geocolor.data.paired import pair_size
+    from geocolor.infer.sarmodel import size_multiple
     from geocolor.infer.tiling import smallest_tile
 
     tile = int(model.card.input.get("tile_size", 256))
     if not pairs:
         return tile
     shortest = min(min(pair_size(p)) for p in pairs)
-    return min(tile, smallest_tile(shortest, int(getattr(model.network, "multiple", 1))))
+    return min(tile, smallest_tile(shortest, size_multiple(model)))
 
 
 @torch.inference_mode()

@@ -16,7 +16,7 @@ from geocolor.io.modelfile import LoadedModel, default_model_path, load_model
 
 __all__ = [
     "default_batch_size", "default_model_path", "fit_tile_to_scene", "require_sar_model",
-    "sar_scaling_of", "tile_settings",
+    "sar_scaling_of", "size_multiple", "tile_settings",
 ]
 
 #: Default overlap between tiles (pixels), capped at a quarter of the tile. Chosen by
@@ -63,11 +63,16 @@ def sar_scaling_of(loaded: LoadedModel) -> SarScaling:
         ) from None
 
 
+def size_multiple(loaded: LoadedModel) -> int:
+    """What a tile side must be a multiple of for this model's network (1 if it says nothing)."""
+    return int(getattr(loaded.network, "multiple", 1))
+
+
 def tile_settings(
     loaded: LoadedModel, tile_size: int | None, overlap: int | None
 ) -> tuple[int, int]:
     """(tile, overlap): the card's tile size unless given, checked against the network."""
-    multiple = int(getattr(loaded.network, "multiple", 1))
+    multiple = size_multiple(loaded)
     tile = int(tile_size or loaded.card.input.get("tile_size") or 256)
     if tile < multiple or tile % multiple:
         raise UsageError(f"--tile-size {tile}: must be a multiple of {multiple} for this model")

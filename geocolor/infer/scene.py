@@ -65,6 +65,7 @@ from geocolor.infer.sarmodel import (
     fit_tile_to_scene,
     require_sar_model,
     sar_scaling_of,
+    size_multiple,
     tile_settings,
 )
 from geocolor.infer.stream import ProgressFn, stream
@@ -184,8 +185,7 @@ def colorize_scene(
             check_output(src, dst, overwrite)
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale)
             if tile_size is None:
-                tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width,
-                                                  int(getattr(network, "multiple", 1)))
+                tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width, size_multiple(loaded))
             grid = TileGrid(ds.height, ds.width, tile, overlap)
             georef = georeference(ds) if fmt == "gtiff" else {"kind": "none"}
         log.info(
