@@ -28,7 +28,6 @@ import functools
 import logging
 import os
 import sys
-import threading
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +36,6 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 #: Free memory at the top of the heap kept rather than returned (bytes).
 TRIM_THRESHOLD = 256 << 20
-
-_lock = threading.Lock()
-_state: dict[str, bool] = {}
-
 
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
@@ -63,18 +58,18 @@ def user_opted_out() -> bool:
     return any(name.startswith("MALLOC_") for name in os.environ)
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
-    """Make glibc keep large freed blocks for reuse (once per process); True when in effect."""
-    with _lock:
-        if "kept" in _state:
-            return _state["kept"]
-        libc = None if user_opted_out() else _libc()
-        kept = bool(libc) and bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(
-            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-        )
-        _state["kept"] = kept
-        log.debug("heap: large freed blocks %s", "kept for reuse" if kept else "left to the allocator")
-        return kept
+    """Make glibc keep large freed blocks for reuse (once per process); True when in effect.
+
+    (Two threads calling it at once may both set the same values: harmless.)
+    """
+    libc = None if user_opted_out() else _libc()
+    kept = bool(libc) and bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )
+    log.debug("heap: large freed blocks %s", "kept for reuse" if kept else "left to the allocator")
+    return kept
 
 
 def release_freed_memory() -> None:

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,14 +65,15 @@ class FakeLibc:
 
 
 @pytest.fixture
-def fake_libc(monkeypatch: pytest.MonkeyPatch) -> FakeLibc:
+def fake_libc(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLibc]:
     fake = FakeLibc()
     monkeypatch.setattr(heap, "_libc", lambda: fake)
-    monkeypatch.setattr(heap, "_state", {})
     for name in list(os.environ):
         if name.startswith("MALLOC_") or name == "GEOCOLOR_MALLOC_TUNING":
             monkeypatch.delenv(name)
-    return fake
+    heap.keep_freed_memory.cache_clear()
+    yield fake
+    heap.keep_freed_memory.cache_clear()  # later callers see the real setting again
 
 
 def test_settings_are_applied_once_per_process(fake_libc: FakeLibc) -> None:
