@@ -16,24 +16,18 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geocolor.evaluate import evaluate_sar  # noqa: E402
 from geocolor.io.modelfile import LoadedModel, load_model  # noqa: E402
+from geocolor.metrics import gaussian_blur  # noqa: E402
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W), reflect padding, radius 3 sigma."""
-    r = max(1, int(3 * sigma + 0.5))
-    c = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    g = torch.exp(-(c**2) / (2 * sigma * sigma))
-    g = g / g.sum()
-    n = x.shape[1]
-    x = F.pad(x, (r, r, r, r), mode="reflect")
-    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(n, 1, 1, -1).contiguous(), groups=n)
-    return F.conv2d(x, g.view(1, 1, -1, 1).expand(n, 1, -1, 1).contiguous(), groups=n)
+def unsharp_blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of (B, C, H, W) at ``sigma`` px, radius 3 sigma, reflect padding (same size)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    return gaussian_blur(y, sigma, 2 * radius + 1, pad="reflect")
 
 
 class Sharpened(torch.nn.Module):
@@ -47,7 +41,7 @@ class Sharpened(torch.nn.Module):
         y = self.network(x)
         if self.amount == 0:
             return y
-        return (y + self.amount * (y - gaussian_blur(y, self.sigma))).clamp(-1, 1)
+        return (y + self.amount * (y - unsharp_blur(y, self.sigma))).clamp(-1, 1)
 
 
 def main() -> None:
