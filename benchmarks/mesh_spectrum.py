@@ -1,0 +1,139 @@
+"""Does a SAR model draw a periodic mesh that the real Sentinel-2 image does not have?
+
+    python benchmarks/mesh_spectrum.py --la DIR --fragment 018 --window 600,700,256 \
+        --model geocolor/weights/sar_default.model [--model runs/r21/model.model ...] [--json]
+
+Each fragment of s1s2-la (``--la``: the folder with pairs.csv) is written as a georeferenced
+GeoTIFF, exactly as samples/make_la_samples.py does, and colorized by each ``--model`` with
+:func:`geocolor.colorize_scene` (the engine and tiling of ``geocolor colorize``). In the window
+``ROW,COL,SIDE`` the luminance of the SAR input, of the real Sentinel-2 RGB and of each
+output is Hann-windowed and Fourier-transformed. The power spectrum is whitened (times |f|^2,
+so that natural images' 1/f^2 fall-off is flat) and searched for its strongest peak between
+periods of 2 and 20 px (f = 0.05-0.5 cycles/px). Reported per image:
+
+- ``period_px``: the period of that peak;
+- ``peak_over_median``: the peak's whitened power over the median whitened power in the band
+  (a periodic mesh stands out; natural texture stays near a few);
+- ``excess_vs_real``: for model outputs, the raw power at the output's peak frequency over the
+  real image's raw power there. Above 1 the model draws more of that rhythm than Sentinel-2
+  shows: invented or exaggerated mesh.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "samples"))
+
+BAND = (0.05, 0.5)  # cycles per pixel searched for a peak: periods of 2-20 px
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 3) uint8 -> (H, W) float64 luminance in 0..255 (Rec. 601 weights)."""
+    if image.ndim == 2:
+        return image.astype(np.float64)
+    return image[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def whitened_spectrum(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, S) grey -> (raw power, |f| in cycles/px), both (S, S), zero frequency centred.
+
+    The mean is removed and a 2-D Hann window applied first, so that the window's edges do not
+    add a cross of spurious power along the axes.
+    """
+    side = grey.shape[0]
+    hann = np.outer(np.hanning(side), np.hanning(grey.shape[1]))
+    power = np.abs(np.fft.fftshift(np.fft.fft2((grey - grey.mean()) * hann))) ** 2
+    fy = np.fft.fftshift(np.fft.fftfreq(grey.shape[0]))[:, None]
+    fx = np.fft.fftshift(np.fft.fftfreq(grey.shape[1]))[None, :]
+    return power, np.hypot(fy, fx)
+
+
+def spectrum_peak(grey: np.ndarray) -> dict[str, float | tuple[int, int]]:
+    """The strongest whitened peak of ``grey`` within BAND: its period, height and position."""
+    power, freq = whitened_spectrum(grey)
+    white = power * freq ** 2
+    band = (freq >= BAND[0]) & (freq <= BAND[1])
+    masked = np.where(band, white, -np.inf)
+    iy, ix = np.unravel_index(int(np.argmax(masked)), masked.shape)
+    return {"period_px": float(1.0 / freq[iy, ix]),
+            "peak_over_median": float(white[iy, ix] / np.median(white[band])),
+            "position": (int(iy), int(ix))}
+
+
+def mesh_report(sar: np.ndarray, real: np.ndarray, outputs: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Peak figures for the SAR crop, the real crop and every model output crop (same shape)."""
+    real_power, _ = whitened_spectrum(luminance(real))
+    report = {"sar": spectrum_peak(luminance(sar)), "real": spectrum_peak(luminance(real))}
+    for name, out in outputs.items():
+        grey = luminance(out)
+        peak = spectrum_peak(grey)
+        power, _ = whitened_spectrum(grey)
+        iy, ix = peak["position"]
+        peak["excess_vs_real"] = float(power[iy, ix] / max(real_power[iy, ix], 1e-12))
+        report[name] = peak
+    for entry in report.values():
+        entry.pop("position")
+    return report
+
+
+def _colorize(src: Path, model: str, work: Path, tag: str) -> np.ndarray:
+    import rasterio
+
+    from geocolor import colorize_scene
+
+    dst = work / f"{src.stem}.{tag}.tif"
+    colorize_scene(src, dst, model=model, overwrite=True, device="cpu")
+    with rasterio.open(dst) as ds:
+        return np.moveaxis(ds.read([1, 2, 3]), 0, -1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--la", type=Path, required=True, help="s1s2-la folder (pairs.csv, sar/, opt/)")
+    ap.add_argument("--fragment", action="append", required=True)
+    ap.add_argument("--window", action="append", required=True,
+                    help="ROW,COL,SIDE of the crop, one per --fragment")
+    ap.add_argument("--model", action="append", required=True)
+    ap.add_argument("--json", action="store_true", help="one JSON line per fragment on stdout")
+    args = ap.parse_args()
+    if len(args.window) != len(args.fragment):
+        ap.error("give one --window per --fragment")
+
+    from make_la_samples import write_fragment
+
+    with open(args.la / "pairs.csv", newline="") as fh:
+        rows = {r["id"].split(".")[0]: r for r in csv.DictReader(fh)}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for fid, window in zip(args.fragment, args.window):
+            r0, c0, side = (int(v) for v in window.split(","))
+            crop = (slice(r0, r0 + side), slice(c0, c0 + side))
+            tif = work / f"la_{fid}.tif"
+            write_fragment(args.la, rows[fid], tif)
+            sar = np.asarray(Image.open(args.la / rows[fid]["sar"]))
+            sar = (sar[..., 0] if sar.ndim == 3 else sar)[crop]
+            real = np.asarray(Image.open(args.la / rows[fid]["opt"]).convert("RGB"))[crop]
+            outputs = {m: _colorize(tif, m, work, str(i))[crop] for i, m in enumerate(args.model)}
+            report = mesh_report(sar, real, outputs)
+            if args.json:
+                print(json.dumps({"fragment": fid, "window": window, **report}))
+                continue
+            print(f"fragment {fid}, window {window}")
+            print(f"  {'image':40s} {'period px':>9s} {'peak/median':>11s} {'excess vs real':>14s}")
+            for name, p in report.items():
+                excess = f"{p['excess_vs_real']:.1f}x" if "excess_vs_real" in p else "-"
+                print(f"  {name[-40:]:40s} {p['period_px']:9.1f} {p['peak_over_median']:10.1f}x {excess:>14s}")
+
+
+if __name__ == "__main__":
+    main()
