@@ -272,6 +272,9 @@ def train() -> None:
 @_opt("--gamma-jitter", type=click.FloatRange(min=0), help="SAR gamma spread, as --gain-jitter [0.2].")
 @_opt("--scale-jitter", type=click.FloatRange(min=0),
       help="Random resized crops: side x exp(U(-log(1+s), log(1+s))) (0: off) [0].")
+@_opt("--rotate-jitter", type=click.FloatRange(min=0, max=180), metavar="DEGREES",
+      help="Rotate training pairs by an angle drawn in [-D, D] (45: every orientation with the "
+           "flips; teaches street grids that do not run along the training city's axes) (0: off) [0].")
 @_opt("--half/--no-half", help="Store the exported model as float16 (half the size).")
 @_opt("--holdout-region", metavar="LON_MIN,LAT_MIN,LON_MAX,LAT_MAX",
       help="Keep the fragments centred in this lon/lat box (and those they overlap) out of training "

@@ -54,7 +54,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from geocolor.data import split as _split
-from geocolor.data.augment import PairAugment
+from geocolor.data.augment import PairAugment, rotation_source_side
 from geocolor.errors import DataError, UsageError
 
 log = logging.getLogger("geocolor.data")
@@ -561,12 +561,15 @@ class PairedDataset(Dataset):
         h, w = sar.shape[:2]
         s = self.img_size
         side = self.augment.crop_side(s, min(h, w)) if self.augment is not None else s
+        angle = self.augment.angle() if self.augment is not None else 0.0
+        if angle:  # cut the larger square that the rotated crop comes from
+            side = min(rotation_source_side(side, angle), min(h, w))
         if top < 0:
             top = int(np.random.randint(0, h - side + 1))
             left = int(np.random.randint(0, w - side + 1))
         sar, opt = sar[top:top + side, left:left + side], opt[top:top + side, left:left + side]
         if self.augment is not None:
-            sar, opt = self.augment(sar, opt, s)
+            sar, opt = self.augment(sar, opt, s, angle=angle)
         return to_model_range(sar), to_model_range(opt)
 
 

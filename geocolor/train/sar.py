@@ -102,7 +102,8 @@ class SarSettings(TrainSettings):
         vgg_weights: VGG16 state dict for the content loss (else torchvision's cache).
         augment: random flips and 90-degree rotations of training crops.
         gain_jitter, gamma_jitter: SAR gain / gamma spread (log-uniform, see
-            :class:`geocolor.data.augment.PairAugment`); scale_jitter: crop-size spread.
+            :class:`geocolor.data.augment.PairAugment`); scale_jitter: crop-size spread;
+            rotate_jitter: largest rotation angle in degrees (0: off).
         terrains, limit_per_terrain: Kaggle subset selection.
         sar_scaling: preset name recorded in the card (default by data layout).
         crops_per_image: random training crops per image and epoch (default: grid count).
@@ -145,6 +146,7 @@ class SarSettings(TrainSettings):
     gain_jitter: float = 0.3
     gamma_jitter: float = 0.2
     scale_jitter: float = 0.0
+    rotate_jitter: float = 0.0
     terrains: tuple[str, ...] = ()
     limit_per_terrain: int | None = None
     sar_scaling: str | None = None
@@ -185,7 +187,7 @@ class SarSettings(TrainSettings):
             raise ConfigError(f"img_size must be >= 32 for the PatchGAN discriminators, got {self.img_size}")
         for name in ("lambda_adv", "lambda_cycle", "lambda_l1", "lambda_content", "lambda_grad", "lambda_ssim",
                      "lr_gen", "lr_disc",
-                     "gain_jitter", "gamma_jitter", "scale_jitter"):
+                     "gain_jitter", "gamma_jitter", "scale_jitter", "rotate_jitter"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.grad_scales or min(self.grad_scales) < 1:
@@ -320,7 +322,7 @@ class SarTask(TrainTask):
     def datasets(self) -> tuple[PairedDataset, PairedDataset | None]:
         s = self.settings
         augment = PairAugment(dihedral=s.augment, gain=s.gain_jitter, gamma=s.gamma_jitter,
-                              scale=s.scale_jitter)
+                              scale=s.scale_jitter, rotate=s.rotate_jitter)
         train = PairedDataset(self.train_pairs, s.img_size, train=True, crops_per_image=s.crops_per_image,
                               augment=augment)
         val = PairedDataset(self.val_pairs, s.img_size, train=False) if self.val_pairs else None
@@ -446,7 +448,7 @@ class SarTask(TrainTask):
                              }.get(self.content_net, "none (lambda_content 0: no pretrained net used)"),
             "dual": self.dual,
             "augment": {"dihedral": s.augment, "gain": s.gain_jitter, "gamma": s.gamma_jitter,
-                        "scale": s.scale_jitter},
+                        "scale": s.scale_jitter, "rotate": s.rotate_jitter},
         }
         if s.arch == "unet-efficientnet":
             losses["encoder_init"] = f"ImageNet {s.encoder}" if s.pretrained else "random"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocolor.data.augment import PairAugment, jitter_sar
+from geocolor.data.augment import PairAugment, jitter_sar, rotate_pair, rotation_source_side
 from geocolor.data.paired import PairedDataset, find_pairs
 
 
@@ -47,7 +47,7 @@ def test_augmented_training_items_replay_under_the_same_seed(tmp_path) -> None:
         Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(tmp_path / "sar" / f"{i}.png")
         Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "opt" / f"{i}.png")
     pairs = find_pairs(tmp_path).pairs
-    ds = PairedDataset(pairs, 32, train=True, augment=PairAugment(gain=0.3, gamma=0.2, scale=0.2))
+    ds = PairedDataset(pairs, 32, train=True, augment=PairAugment(gain=0.3, gamma=0.2, scale=0.2, rotate=45))
     np.random.seed(5)
     first = ds[1]
     np.random.seed(5)
@@ -55,3 +55,49 @@ def test_augmented_training_items_replay_under_the_same_seed(tmp_path) -> None:
     assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(first, again))
     val = PairedDataset(pairs, 32, train=False, augment=PairAugment(gain=0.3))
     assert val.augment is None  # validation crops are never augmented
+
+
+def test_rotation_turns_a_street_grid_and_leaves_no_empty_corner() -> None:
+    """A horizontal line through the centre comes out at the drawn angle; both images alike."""
+    n = rotation_source_side(64, 30)
+    sar = np.full((n, n), 40, np.uint8)
+    sar[n // 2 - 1:n // 2 + 1, :] = 250  # one bright east-west street
+    opt = np.repeat(sar[..., None], 3, axis=2)
+    a, b = rotate_pair(sar, opt, 30)
+    assert a.shape[0] >= 64 and a.shape == b.shape[:2]
+    assert a.min() >= 35  # every output pixel came from inside the source: no black corners
+    assert np.abs(a.astype(int) - b[..., 0]).max() == 0
+    ys, xs = np.nonzero(a > 150)
+    slope = np.polyfit(xs - a.shape[1] / 2, ys - a.shape[0] / 2, 1)[0]
+    assert abs(np.degrees(np.arctan(-slope)) - 30) < 3  # counter-clockwise, image rows down
+
+
+def test_rotated_training_crops_come_at_many_angles_and_stay_aligned(tmp_path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for sub in ("sar", "opt"):
+        (tmp_path / sub).mkdir()
+    sar = rng.integers(1, 256, (96, 96), dtype=np.uint8)
+    Image.fromarray(sar).save(tmp_path / "sar" / "0.png")
+    Image.fromarray(np.repeat(sar[..., None], 3, axis=2)).save(tmp_path / "opt" / "0.png")
+    aug = PairAugment(dihedral=False, rotate=45)
+    ds = PairedDataset(find_pairs(tmp_path).pairs, 32, train=True, crops_per_image=1, augment=aug)
+    angles = set()
+    for seed in range(12):
+        np.random.seed(seed)
+        angles.add(round(aug.angle(), 3))
+        np.random.seed(seed)
+        a, b = ds[0]
+        assert a.shape == (1, 32, 32) and b.shape == (3, 32, 32)
+        assert float((a[0] - b[0]).abs().max()) < 1e-6
+        assert float(a.min()) > -1.0  # no zero-filled corner (the source has no 0)
+    assert len(angles) == 12 and max(abs(x) for x in angles) <= 45
+
+
+def test_no_rotation_draws_nothing_so_older_runs_replay() -> None:
+    np.random.seed(7)
+    assert PairAugment(rotate=0).angle() == 0.0
+    after = np.random.random()
+    np.random.seed(7)
+    assert np.random.random() == after
