@@ -14,9 +14,16 @@ periods of 2 and 20 px (f = 0.05-0.5 cycles/px). Reported per image:
 - ``period_px``: the period of that peak;
 - ``peak_over_median``: the peak's whitened power over the median whitened power in the band
   (a periodic mesh stands out; natural texture stays near a few);
+- ``angle_deg``: the direction of the peak's frequency vector (0 or 90: a pattern along the
+  pixel rows and columns);
 - ``excess_vs_real``: for model outputs, the raw power at the output's peak frequency over the
   real image's raw power there. Above 1 the model draws more of that rhythm than Sentinel-2
   shows: invented or exaggerated mesh.
+
+``--rotate DEG`` turns the SAR and the real image by DEG degrees about the fragment's centre
+before anything else (use a central window: the corners are empty). A model that follows the
+streets turns its pattern with them; one that draws a learned template keeps it on the pixel
+axes (angle 0 or 90) whatever the input's orientation.
 """
 from __future__ import annotations
 
@@ -65,7 +72,9 @@ def spectrum_peak(grey: np.ndarray) -> dict[str, float | tuple[int, int]]:
     band = (freq >= BAND[0]) & (freq <= BAND[1])
     masked = np.where(band, white, -np.inf)
     iy, ix = np.unravel_index(int(np.argmax(masked)), masked.shape)
+    fy, fx = iy - grey.shape[0] // 2, ix - grey.shape[1] // 2
     return {"period_px": float(1.0 / freq[iy, ix]),
+            "angle_deg": float(np.degrees(np.arctan2(fy / grey.shape[0], fx / grey.shape[1])) % 180),
             "peak_over_median": float(white[iy, ix] / np.median(white[band])),
             "position": (int(iy), int(ix))}
 
@@ -86,6 +95,14 @@ def mesh_report(sar: np.ndarray, real: np.ndarray, outputs: dict[str, np.ndarray
     return report
 
 
+def _replace_band(tif: Path, band: np.ndarray) -> None:
+    """Overwrite band 1 of ``tif`` (same shape and dtype), keeping its georeference and tags."""
+    import rasterio
+
+    with rasterio.open(tif, "r+") as ds:
+        ds.write(band, 1)
+
+
 def _colorize(src: Path, model: str, work: Path, tag: str) -> np.ndarray:
     import rasterio
 
@@ -104,6 +121,8 @@ def main() -> None:
     ap.add_argument("--window", action="append", required=True,
                     help="ROW,COL,SIDE of the crop, one per --fragment")
     ap.add_argument("--model", action="append", required=True)
+    ap.add_argument("--rotate", type=float, default=0.0,
+                    help="turn the SAR and the real image by this many degrees first (see above)")
     ap.add_argument("--json", action="store_true", help="one JSON line per fragment on stdout")
     args = ap.parse_args()
     if len(args.window) != len(args.fragment):
@@ -120,19 +139,22 @@ def main() -> None:
             crop = (slice(r0, r0 + side), slice(c0, c0 + side))
             tif = work / f"la_{fid}.tif"
             write_fragment(args.la, rows[fid], tif)
-            sar = np.asarray(Image.open(args.la / rows[fid]["sar"]))
-            sar = (sar[..., 0] if sar.ndim == 3 else sar)[crop]
-            real = np.asarray(Image.open(args.la / rows[fid]["opt"]).convert("RGB"))[crop]
+            sar = np.asarray(Image.open(args.la / rows[fid]["sar"]).convert("L").rotate(args.rotate, Image.BILINEAR))
+            real = np.asarray(Image.open(args.la / rows[fid]["opt"]).convert("RGB").rotate(args.rotate, Image.BILINEAR))
+            if args.rotate:
+                _replace_band(tif, sar)
+            sar, real = sar[crop], real[crop]
             outputs = {m: _colorize(tif, m, work, str(i))[crop] for i, m in enumerate(args.model)}
             report = mesh_report(sar, real, outputs)
             if args.json:
                 print(json.dumps({"fragment": fid, "window": window, **report}))
                 continue
-            print(f"fragment {fid}, window {window}")
-            print(f"  {'image':40s} {'period px':>9s} {'peak/median':>11s} {'excess vs real':>14s}")
+            print(f"fragment {fid}, window {window}, input turned {args.rotate:g} degrees")
+            print(f"  {'image':40s} {'period px':>9s} {'angle':>6s} {'peak/median':>11s} {'excess vs real':>14s}")
             for name, p in report.items():
                 excess = f"{p['excess_vs_real']:.1f}x" if "excess_vs_real" in p else "-"
-                print(f"  {name[-40:]:40s} {p['period_px']:9.1f} {p['peak_over_median']:10.1f}x {excess:>14s}")
+                print(f"  {name[-40:]:40s} {p['period_px']:9.1f} {p['angle_deg']:6.0f} "
+                      f"{p['peak_over_median']:10.1f}x {excess:>14s}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def test_a_drawn_grid_is_found_at_its_period_and_counted_as_excess() -> None:
     meshy = _street_grid(256, 12.8, 30.0, rng)   # the same streets drawn boldly
     report = mesh.mesh_report(real[..., 0], real, {"model": meshy})
     assert abs(report["model"]["period_px"] - 12.8) < 0.5
+    assert min(abs(report["model"]["angle_deg"] - a) for a in (0, 90, 180)) < 2  # along the pixel axes
     assert report["model"]["excess_vs_real"] > 20
     assert report["model"]["peak_over_median"] > report["real"]["peak_over_median"]
 
@@ -37,3 +38,13 @@ def test_an_output_with_the_real_images_texture_shows_no_excess() -> None:
     similar = _street_grid(256, 12.8, 10.0, rng)
     report = mesh.mesh_report(real[..., 0], real, {"model": similar})
     assert 0.5 < report["model"]["excess_vs_real"] < 2.0
+
+
+def test_a_turned_grid_reports_its_angle() -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    grid = _street_grid(384, 12.8, 30.0, rng)[..., 0]
+    turned = np.asarray(Image.fromarray(grid).rotate(30, Image.BILINEAR))[64:320, 64:320]
+    peak = mesh.spectrum_peak(mesh.luminance(turned))
+    assert min(abs(peak["angle_deg"] - a) for a in (30, 60, 120, 150)) < 4
