@@ -33,7 +33,8 @@ class PairAugment:
             resized to S (0: off).
         rotate: angle in degrees drawn uniformly in [-rotate, rotate] (0: off; 45 with
             ``dihedral`` covers every orientation). The source crop is taken large enough
-            that the rotated square has no empty corners.
+            that the rotated square has no empty corners; where the image is smaller than
+            that, the rotated square is smaller than S and is resized up to S.
     """
 
     dihedral: bool = True
