@@ -101,3 +101,19 @@ def test_no_rotation_draws_nothing_so_older_runs_replay() -> None:
     after = np.random.random()
     np.random.seed(7)
     assert np.random.random() == after
+
+
+def test_rotation_of_a_chip_no_larger_than_the_crop_still_fills_the_crop(tmp_path) -> None:
+    from PIL import Image
+
+    for sub in ("sar", "opt"):
+        (tmp_path / sub).mkdir()
+    Image.fromarray(np.full((32, 32), 90, np.uint8)).save(tmp_path / "sar" / "0.png")
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(tmp_path / "opt" / "0.png")
+    aug = PairAugment(dihedral=False, rotate=45)
+    ds = PairedDataset(find_pairs(tmp_path).pairs, 32, train=True, crops_per_image=1, augment=aug)
+    for seed in range(6):
+        np.random.seed(seed)
+        a, b = ds[0]
+        assert a.shape == (1, 32, 32) and b.shape == (3, 32, 32)
+        assert float(a.min()) > -0.35 and float(b.min()) > -0.35  # 90 -> -0.29; an empty corner is -1
