@@ -231,6 +231,9 @@ def train() -> None:
 @_opt("--decoder-upsample", type=click.Choice(["nearest", "bilinear"]),
       help="x2 up-sampling in the unet-efficientnet decoder; bilinear keeps the coarse levels "
            "from showing as blocks [nearest].")
+@_opt("--antialias/--no-antialias",
+      help="Blur-pooled down-sampling in the EfficientNet encoder (same weights; keeps a mesh "
+           "from locking to the pixel axes) [off].")
 @_opt("--ngf", type=click.IntRange(min=1), help="pix2pix generator width (--arch unet) [64].")
 @_opt("--ndf", type=click.IntRange(min=1), help="Discriminator width [64].")
 @_opt("--levels", type=click.IntRange(min=2),

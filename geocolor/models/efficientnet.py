@@ -12,6 +12,13 @@ Inputs are in [-1, 1]: the Lite models were trained on pixels normalised with me
 Padding is PyTorch's symmetric ``k // 2`` rather than TensorFlow's "same" padding:
 for stride-2 layers this shifts the sampling grid by one pixel, which fine-tuning
 absorbs, and keeps the graph free of shape-dependent padding (ONNX export).
+
+``antialias=True`` down-samples as Zhang (2019, "Making convolutional networks
+shift-invariant again") does: each stride-2 convolution runs at stride 1 and a fixed
+binomial blur-and-subsample (:class:`BlurPool`) follows its activation. The weights are the
+same (ImageNet weights load unchanged); the features no longer alias, so a decoder has no
+stride-locked pattern to draw along the pixel axes. It costs the stride-2 layers 4x their
+multiply-adds (the stem and four depthwise convolutions).
 """
 from __future__ import annotations
 
@@ -51,22 +58,45 @@ def _round_repeats(repeats: int, depth: float, stage: int) -> int:
     return int(math.ceil(depth * repeats))
 
 
+class BlurPool(nn.Module):
+    """Fixed [1, 2, 1] x [1, 2, 1] / 16 blur then stride-2 subsampling, per channel.
+
+    (B, C, H, W) -> (B, C, H/2, W/2) for even H, W; reflection padding keeps edges unbiased.
+    The kernel is a non-persistent buffer: state dicts are those of the plain network.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        kernel = (taps[:, None] * taps[None, :]) / 16.0
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).contiguous(), persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+        return nn.functional.conv2d(x, self.kernel.to(x.dtype), stride=2, groups=self.channels)
+
+
 class MBConv(nn.Module):
     """Mobile inverted bottleneck without squeeze-excitation (EfficientNet-Lite block).
 
     (B, cin, H, W) -> (B, cout, H/stride, W/stride); a residual connection when the
-    shape is kept.
+    shape is kept. ``antialias``: a stride-2 block convolves at stride 1 and blur-pools
+    after the depthwise activation (same weights).
     """
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int,
+                 antialias: bool = False) -> None:
         super().__init__()
         hidden = cin * expand
         self.expand = expand != 1
         if self.expand:
             self._expand_conv = nn.Conv2d(cin, hidden, 1, bias=False)
             self._bn0 = nn.BatchNorm2d(hidden, eps=_BN_EPS)
-        self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2,
+        pooled = antialias and stride == 2
+        self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel, 1 if pooled else stride, kernel // 2,
                                          groups=hidden, bias=False)
+        self.pool = BlurPool(hidden) if pooled else None
         self._bn1 = nn.BatchNorm2d(hidden, eps=_BN_EPS)
         self._project_conv = nn.Conv2d(hidden, cout, 1, bias=False)
         self._bn2 = nn.BatchNorm2d(cout, eps=_BN_EPS)
@@ -76,6 +106,8 @@ class MBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.act(self._bn0(self._expand_conv(x))) if self.expand else x
         y = self.act(self._bn1(self._depthwise_conv(y)))
+        if self.pool is not None:
+            y = self.pool(y)
         y = self._bn2(self._project_conv(y))
         return x + y if self.residual else y
 
@@ -95,6 +127,7 @@ class EfficientNetLiteEncoder(nn.Module):
         variant: ``lite0``, ``lite1`` or ``lite2``.
         in_channels: 3 for RGB; 1 for grey/SAR (see :func:`load_imagenet_weights`,
             which then sums the RGB stem filters).
+        antialias: blur-pooled down-sampling (see the module docstring).
 
     ``forward`` maps (B, in_channels, H, W) in [-1, 1], H and W multiples of 32, to a
     list of five tensors at strides 2, 4, 8, 16, 32 (see :attr:`levels`).
@@ -102,15 +135,17 @@ class EfficientNetLiteEncoder(nn.Module):
 
     multiple = 32
 
-    def __init__(self, variant: str = "lite0", in_channels: int = 3) -> None:
+    def __init__(self, variant: str = "lite0", in_channels: int = 3, antialias: bool = False) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown EfficientNet variant {variant!r}; choose {', '.join(VARIANTS)}")
         width, depth = VARIANTS[variant]
         self.variant = variant
         self.in_channels = in_channels
-        self._conv_stem = nn.Conv2d(in_channels, STEM_CHANNELS, 3, 2, 1, bias=False)
+        self.antialias = antialias
+        self._conv_stem = nn.Conv2d(in_channels, STEM_CHANNELS, 3, 1 if antialias else 2, 1, bias=False)
         self._bn0 = nn.BatchNorm2d(STEM_CHANNELS, eps=_BN_EPS)
+        self.stem_pool = BlurPool(STEM_CHANNELS) if antialias else nn.Identity()
         self.act = nn.ReLU6(inplace=True)
         blocks: list[nn.Module] = []
         taps: list[int] = []  # index of the last block before each further down-sampling
@@ -123,7 +158,7 @@ class EfficientNetLiteEncoder(nn.Module):
                 levels.append(FeatureLevel(stride_total, cin))
             stride_total *= stride
             for i in range(_round_repeats(repeats, depth, stage)):
-                blocks.append(MBConv(cin, cout, kernel, stride if i == 0 else 1, expand))
+                blocks.append(MBConv(cin, cout, kernel, stride if i == 0 else 1, expand, antialias))
                 cin = cout
         taps.append(len(blocks) - 1)
         levels.append(FeatureLevel(stride_total, cin))
@@ -161,7 +196,7 @@ class EfficientNetLiteEncoder(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.act(self._bn0(self._conv_stem(x)))
+        x = self.stem_pool(self.act(self._bn0(self._conv_stem(x))))
         features = []
         taps = set(self._taps)
         for i, block in enumerate(self._blocks):

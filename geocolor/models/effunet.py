@@ -143,14 +143,16 @@ class EffUNetGenerator(nn.Module):
     H and W must be multiples of 32. ``encoder`` is an EfficientNet-Lite variant
     (``efficientnet-lite0``: 3.0 M encoder parameters; with the default decoder
     3.6 M in all). ``speckle_filter="lee"`` runs a :class:`LeeFilter` on the input first;
-    ``upsample`` is the decoder's x2 up-sampling (nearest or bilinear; it has no weights).
+    ``upsample`` is the decoder's x2 up-sampling (nearest or bilinear; it has no weights);
+    ``antialias`` blur-pools the encoder's down-sampling (no weights either; see
+    :mod:`geocolor.models.efficientnet`).
     """
 
     multiple = 32
 
     def __init__(self, in_channels: int = 1, out_channels: int = 3, encoder: str = "efficientnet-lite0",
                  decoder_channels: Sequence[int] = DECODER_CHANNELS, speckle_filter: str = "none",
-                 upsample: str = "nearest") -> None:
+                 upsample: str = "nearest", antialias: bool = False) -> None:
         super().__init__()
         if speckle_filter not in ("none", "lee"):
             raise UsageError(f"unknown speckle filter {speckle_filter!r}; choose none or lee")
@@ -159,7 +161,7 @@ class EffUNetGenerator(nn.Module):
         self.in_channels = in_channels
         self.speckle = LeeFilter() if speckle_filter == "lee" else nn.Identity()
         self.encoder_name = encoder
-        self.encoder = EfficientNetLiteEncoder(_variant(encoder), in_channels)
+        self.encoder = EfficientNetLiteEncoder(_variant(encoder), in_channels, antialias)
         self.decoder = UNetDecoder(self.encoder.levels, in_channels, tuple(decoder_channels), upsample)
         self.head = nn.Sequential(nn.Conv2d(self.decoder.out_channels, out_channels, 3, padding=1),
                                   nn.Tanh())

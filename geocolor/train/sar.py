@@ -80,6 +80,7 @@ class SarSettings(TrainSettings):
             weights: the high-resolution ones cost most of a CPU training step.
         speckle_filter: ``lee`` puts a Lee filter in front of the generator (it then
             runs at inference too); ``none``.
+        antialias: blur-pooled down-sampling in the EfficientNet encoder (same weights).
         decoder_upsample: ``nearest`` or ``bilinear`` x2 up-sampling in the
             ``unet-efficientnet`` decoder (no weights: ``init_from`` may use the other).
         ngf, ndf: widths of the pix2pix generators' and discriminators' first layers.
@@ -121,6 +122,7 @@ class SarSettings(TrainSettings):
     decoder_channels: tuple[int, ...] = (128, 64, 48, 32, 16)
     speckle_filter: str = "none"
     decoder_upsample: str = "nearest"
+    antialias: bool = False
     freeze_levels: int = 3
     ngf: int = 64
     ndf: int = 64
@@ -277,6 +279,8 @@ class SarTask(TrainTask):
                     if in_channels == 1 else "none"}
             if s.decoder_upsample != "nearest":  # cards of older models have no such key
                 args["upsample"] = s.decoder_upsample
+            if s.antialias:
+                args["antialias"] = True
             return args
         return {"in_channels": in_channels, "out_channels": out_channels, "ngf": s.ngf,
                 "levels": s.unet_levels, "norm": s.norm, "dropout": s.dropout}
@@ -494,7 +498,7 @@ def check_init_model(path: str | Path, arch: str, arch_args: dict[str, Any], car
 
 
 #: Architecture arguments that add or shape no weight: ``--init-from`` may change them.
-WEIGHT_FREE_ARGS = frozenset({"upsample", "speckle_filter"})
+WEIGHT_FREE_ARGS = frozenset({"upsample", "speckle_filter", "antialias"})
 
 
 def _weight_shaping(arch_args: dict[str, Any]) -> dict[str, Any]:

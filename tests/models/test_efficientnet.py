@@ -176,3 +176,33 @@ def test_content_net_auto_falls_back_to_efficientnet_and_never_to_random(tmp_pat
     _save(_imagenet_like_state(), pretrained.cache_path("efficientnet-lite0"))
     module, used = build_content_loss("auto")
     assert used == "efficientnet-lite0" and isinstance(module, EfficientNetPerceptualLoss)
+
+
+def test_antialiased_encoder_keeps_strides_and_weights_and_drops_aliasing() -> None:
+    from geocolor.models.efficientnet import BlurPool
+
+    plain = EfficientNetLiteEncoder("lite0", in_channels=1)
+    blurred = EfficientNetLiteEncoder("lite0", in_channels=1, antialias=True)
+    assert plain.state_dict().keys() == blurred.state_dict().keys()  # the same weights load
+    blurred.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        features = blurred.eval()(torch.zeros(1, 1, 64, 96))
+    for feature, level in zip(features, blurred.levels):
+        assert feature.shape[-2:] == (64 // level.stride, 96 // level.stride)
+    # A pattern at the Nyquist frequency (one-pixel stripes) aliases into a plain stride-2
+    # sampling as a flat field of one of its two values; blur-pooled, it is its mean.
+    stripes = torch.tensor([0.0, 1.0]).repeat(8).expand(1, 3, 16, 16).contiguous()
+    pooled = BlurPool(3)(stripes)
+    assert pooled.shape == (1, 3, 8, 8)
+    assert torch.allclose(pooled[..., 1:-1], torch.full_like(pooled[..., 1:-1], 0.5))
+    assert torch.equal(stripes[..., ::2, ::2], torch.zeros(1, 3, 8, 8))
+
+
+def test_antialias_is_recorded_and_rebuilt_from_the_card_arguments() -> None:
+    args = {"in_channels": 1, "out_channels": 3, "decoder_channels": [8, 8, 8, 8, 4], "antialias": True}
+    net = build_model("unet-efficientnet", **args)
+    assert net.encoder.antialias
+    y = net.eval()(torch.rand(1, 1, 64, 64) * 2 - 1)
+    assert y.shape == (1, 3, 64, 64)
+    plain = build_model("unet-efficientnet", **{**args, "antialias": False})
+    plain.load_state_dict(net.state_dict())  # weight-free: a plain model's file starts it

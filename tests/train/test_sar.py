@@ -401,7 +401,7 @@ def test_pretrained_efficientnet_generator_trains_exports_and_loads(kaggle_dir, 
     settings = tiny(kaggle_dir, arch="unet-efficientnet", encoder_weights=str(weights),
                     decoder_channels=(8, 8, 8, 8, 4), freeze_levels=2, lambda_cycle=0.0, max_steps=2,
                     gain_jitter=0.3, gamma_jitter=0.2, scale_jitter=0.2, rotate_jitter=30.0,
-                    half=True)
+                    antialias=True, half=True)
     result = train_sar(settings, tmp_path / "run")
     model = load_model(result.model_path)
     card = model.card
@@ -409,6 +409,7 @@ def test_pretrained_efficientnet_generator_trains_exports_and_loads(kaggle_dir, 
     assert card.training["losses"]["encoder_init"] == "ImageNet efficientnet-lite0"
     assert card.training["losses"]["frozen_encoder_levels"] == 2 and card.training["losses"]["dual"] is False
     assert card.training["losses"]["augment"]["rotate"] == 30.0  # the card says how it was trained
+    assert card.arch_args["antialias"] is True and model.network.encoder.antialias  # rebuilt as trained
     stem = torch.load(weights, weights_only=True)["_conv_stem.weight"].sum(1, keepdim=True)
     assert torch.allclose(model.network.encoder._conv_stem.weight.float(), stem, atol=1e-2)  # frozen, fp16-stored
     with torch.no_grad():
