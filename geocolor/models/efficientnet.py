@@ -16,9 +16,9 @@ absorbs, and keeps the graph free of shape-dependent padding (ONNX export).
 ``antialias=True`` down-samples as Zhang (2019, "Making convolutional networks
 shift-invariant again") does: each stride-2 convolution runs at stride 1 and a fixed
 binomial blur-and-subsample (:class:`BlurPool`) follows its activation. The weights are the
-same (ImageNet weights load unchanged); the features no longer alias, so a decoder has no
-stride-locked pattern to draw along the pixel axes. It costs the stride-2 layers 4x their
-multiply-adds (the stem and four depthwise convolutions).
+same (ImageNet weights load unchanged) and the features no longer alias. It costs the
+stride-2 layers 4x their multiply-adds (the stem and four depthwise convolutions). On the
+SAR model it did not remove the suburban mesh (README, runs r28-r29).
 """
 from __future__ import annotations
 
