@@ -233,7 +233,7 @@ def train() -> None:
            "from showing as blocks [nearest].")
 @_opt("--antialias/--no-antialias",
       help="Blur-pooled down-sampling in the EfficientNet encoder: features that do not alias "
-           "(same weights, ~15% slower) [off].")
+           "(same weights, ~25% slower) [off].")
 @_opt("--ngf", type=click.IntRange(min=1), help="pix2pix generator width (--arch unet) [64].")
 @_opt("--ndf", type=click.IntRange(min=1), help="Discriminator width [64].")
 @_opt("--levels", type=click.IntRange(min=2),
