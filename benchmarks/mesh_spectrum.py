@@ -28,7 +28,6 @@ axes (angle 0 or 90) whatever the input's orientation.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -51,7 +50,7 @@ def luminance(image: np.ndarray) -> np.ndarray:
     return image[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
-def whitened_spectrum(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def power_spectrum(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(S, S) grey -> (raw power, |f| in cycles/px), both (S, S), zero frequency centred.
 
     The mean is removed and a 2-D Hann window applied first, so that the window's edges do not
@@ -65,53 +64,33 @@ def whitened_spectrum(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return power, np.hypot(fy, fx)
 
 
-def spectrum_peak(grey: np.ndarray) -> dict[str, float | tuple[int, int]]:
-    """The strongest whitened peak of ``grey`` within BAND: its period, height and position."""
-    power, freq = whitened_spectrum(grey)
+def _peak(power: np.ndarray, freq: np.ndarray) -> tuple[dict[str, float], tuple[int, int]]:
+    """The strongest whitened peak of a :func:`power_spectrum` within BAND, and its index."""
     white = power * freq ** 2
     band = (freq >= BAND[0]) & (freq <= BAND[1])
-    masked = np.where(band, white, -np.inf)
-    iy, ix = np.unravel_index(int(np.argmax(masked)), masked.shape)
-    fy, fx = iy - grey.shape[0] // 2, ix - grey.shape[1] // 2
+    iy, ix = np.unravel_index(int(np.argmax(np.where(band, white, -np.inf))), white.shape)
+    rows, cols = power.shape
+    fy, fx = (iy - rows // 2) / rows, (ix - cols // 2) / cols
     return {"period_px": float(1.0 / freq[iy, ix]),
-            "angle_deg": float(np.degrees(np.arctan2(fy / grey.shape[0], fx / grey.shape[1])) % 180),
-            "peak_over_median": float(white[iy, ix] / np.median(white[band])),
-            "position": (int(iy), int(ix))}
+            "angle_deg": float(np.degrees(np.arctan2(fy, fx)) % 180),
+            "peak_over_median": float(white[iy, ix] / np.median(white[band]))}, (int(iy), int(ix))
+
+
+def spectrum_peak(grey: np.ndarray) -> dict[str, float]:
+    """The strongest whitened peak of ``grey`` within BAND: its period, direction and height."""
+    return _peak(*power_spectrum(grey))[0]
 
 
 def mesh_report(sar: np.ndarray, real: np.ndarray, outputs: dict[str, np.ndarray]) -> dict[str, dict]:
     """Peak figures for the SAR crop, the real crop and every model output crop (same shape)."""
-    real_power, _ = whitened_spectrum(luminance(real))
-    report = {"sar": spectrum_peak(luminance(sar)), "real": spectrum_peak(luminance(real))}
+    real_power, freq = power_spectrum(luminance(real))
+    report = {"sar": spectrum_peak(luminance(sar)), "real": _peak(real_power, freq)[0]}
     for name, out in outputs.items():
-        grey = luminance(out)
-        peak = spectrum_peak(grey)
-        power, _ = whitened_spectrum(grey)
-        iy, ix = peak["position"]
+        power, freq = power_spectrum(luminance(out))
+        peak, (iy, ix) = _peak(power, freq)
         peak["excess_vs_real"] = float(power[iy, ix] / max(real_power[iy, ix], 1e-12))
         report[name] = peak
-    for entry in report.values():
-        entry.pop("position")
     return report
-
-
-def _replace_band(tif: Path, band: np.ndarray) -> None:
-    """Overwrite band 1 of ``tif`` (same shape and dtype), keeping its georeference and tags."""
-    import rasterio
-
-    with rasterio.open(tif, "r+") as ds:
-        ds.write(band, 1)
-
-
-def _colorize(src: Path, model: str, work: Path, tag: str) -> np.ndarray:
-    import rasterio
-
-    from geocolor import colorize_scene
-
-    dst = work / f"{src.stem}.{tag}.tif"
-    colorize_scene(src, dst, model=model, overwrite=True, device="cpu")
-    with rasterio.open(dst) as ds:
-        return np.moveaxis(ds.read([1, 2, 3]), 0, -1)
 
 
 def main() -> None:
@@ -128,23 +107,21 @@ def main() -> None:
     if len(args.window) != len(args.fragment):
         ap.error("give one --window per --fragment")
 
-    from make_la_samples import write_fragment
+    from make_la_samples import read_fragments, write_fragment
+    from sar_sheet import colorized
 
-    with open(args.la / "pairs.csv", newline="") as fh:
-        rows = {r["id"].split(".")[0]: r for r in csv.DictReader(fh)}
+    rows = read_fragments(args.la)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for fid, window in zip(args.fragment, args.window):
             r0, c0, side = (int(v) for v in window.split(","))
             crop = (slice(r0, r0 + side), slice(c0, c0 + side))
-            tif = work / f"la_{fid}.tif"
-            write_fragment(args.la, rows[fid], tif)
             sar = np.asarray(Image.open(args.la / rows[fid]["sar"]).convert("L").rotate(args.rotate, Image.BILINEAR))
             real = np.asarray(Image.open(args.la / rows[fid]["opt"]).convert("RGB").rotate(args.rotate, Image.BILINEAR))
-            if args.rotate:
-                _replace_band(tif, sar)
+            tif = work / f"la_{fid}.tif"
+            write_fragment(args.la, rows[fid], tif, sar=sar)
             sar, real = sar[crop], real[crop]
-            outputs = {m: _colorize(tif, m, work, str(i))[crop] for i, m in enumerate(args.model)}
+            outputs = {m: np.asarray(colorized(tif, m, work))[crop] for m in args.model}
             report = mesh_report(sar, real, outputs)
             if args.json:
                 print(json.dumps({"fragment": fid, "window": window, **report}))

@@ -15,7 +15,6 @@ a model carded at 128 px shows its tile-to-tile colour steps more than at 256).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import tempfile
 from pathlib import Path
@@ -39,7 +38,8 @@ def _grey_sar(path: Path) -> Image.Image:
     return Image.fromarray((np.clip((band - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8))
 
 
-def _colorize(src: Path, model: str, work: Path, tile_size: int | None = None) -> Image.Image:
+def colorized(src: Path, model: str, work: Path, tile_size: int | None = None) -> Image.Image:
+    """``src`` colorized by ``model`` with :func:`geocolor.colorize_scene` (output in ``work``), as RGB."""
     from geocolor import colorize_scene
 
     dst = work / f"{src.stem}.rgb.tif"
@@ -71,10 +71,9 @@ def main() -> None:
                     help="fragments labelled as the geographic hold-out instead of validation")
     args = ap.parse_args()
 
-    from make_la_samples import write_fragment
+    from make_la_samples import read_fragments, write_fragment
 
-    with open(args.la / "pairs.csv", newline="") as fh:
-        rows = {r["id"].split(".")[0]: r for r in csv.DictReader(fh)}
+    rows = read_fragments(args.la)
     lines, labels = [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -82,12 +81,12 @@ def main() -> None:
             tif = work / f"la_{fid}.tif"
             write_fragment(args.la, rows[fid], tif)
             real = Image.open(args.la / rows[fid]["opt"])
-            lines.append(_row([_grey_sar(tif), _colorize(tif, args.model, work, args.tile_size), real], args.side))
+            lines.append(_row([_grey_sar(tif), colorized(tif, args.model, work, args.tile_size), real], args.side))
             labels.append(f"Los Angeles {fid} ({'hold-out' if fid in args.holdout else 'validation'})")
         for name in args.patch:
             tif = ROOT / "samples" / f"{name}.tif"
             real = Image.open(args.xregion / "opt" / f"{name}.png")
-            lines.append(_row([_grey_sar(tif), _colorize(tif, args.model, work, args.tile_size), real], args.side))
+            lines.append(_row([_grey_sar(tif), colorized(tif, args.model, work, args.tile_size), real], args.side))
             labels.append(f"{name.split('_')[5]} (cross-region)")
     head = 22
     width = lines[0].width

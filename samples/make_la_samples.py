@@ -30,11 +30,22 @@ FRAGMENTS = {
 HERE = Path(__file__).resolve().parent
 
 
-def write_fragment(data: Path, row: dict[str, str], dst: Path) -> None:
-    """Copy one fragment's SAR PNG into a georeferenced GeoTIFF at ``dst``."""
-    sar = np.asarray(Image.open(data / row["sar"]))
-    if sar.ndim == 3:
-        sar = sar[..., 0]
+def read_fragments(data: Path) -> dict[str, dict[str, str]]:
+    """The rows of ``data/pairs.csv`` by fragment id (``"018"`` for ``018.png``)."""
+    with open(data / "pairs.csv", newline="") as fh:
+        return {r["id"].split(".")[0]: r for r in csv.DictReader(fh)}
+
+
+def write_fragment(data: Path, row: dict[str, str], dst: Path, sar: np.ndarray | None = None) -> None:
+    """Copy one fragment's SAR PNG into a georeferenced GeoTIFF at ``dst``.
+
+    ``sar``: (H, W) uint8 values to write instead of the PNG's (e.g. the fragment turned),
+    with the fragment's georeference and tags.
+    """
+    if sar is None:
+        sar = np.asarray(Image.open(data / row["sar"]))
+        if sar.ndim == 3:
+            sar = sar[..., 0]
     bounds = [float(row[k]) for k in ("xmin_3395", "ymin_3395", "xmax_3395", "ymax_3395")]
     profile = {
         "driver": "GTiff", "dtype": "uint8", "count": 1, "width": sar.shape[1], "height": sar.shape[0],
@@ -54,8 +65,7 @@ def main() -> None:
     if len(sys.argv) != 2:
         sys.exit(__doc__.strip().splitlines()[2].strip())
     data = Path(sys.argv[1])
-    with open(data / "pairs.csv", newline="") as fh:
-        rows = {r["id"].split(".")[0]: r for r in csv.DictReader(fh)}
+    rows = read_fragments(data)
     for fid in FRAGMENTS:
         row = rows[fid]
         date = "".join(reversed(row["s1_date"].split(".")))
