@@ -256,6 +256,10 @@ def train() -> None:
       help="Pooling factors at which --lambda-grad compares edge strength (1 = full resolution) [1,2].")
 @_opt("--lambda-ssim", type=click.FloatRange(min=0),
       help="1 - SSIM loss weight: rewards structure in phase with the real image (0: off) [0].")
+@_opt("--lambda-shift", type=click.FloatRange(min=0),
+      help="Shift-consistency loss weight: the output of a crop moved by a few pixels must match "
+           "the same part of the whole output, which removes a mesh locked to the network's "
+           "stride (0: off) [0].")
 @_opt("--init-from", type=click.Path(path_type=Path),
       help="Start G_AB from this SAR model file (same --arch/--encoder): fine-tune a model on "
            "your region.")

@@ -63,3 +63,44 @@ class SsimLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         p, t = (pred.float() + 1) / 2, (target.float() + 1) / 2
         return 1 - ssim(p, t, dtype=torch.float32).mean()
+
+
+#: ``shift_consistency``: the sub-crop is this much smaller than the training crop (a
+#: multiple of the generator's largest stride, so that both fit it), and shifts are drawn
+#: in 1..SHIFT_RANGE - 1 so that they fall between that stride's grid points.
+SHIFT_RANGE = 32
+#: Pixels at each border of the sub-crop left out of the comparison: there the two
+#: outputs see different context (padding in one, image in the other).
+SHIFT_MARGIN = 16
+#: Box width whose local mean is taken out of both outputs before they are compared: the
+#: mesh (periods of 8-11 px) is kept, while slow changes of colour, which the two crops'
+#: different context may rightly bring, are not penalised.
+SHIFT_HIGHPASS = 17
+
+
+def shift_crop(images: torch.Tensor, shift: tuple[int, int]) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H - SHIFT_RANGE, W - SHIFT_RANGE), starting ``shift`` = (dy, dx) pixels in."""
+    dy, dx = shift
+    h, w = images.shape[-2] - SHIFT_RANGE, images.shape[-1] - SHIFT_RANGE
+    return images[..., dy:dy + h, dx:dx + w]
+
+
+def shift_consistency(output_of_crop: torch.Tensor, output: torch.Tensor, shift: tuple[int, int]) -> torch.Tensor:
+    """Mean |hp(G(crop(x, s))) - hp(crop(G(x), s))| away from the borders: 0 for a shift-equivariant G.
+
+    A strided generator can paint a pattern locked to its own grid (a mesh that stays put
+    when the scene moves by a few pixels). Such a pattern differs between the two outputs
+    here, since the crop moves the scene against the grid; content that follows the scene
+    does not. ``hp`` takes out the local mean (a :data:`SHIFT_HIGHPASS`-px box), so only
+    fine detail is compared. Inputs: (B, C, h, w) ``output_of_crop`` =
+    G(shift_crop(x, shift)) and (B, C, H, W) ``output`` = G(x), h = H - SHIFT_RANGE.
+    Output: a scalar >= 0.
+    """
+    m = SHIFT_MARGIN
+    a, b = (_high_pass(y.float())[..., m:-m, m:-m] for y in (output_of_crop, shift_crop(output, shift)))
+    return F.l1_loss(a, b)
+
+
+def _high_pass(y: torch.Tensor) -> torch.Tensor:
+    k = SHIFT_HIGHPASS
+    return y - F.avg_pool2d(y, k, stride=1, padding=k // 2, count_include_pad=False)

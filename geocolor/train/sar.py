@@ -43,7 +43,13 @@ from geocolor.data.split import SplitRecord, read_split
 from geocolor.errors import ConfigError, ModelFileError
 from geocolor.io.modelfile import ModelCard, load_model, read_card, save_model
 from geocolor.models.effunet import ENCODERS, UPSAMPLE_MODES, init_encoder_from_imagenet
-from geocolor.models.gradloss import GradientMagnitudeLoss, SsimLoss
+from geocolor.models.gradloss import (
+    SHIFT_RANGE,
+    GradientMagnitudeLoss,
+    SsimLoss,
+    shift_consistency,
+    shift_crop,
+)
 from geocolor.models.patchgan import PatchDiscriminator
 from geocolor.models.perceptual import CONTENT_NETS, build_content_loss
 from geocolor.models.registry import build_model
@@ -95,6 +101,9 @@ class SarSettings(TrainSettings):
         grad_scales: average-pooling factors at which the gradient magnitudes are compared
             (1 = full resolution; coarser scales ask for less pixel-level texture).
         lambda_ssim: weight of 1 - SSIM on G_AB (:class:`geocolor.models.gradloss.SsimLoss`); 0 = off.
+        lambda_shift: weight of the shift-consistency loss on G_AB (the output of a crop
+            moved by 1-31 px against the output's own crop,
+            :func:`geocolor.models.gradloss.shift_consistency`); 0 = off.
         init_from: a ``sar`` model file of the same architecture whose weights start
             G_AB (fine-tuning; replaces the ImageNet encoder start).
         gan_loss: ``bce`` or ``lsgan``.
@@ -140,6 +149,7 @@ class SarSettings(TrainSettings):
     lambda_grad: float = 0.0
     grad_scales: tuple[int, ...] = (1, 2)
     lambda_ssim: float = 0.0
+    lambda_shift: float = 0.0
     init_from: str | None = None
     gan_loss: str = "bce"
     content_net: str = "auto"
@@ -187,8 +197,15 @@ class SarSettings(TrainSettings):
             )
         if self.img_size < 32:
             raise ConfigError(f"img_size must be >= 32 for the PatchGAN discriminators, got {self.img_size}")
+        if self.lambda_shift > 0:
+            multiple = 32 if self.arch == "unet-efficientnet" else 2**levels
+            sub = self.img_size - SHIFT_RANGE
+            if sub < 3 * SHIFT_RANGE or sub % multiple:
+                raise ConfigError(f"--lambda-shift compares crops of img_size - {SHIFT_RANGE} = {sub} px, which must "
+                                  f"be >= {3 * SHIFT_RANGE} and a multiple of {multiple}; choose another --img-size "
+                                  "(e.g. 128 or 256 for unet-efficientnet) or --levels")
         for name in ("lambda_adv", "lambda_cycle", "lambda_l1", "lambda_content", "lambda_grad", "lambda_ssim",
-                     "lr_gen", "lr_disc",
+                     "lambda_shift", "lr_gen", "lr_disc",
                      "gain_jitter", "gamma_jitter", "scale_jitter", "rotate_jitter"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -263,7 +280,8 @@ class SarTask(TrainTask):
         self.weights = {
             "adv_AB": settings.lambda_adv, "cycle_A": settings.lambda_cycle, "l1": settings.lambda_l1,
             "content": settings.lambda_content, "grad": settings.lambda_grad,
-            "ssim": settings.lambda_ssim, "adv_BA": settings.lambda_adv, "cycle_B": settings.lambda_cycle,
+            "ssim": settings.lambda_ssim, "shift": settings.lambda_shift, "adv_BA": settings.lambda_adv,
+            "cycle_B": settings.lambda_cycle,
         }
         self.grad_loss = GradientMagnitudeLoss(settings.grad_scales) if settings.lambda_grad > 0 else None
         self.ssim_loss = SsimLoss() if settings.lambda_ssim > 0 else None
@@ -355,6 +373,9 @@ class SarTask(TrainTask):
             terms["grad"] = self.grad_loss(fake_B, B)
         if self.ssim_loss is not None:
             terms["ssim"] = self.ssim_loss(fake_B, B)
+        if self.weights["shift"] > 0:
+            shift = tuple(int(v) for v in torch.randint(1, SHIFT_RANGE, (2,)))  # global RNG: resumable
+            terms["shift"] = shift_consistency(nets["G_AB"](shift_crop(A, shift)), fake_B, shift)
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, terms, {"fake_A": fake_A, "fake_B": fake_B}  # type: ignore[return-value]
 
@@ -446,6 +467,7 @@ class SarTask(TrainTask):
             "lambda_grad": s.lambda_grad,
             "grad_scales": list(s.grad_scales),
             "lambda_ssim": s.lambda_ssim,
+            "lambda_shift": s.lambda_shift,
             "content_loss": {"vgg16": "VGG16 relu3_3 L1",
                              "efficientnet-lite0": "EfficientNet-Lite0 (strides 4, 8) L1",
                              "given": "content loss given by the caller",

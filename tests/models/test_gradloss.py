@@ -1,11 +1,19 @@
-"""The gradient-magnitude (structure) loss of ``train sar --lambda-grad``."""
+"""The structure losses of ``train sar``: ``--lambda-grad``, ``--lambda-ssim``, ``--lambda-shift``."""
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from torch.nn import functional as F
 
-from geocolor.models.gradloss import GradientMagnitudeLoss, SsimLoss
+from geocolor.models.gradloss import (
+    SHIFT_RANGE,
+    GradientMagnitudeLoss,
+    SsimLoss,
+    shift_consistency,
+    shift_crop,
+)
 
 
 def _scene(seed: int = 0) -> torch.Tensor:
@@ -46,3 +54,55 @@ def test_ssim_loss_is_zero_for_the_same_image_and_punishes_texture_out_of_phase(
     shifted = torch.roll(x, shifts=1, dims=-1)  # same texture strength, wrong phase
     assert float(loss(x, x)) == pytest.approx(0, abs=1e-5)
     assert float(loss(shifted, x)) > float(loss(F.avg_pool2d(x, 3, stride=1, padding=1), x)) > 0
+
+
+def _mesh(side: int = 64, period: int = 8, amplitude: float = 0.05) -> torch.Tensor:
+    """A lattice on the pixel axes, like the one a strided generator can draw."""
+    yy, xx = torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32),
+                            indexing="ij")
+    return amplitude * (torch.cos(2 * math.pi * xx / period) + torch.cos(2 * math.pi * yy / period))
+
+
+class _GridLocked(torch.nn.Module):
+    """A shift-equivariant convolution plus a pattern fixed to the pixel grid (period 8)."""
+
+    def __init__(self, mesh: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(1, 3, 3, padding=1)
+        self.mesh = mesh
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y + _mesh(x.shape[-1], amplitude=0.2)[: x.shape[-2]] if self.mesh else y
+
+
+@pytest.mark.parametrize("shift", [(3, 5), (8, 1), (17, 30)])
+def test_shift_consistency_is_zero_for_an_equivariant_net_and_catches_a_grid_locked_mesh(shift):
+    x = torch.rand(2, 1, 128, 128, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    for mesh in (False, True):
+        net = _GridLocked(mesh)
+        with torch.no_grad():
+            loss = float(shift_consistency(net(shift_crop(x, shift)), net(x), shift))
+        if mesh:
+            assert loss > 0.05  # the mesh stays put while the scene moves
+        else:
+            assert loss == pytest.approx(0, abs=1e-6)
+
+
+def test_shift_consistency_forgives_a_mesh_moved_by_whole_periods():
+    # a shift by whole periods of the mesh cannot reveal it: the measure is about sub-stride shifts
+    x = torch.rand(2, 1, 128, 128, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    net = _GridLocked(True)
+    with torch.no_grad():
+        assert float(shift_consistency(net(shift_crop(x, (8, 16))), net(x), (8, 16))) == pytest.approx(0, abs=1e-5)
+    assert shift_crop(x, (8, 16)).shape[-2:] == (128 - SHIFT_RANGE, 128 - SHIFT_RANGE)
+
+
+def test_shift_consistency_ignores_a_change_of_overall_colour():
+    # the crop sees less context, which may rightly change its colours a little; only detail counts
+    out = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    crop = shift_crop(out, (5, 9))
+    tinted = crop + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
+    assert float(shift_consistency(tinted, out, (5, 9))) == pytest.approx(0, abs=1e-5)
+    assert float(shift_consistency(torch.roll(crop, 3, dims=-1), out, (5, 9))) > 0.1

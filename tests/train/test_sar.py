@@ -61,7 +61,7 @@ def test_every_loss_term_is_present_with_its_weight(kaggle_dir):
     total, terms, fakes = task.generator_losses(A, B, task.nets)
     assert set(terms) == {"adv_AB", "cycle_A", "l1", "content", "adv_BA", "cycle_B"}
     assert task.weights == {"adv_AB": 1.0, "cycle_A": 3.0, "l1": 7.0, "content": 2.5, "grad": 0.0, "ssim": 0.0,
-                            "adv_BA": 1.0, "cycle_B": 3.0}
+                            "shift": 0.0, "adv_BA": 1.0, "cycle_B": 3.0}
     expected = (terms["adv_AB"] + 3 * terms["cycle_A"] + 7 * terms["l1"] + 2.5 * terms["content"]
                 + terms["adv_BA"] + 3 * terms["cycle_B"])
     assert torch.allclose(total, expected)
@@ -449,6 +449,24 @@ def test_structure_loss_term_is_weighted_and_steps_the_generator(kaggle_dir):
         fake = task.nets["G_AB"](A)
     expected = 1 - metrics.ssim((fake + 1) / 2, (B + 1) / 2).mean()
     assert float(terms["ssim"].detach()) == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_shift_consistency_term_is_weighted_recorded_and_needs_a_crop_that_fits(kaggle_dir, tmp_path):
+    task = _task(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, lambda_l1=2.0, lambda_shift=11.0, img_size=128,
+                 levels=5)
+    task.train_mode(False)
+    A, B = _batch(task)
+    torch.manual_seed(3)
+    total, terms, _ = task.generator_losses(A, B, task.nets)
+    assert set(terms) == {"l1", "shift"} and float(terms["shift"].detach()) > 0
+    assert torch.allclose(total, 2 * terms["l1"] + 11 * terms["shift"])
+    torch.manual_seed(3)  # the shift is drawn from the global (checkpointed) generator: replayable
+    assert torch.equal(task.generator_losses(A, B, task.nets)[1]["shift"], terms["shift"])
+    with pytest.raises(ConfigError, match="--lambda-shift"):
+        tiny(kaggle_dir, lambda_shift=1.0, img_size=64).validate()
+    settings = tiny(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, lambda_shift=11.0, img_size=128, levels=5,
+                    max_steps=1)
+    assert load_model(train_sar(settings, tmp_path / "run").model_path).card.training["losses"]["lambda_shift"] == 11
 
 
 def test_init_from_starts_the_generator_from_a_model_file(kaggle_dir, tmp_path):
