@@ -42,7 +42,12 @@ from geocolor.data.sarscale import SarScaling, preset
 from geocolor.data.split import SplitRecord, read_split
 from geocolor.errors import ConfigError, ModelFileError
 from geocolor.io.modelfile import ModelCard, load_model, read_card, save_model
-from geocolor.models.effunet import ENCODERS, UPSAMPLE_MODES, init_encoder_from_imagenet
+from geocolor.models.effunet import (
+    ENCODERS,
+    UPSAMPLE_MODES,
+    EffUNetGenerator,
+    init_encoder_from_imagenet,
+)
 from geocolor.models.gradloss import (
     SHIFT_RANGE,
     GradientMagnitudeLoss,
@@ -170,6 +175,11 @@ class SarSettings(TrainSettings):
     def unet_levels(self) -> int:
         return self.levels if self.levels is not None else min(8, int(math.log2(self.img_size)))
 
+    @property
+    def input_multiple(self) -> int:
+        """The generator's input height and width must be multiples of this (its largest stride)."""
+        return EffUNetGenerator.multiple if self.arch == "unet-efficientnet" else 2**self.unet_levels
+
     def validate(self) -> None:
         super().validate()
         if self.gan_loss not in ("bce", "lsgan"):
@@ -182,15 +192,15 @@ class SarSettings(TrainSettings):
         _choice("decoder_upsample", self.decoder_upsample, UPSAMPLE_MODES)
         if self.arch == "unet-efficientnet":
             _choice("encoder", self.encoder, ENCODERS)
-            if self.img_size % 32:
-                raise ConfigError(f"img_size {self.img_size} must be a multiple of 32 for "
+            if self.img_size % self.input_multiple:
+                raise ConfigError(f"img_size {self.img_size} must be a multiple of {self.input_multiple} for "
                                   "unet-efficientnet; choose another --img-size")
             if not 0 <= self.freeze_levels <= 5:
                 raise ConfigError(f"freeze_levels must be in 0..5, got {self.freeze_levels}")
             if len(self.decoder_channels) != 5 or min(self.decoder_channels) < 1:
                 raise ConfigError("decoder_channels must be 5 positive widths, deep to shallow")
         levels = self.unet_levels
-        if self.arch == "unet" and (levels < 2 or self.img_size % (2**levels)):
+        if self.arch == "unet" and (levels < 2 or self.img_size % self.input_multiple):
             raise ConfigError(
                 f"img_size {self.img_size} must be a multiple of 2**levels = {2**max(levels, 0)} "
                 f"(levels={levels}); choose another --img-size or --levels"
@@ -198,7 +208,7 @@ class SarSettings(TrainSettings):
         if self.img_size < 32:
             raise ConfigError(f"img_size must be >= 32 for the PatchGAN discriminators, got {self.img_size}")
         if self.lambda_shift > 0:
-            multiple = 32 if self.arch == "unet-efficientnet" else 2**levels
+            multiple = self.input_multiple
             sub = self.img_size - SHIFT_RANGE
             if sub < 3 * SHIFT_RANGE or sub % multiple:
                 raise ConfigError(f"--lambda-shift compares crops of img_size - {SHIFT_RANGE} = {sub} px, which must "
