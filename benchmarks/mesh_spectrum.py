@@ -24,6 +24,14 @@ periods of 2 and 20 px (f = 0.05-0.5 cycles/px). Reported per image:
 before anything else (use a central window: the corners are empty). A model that follows the
 streets turns its pattern with them; one that draws a learned template keeps it on the pixel
 axes (angle 0 or 90) whatever the input's orientation.
+
+``--shift S`` (repeatable) also colorizes the SAR moved S px down and right (reflected at the
+top and left) and compares the window's fine detail (luminance minus its 9-px local mean)
+with the unmoved output's, after moving it back: ``detail_corr_shift_S`` near 1 means the
+pattern moves with the scene; a mesh locked to the network's own grid or to the tiles would
+not (it stays put, so the correlation drops where the shift is not a multiple of its
+period). ``excess_mean_0_S`` is the excess of the two outputs' mean: shift averaging
+cancels a locked mesh, not one that follows the scene.
 """
 from __future__ import annotations
 
@@ -81,6 +89,25 @@ def spectrum_peak(grey: np.ndarray) -> dict[str, float]:
     return _peak(*power_spectrum(grey))[0]
 
 
+def fine_detail(image: np.ndarray) -> np.ndarray:
+    """(H, W[, 3]) -> (H, W) luminance minus its 9x9 local mean (edges replicated)."""
+    from scipy.ndimage import uniform_filter
+
+    grey = luminance(image)
+    return grey - uniform_filter(grey, 9, mode="nearest")
+
+
+def detail_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of :func:`fine_detail` of two same-shape images."""
+    return float(np.corrcoef(fine_detail(a).ravel(), fine_detail(b).ravel())[0, 1])
+
+
+def moved(sar: np.ndarray, shift: int) -> np.ndarray:
+    """(H, W) -> the same image moved ``shift`` px down and right (reflected in), same shape."""
+    h, w = sar.shape
+    return np.pad(sar, ((shift, 0), (shift, 0)), mode="reflect")[:h, :w]
+
+
 def mesh_report(sar: np.ndarray, real: np.ndarray, outputs: dict[str, np.ndarray]) -> dict[str, dict]:
     """Peak figures for the SAR crop, the real crop and every model output crop (same shape)."""
     real_power, freq = power_spectrum(luminance(real))
@@ -102,6 +129,8 @@ def main() -> None:
     ap.add_argument("--model", action="append", required=True)
     ap.add_argument("--rotate", type=float, default=0.0,
                     help="turn the SAR and the real image by this many degrees first (see above)")
+    ap.add_argument("--shift", type=int, action="append", default=[],
+                    help="also colorize the SAR moved this many px and compare fine detail (see above)")
     ap.add_argument("--json", action="store_true", help="one JSON line per fragment on stdout")
     args = ap.parse_args()
     if len(args.window) != len(args.fragment):
@@ -120,9 +149,16 @@ def main() -> None:
             real = np.asarray(Image.open(args.la / rows[fid]["opt"]).convert("RGB").rotate(args.rotate, Image.BILINEAR))
             tif = work / f"la_{fid}.tif"
             write_fragment(args.la, rows[fid], tif, sar=sar)
-            sar, real = sar[crop], real[crop]
-            outputs = {m: np.asarray(colorized(tif, m, work))[crop] for m in args.model}
-            report = mesh_report(sar, real, outputs)
+            full = {m: np.asarray(colorized(tif, m, work)) for m in args.model}
+            outputs = {m: out[crop] for m, out in full.items()}
+            report = mesh_report(sar[crop], real[crop], outputs)
+            for s in args.shift:
+                write_fragment(args.la, rows[fid], tif, sar=moved(sar, s))
+                for m in args.model:
+                    back = np.asarray(colorized(tif, m, work))[r0 + s:r0 + s + side, c0 + s:c0 + s + side]
+                    report[m][f"detail_corr_shift_{s}"] = detail_correlation(outputs[m], back)
+                    mean = ((outputs[m].astype(np.float64) + back) / 2).round().astype(np.uint8)
+                    report[m][f"excess_mean_0_{s}"] = mesh_report(sar[crop], real[crop], {m: mean})[m]["excess_vs_real"]
             if args.json:
                 print(json.dumps({"fragment": fid, "window": window, **report}))
                 continue
@@ -132,6 +168,10 @@ def main() -> None:
                 excess = f"{p['excess_vs_real']:.1f}x" if "excess_vs_real" in p else "-"
                 print(f"  {name[-40:]:40s} {p['period_px']:9.1f} {p['angle_deg']:6.0f} "
                       f"{p['peak_over_median']:10.1f}x {excess:>14s}")
+                for s in args.shift:
+                    if f"detail_corr_shift_{s}" in p:
+                        print(f"    moved {s} px: fine-detail correlation {p[f'detail_corr_shift_{s}']:.3f}, "
+                              f"excess of the mean of both outputs {p[f'excess_mean_0_{s}']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -136,41 +136,22 @@ def luminance(images: torch.Tensor) -> torch.Tensor:
     return x if x.shape[1] == 1 else luma(x)
 
 
-#: Cross-smoothing weights of the two 3x3 gradient operators (each sums to 1, so both give
-#: 2 per unit slope of a ramp). Prewitt's box favours patterns along the pixel axes: at
-#: half resolution a sinusoid of an 8.6-px period along an axis has 1.21x the magnitude of
-#: the same one along a diagonal. Scharr's weights are tuned for rotation invariance
-#: (1.00x there).
-GRADIENT_SMOOTHING = {"prewitt": (1 / 3, 1 / 3, 1 / 3), "scharr": (3 / 16, 10 / 16, 3 / 16)}
+def prewitt_gradients(y: torch.Tensor, padding: int) -> torch.Tensor:
+    """(B, 1, H, W) -> (B, 2, H', W') x and y responses of the 3x3 Prewitt pair (each kernel / 3).
 
-
-def gradients(y: torch.Tensor, padding: int, operator: str = "prewitt") -> torch.Tensor:
-    """(B, 1, H, W) -> (B, 2, H', W') x and y responses of a 3x3 gradient operator.
-
-    ``operator``: ``prewitt`` (GMSD's; kernels ``[[1, 0, -1]] * 3 / 3`` and their
-    transpose) or ``scharr`` (rows weighted 3, 10, 3 / 16 instead of 1, 1, 1 / 3).
-    ``H' = H + 2 padding - 2`` (zero padding), as ``F.conv2d`` with the kernels would
-    give. Written as differences of neighbours first, then weighted sums, so that a
-    flat region gives exactly 0 on every CPU (a convolution with the 1/3 kernels leaves
-    ~1e-17 where fused multiply-adds round differently, e.g. with AVX-512).
+    ``H' = H + 2 padding - 2`` (zero padding), as ``F.conv2d`` with the kernels
+    ``[[1, 0, -1]] * 3 / 3`` and their transpose would give. Written as differences
+    of neighbours first, then sums, so that a flat region gives exactly 0 on every
+    CPU (a convolution with the 1/3 kernels leaves ~1e-17 where fused multiply-adds
+    round differently, e.g. with AVX-512).
     """
-    try:
-        w0, w1, w2 = GRADIENT_SMOOTHING[operator]
-    except KeyError:
-        raise ValueError(f"unknown gradient operator {operator!r}; choose one of "
-                         f"{', '.join(GRADIENT_SMOOTHING)}") from None
     if padding:
         y = F.pad(y, (padding, padding, padding, padding))
     across = y[..., :, :-2] - y[..., :, 2:]  # (B, 1, H, W - 2)
     down = y[..., :-2, :] - y[..., 2:, :]  # (B, 1, H - 2, W)
-    gx = w0 * across[..., :-2, :] + w1 * across[..., 1:-1, :] + w2 * across[..., 2:, :]
-    gy = w0 * down[..., :, :-2] + w1 * down[..., :, 1:-1] + w2 * down[..., :, 2:]
+    gx = (across[..., :-2, :] + across[..., 1:-1, :] + across[..., 2:, :]) / 3
+    gy = (down[..., :, :-2] + down[..., :, 1:-1] + down[..., :, 2:]) / 3
     return torch.cat([gx, gy], dim=1)
-
-
-def prewitt_gradients(y: torch.Tensor, padding: int) -> torch.Tensor:
-    """(B, 1, H, W) -> (B, 2, H', W'): :func:`gradients` with the Prewitt pair (GMSD's)."""
-    return gradients(y, padding, "prewitt")
 
 
 def prewitt_magnitude(y: torch.Tensor, padding: int) -> torch.Tensor:

@@ -48,3 +48,21 @@ def test_a_turned_grid_reports_its_angle() -> None:
     turned = np.asarray(Image.fromarray(grid).rotate(30, Image.BILINEAR))[64:320, 64:320]
     peak = mesh.spectrum_peak(mesh.luminance(turned))
     assert min(abs(peak["angle_deg"] - a) for a in (30, 60, 120, 150)) < 4
+
+
+def test_detail_correlation_tells_a_pattern_that_follows_the_scene_from_a_locked_one() -> None:
+    rng = np.random.default_rng(1)
+    scene = rng.normal(0, 20, (96, 96)).cumsum(1) / 10 + 128  # streaky texture
+    s = 3
+    back = mesh.moved(scene, s)[s:, s:]  # the moved scene, moved back: the same content
+    assert back.shape == (96 - s, 96 - s)
+    yy, xx = np.mgrid[:96, :96]
+    lattice = 25 * (np.cos(2 * np.pi * xx / 8) + np.cos(2 * np.pi * yy / 8))  # fixed to the pixel grid
+
+    def out(image: np.ndarray) -> np.ndarray:
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+    follows = mesh.detail_correlation(out(scene[:-s, :-s] + lattice[:-s, :-s]), out(back + lattice[:-s, :-s]))
+    locked = mesh.detail_correlation(out(scene[:-s, :-s] + lattice[:-s, :-s]), out(back + lattice[s:, s:]))
+    assert follows > 0.99
+    assert locked < 0.8

@@ -254,9 +254,6 @@ def train() -> None:
            "image, against L1's blur (0: off) [0].")
 @_opt("--grad-scales", metavar="S[,S...]",
       help="Pooling factors at which --lambda-grad compares edge strength (1 = full resolution) [1,2].")
-@_opt("--grad-operator", type=click.Choice(["prewitt", "scharr"]),
-      help="Gradient operator of --lambda-grad: prewitt (as GMSD) or scharr (rotation-invariant: "
-           "no reward for texture along the pixel axes) [prewitt].")
 @_opt("--lambda-ssim", type=click.FloatRange(min=0),
       help="1 - SSIM loss weight: rewards structure in phase with the real image (0: off) [0].")
 @_opt("--lambda-shift", type=click.FloatRange(min=0),

@@ -15,48 +15,40 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geocolor.metrics import GRADIENT_SMOOTHING, gradients, luma, ssim
+from geocolor.metrics import luma, prewitt_gradients, ssim
 
 #: Keeps sqrt differentiable on flat areas (gradient units of [-1, 1] images).
 EPS = 1e-6
 
 
 class GradientMagnitudeLoss(nn.Module):
-    """Mean |m(pred) - m(target)| of luma gradient magnitudes over ``scales``.
+    """Mean |m(pred) - m(target)| of luma Prewitt magnitudes over ``scales``.
 
     Args:
         scales: average-pooling factors (1 = full resolution; GMSD works at 2).
-        operator: ``prewitt`` (GMSD's operator) or ``scharr`` (rotation-invariant).
-            Because the loss rewards edge strength whatever its phase, the cheapest
-            strength under Prewitt is texture along the pixel axes (it scores up to
-            1.2-1.5x a diagonal one at periods of 6-9 px, half resolution); Scharr
-            scores every direction alike.
 
     Input: two (B, 3, H, W) tensors in [-1, 1] (H, W >= 3 * max(scales)).
     Output: a scalar; 0 when the edge strength matches everywhere.
     """
 
-    def __init__(self, scales: tuple[int, ...] = (1, 2), operator: str = "prewitt") -> None:
+    def __init__(self, scales: tuple[int, ...] = (1, 2)) -> None:
         super().__init__()
         if not scales or min(scales) < 1:
             raise ValueError(f"scales must be positive pooling factors, got {scales!r}")
-        if operator not in GRADIENT_SMOOTHING:
-            raise ValueError(f"unknown gradient operator {operator!r}; choose one of {', '.join(GRADIENT_SMOOTHING)}")
         self.scales = tuple(scales)
-        self.operator = operator
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         yp, yt = luma(pred.float()), luma(target.float())
         total = pred.new_zeros((), dtype=torch.float32)
         for s in self.scales:
             p, t = (F.avg_pool2d(y, s) if s > 1 else y for y in (yp, yt))
-            total = total + F.l1_loss(_magnitude(p, self.operator), _magnitude(t, self.operator))
+            total = total + F.l1_loss(_magnitude(p), _magnitude(t))
         return total / len(self.scales)
 
 
-def _magnitude(y: torch.Tensor, operator: str) -> torch.Tensor:
+def _magnitude(y: torch.Tensor) -> torch.Tensor:
     # EPS inside the root: sqrt has an infinite derivative at 0 (flat areas).
-    return (gradients(y, 0, operator).pow(2).sum(1, keepdim=True) + EPS).sqrt()
+    return (prewitt_gradients(y, 0).pow(2).sum(1, keepdim=True) + EPS).sqrt()
 
 
 class SsimLoss(nn.Module):

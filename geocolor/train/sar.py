@@ -105,8 +105,6 @@ class SarSettings(TrainSettings):
             (:class:`geocolor.models.gradloss.GradientMagnitudeLoss`); 0 = off.
         grad_scales: average-pooling factors at which the gradient magnitudes are compared
             (1 = full resolution; coarser scales ask for less pixel-level texture).
-        grad_operator: ``prewitt`` (as GMSD) or ``scharr`` (rotation-invariant, so the loss
-            does not favour texture along the pixel axes).
         lambda_ssim: weight of 1 - SSIM on G_AB (:class:`geocolor.models.gradloss.SsimLoss`); 0 = off.
         lambda_shift: weight of the shift-consistency loss on G_AB (the output of a crop
             moved by 1-31 px against the output's own crop,
@@ -155,7 +153,6 @@ class SarSettings(TrainSettings):
     lambda_content: float = 1.0
     lambda_grad: float = 0.0
     grad_scales: tuple[int, ...] = (1, 2)
-    grad_operator: str = "prewitt"
     lambda_ssim: float = 0.0
     lambda_shift: float = 0.0
     init_from: str | None = None
@@ -224,15 +221,11 @@ class SarSettings(TrainSettings):
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.grad_scales or min(self.grad_scales) < 1:
             raise ConfigError(f"grad_scales must be positive pooling factors, got {self.grad_scales!r}")
-        if self.grad_operator not in GRADIENT_OPERATORS:
-            raise ConfigError(f"grad_operator must be one of {', '.join(GRADIENT_OPERATORS)}, "
-                              f"got {self.grad_operator!r}")
         if self.ngf < 1 or self.ndf < 1:
             raise ConfigError("ngf and ndf must be >= 1")
 
 
 GENERATOR_ARCHS = ("unet-efficientnet", "unet")
-GRADIENT_OPERATORS = tuple(metrics.GRADIENT_SMOOTHING)
 SPECKLE_FILTERS = ("none", "lee")
 
 
@@ -300,8 +293,7 @@ class SarTask(TrainTask):
             "ssim": settings.lambda_ssim, "shift": settings.lambda_shift, "adv_BA": settings.lambda_adv,
             "cycle_B": settings.lambda_cycle,
         }
-        self.grad_loss = (GradientMagnitudeLoss(settings.grad_scales, settings.grad_operator)
-                          if settings.lambda_grad > 0 else None)
+        self.grad_loss = GradientMagnitudeLoss(settings.grad_scales) if settings.lambda_grad > 0 else None
         self.ssim_loss = SsimLoss() if settings.lambda_ssim > 0 else None
         self._distributed = False
 
@@ -484,7 +476,6 @@ class SarTask(TrainTask):
             "lambda_content": s.lambda_content,
             "lambda_grad": s.lambda_grad,
             "grad_scales": list(s.grad_scales),
-            "grad_operator": s.grad_operator,
             "lambda_ssim": s.lambda_ssim,
             "lambda_shift": s.lambda_shift,
             "content_loss": {"vgg16": "VGG16 relu3_3 L1",

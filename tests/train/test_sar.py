@@ -504,19 +504,6 @@ def test_grad_scales_reach_the_loss_and_bad_ones_are_refused(kaggle_dir, tmp_pat
     assert not (tmp_path / "r").exists()
 
 
-def test_grad_operator_reaches_the_loss_and_the_card(kaggle_dir, tmp_path):
-    task = _task(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, lambda_grad=1.0, grad_operator="scharr")
-    assert task.grad_loss.operator == "scharr"
-    assert _task(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, lambda_grad=1.0).grad_loss.operator == "prewitt"
-    with pytest.raises(ConfigError, match="grad_operator"):
-        tiny(kaggle_dir, grad_operator="sobel").validate()
-    result = CliRunner().invoke(main, ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "r"), *TINY,
-                                       "--lambda-adv", "0", "--lambda-cycle", "0", "--lambda-grad", "1",
-                                       "--grad-operator", "scharr", "--max-steps", "1"])
-    assert result.exit_code == 0, result.output
-    assert load_model(tmp_path / "r" / "model.model").card.training["losses"]["grad_operator"] == "scharr"
-
-
 def test_bilinear_decoder_fine_tunes_a_nearest_model_and_is_recorded(kaggle_dir, tmp_path):
     base = dict(arch="unet-efficientnet", pretrained=False, decoder_channels=(4, 4, 4, 4, 4), lambda_adv=0.0,
                 lambda_cycle=0.0, max_steps=1)
