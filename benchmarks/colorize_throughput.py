@@ -115,7 +115,7 @@ def generate_grd(path: Path, height: int, width: int, seed: int = 0, polarisatio
 
 
 def model_only(model_path: Path, tiles: int, batch: int | None, device: str,
-               backend: str = "torch") -> dict[str, Any]:
+               backend: str = "torch", cpu_bf16: bool = False) -> dict[str, Any]:
     """The pipeline's own runner (same prepared network / ONNX session) on tiles in memory."""
     import torch
 
@@ -127,7 +127,7 @@ def model_only(model_path: Path, tiles: int, batch: int | None, device: str,
     dev = resolve_device(device)
     loaded = load_model(model_path, kind="sar", device=dev)
     t = int(loaded.card.input.get("tile_size", 256))
-    runner = make_runner(loaded.network, backend, dev, tile=t)
+    runner = make_runner(loaded.network, backend, dev, tile=t, cpu_bf16=cpu_bf16)
     batch = batch or default_batch_size(t, dev.type)
     x = (torch.rand(batch, 1, t, t) * 2 - 1).numpy()
     t0 = time.perf_counter()
@@ -149,7 +149,7 @@ def model_only(model_path: Path, tiles: int, batch: int | None, device: str,
 
 
 def end_to_end(model_path: Path, scene: Path, out: Path, batch: int | None, device: str,
-               backend: str = "torch", overlap: int | None = None) -> dict[str, Any]:
+               backend: str = "torch", overlap: int | None = None, cpu_bf16: bool = False) -> dict[str, Any]:
     from geocolor.infer.backend import make_runner
     from geocolor.infer.scene import colorize_scene
     from geocolor.io.modelfile import load_model
@@ -162,7 +162,7 @@ def end_to_end(model_path: Path, scene: Path, out: Path, batch: int | None, devi
                     tile=int(loaded.card.input.get("tile_size", 256)))
     start = time.perf_counter()
     result = colorize_scene(scene, out, loaded, batch_size=batch, device=device, overwrite=True,
-                            backend=backend, overlap=overlap)
+                            backend=backend, overlap=overlap, cpu_bf16=cpu_bf16)
     seconds = time.perf_counter() - start
     return {"tiles": result["tiles"], "tiles_skipped": result["tiles_skipped"], "seconds": round(seconds, 3),
             "tiles_per_s": round(result["tiles"] / seconds, 3), "width": result["width"],
@@ -223,9 +223,9 @@ def throughput(model: Path, work: Path, args: argparse.Namespace) -> dict[str, A
     rounds = []
     for _ in range(args.rounds):  # alternate, so that load from other processes hits both alike
         load = open("/proc/loadavg").read().split()[:3]
-        alone = model_only(model, tiles, args.batch_size, args.device, args.backend)
+        alone = model_only(model, tiles, args.batch_size, args.device, args.backend, args.cpu_bf16)
         e2e = end_to_end(model, scene, work / "scene_rgb.tif", args.batch_size, args.device,
-                         args.backend, args.overlap)
+                         args.backend, args.overlap, args.cpu_bf16)
         rounds.append({
             "model_only": alone,
             "end_to_end": e2e,
@@ -277,6 +277,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap [default: geocolor's]")
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="both sides in bf16 on a CPU with native bf16 (colorize --cpu-bf16)")
     parser.add_argument("--ngf", type=int, default=None,
                         help="benchmark an untrained U-Net of this width (8 levels, 256-px tiles)")
     parser.add_argument("--io-nice", type=int, default=None,

@@ -32,3 +32,21 @@ def resolve_device(spec: str | torch.device | None = "auto", local_rank: int | N
             raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) here")
         return torch.device("cuda", index)
     raise UsageError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes bfloat16 natively (Intel AMX or AVX512-BF16).
+
+    Elsewhere torch emulates bf16 on the CPU, slower than float32, so
+    ``colorize --cpu-bf16`` falls back to float32 there.
+    """
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch >= 2.1 (private)
+    found = [getattr(torch.cpu, name) for name in checks if hasattr(torch.cpu, name)]
+    if found:
+        return any(check() for check in found)
+    try:  # older torch: ask the kernel (Linux)
+        with open(cpuinfo, encoding="ascii", errors="replace") as info:
+            flags = next((line for line in info if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags

@@ -47,6 +47,8 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
               help="Tiles per model call.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
+@click.option("--cpu-bf16", is_flag=True,
+              help="bfloat16 on CPUs that compute it natively (Intel AMX or AVX512-BF16), as geocolor colorize.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
               help="Inference backend (onnxruntime: CPU, pip install 'geocolor[onnx]').")
 @click.option("--tta", is_flag=True, help="Test-time augmentation: average the model over flips.")

@@ -67,6 +67,7 @@ class ColorizeOptions:
     skip_existing: bool = False
     backend: str = "torch"
     tta: str | None = None  # "flips" | "d4": test-time augmentation (geocolor.models.tta)
+    cpu_bf16: bool = False  # bf16 on CPUs with native bf16 (geocolor.infer.backend.use_cpu_bf16)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -349,5 +350,6 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
         progress=progress,
         backend=options.backend,
         tta=options.tta,
+        cpu_bf16=options.cpu_bf16,
     )
 

@@ -111,6 +111,7 @@ def colorize_scene(
     progress: ProgressFn | None = None,
     backend: str = "torch",
     tta: str | None = None,
+    cpu_bf16: bool = False,
 ) -> ColorizeResult:
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
@@ -130,6 +131,11 @@ def colorize_scene(
             tile of 512 px or more, 8 of 256 px).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision (bf16, or fp16 where bf16 is unsupported) on CUDA.
+        cpu_bf16: bf16 on CPUs that compute it natively (Intel AMX or AVX512-BF16): the
+            model about 2x as fast there; outputs 0.3-1 DN from float32's on average, up
+            to ~30 DN at a few pixels (42-51 dB PSNR against float32 on real scenes, the
+            same accuracy against Sentinel-2 within 0.1 dB); elsewhere a warning and
+            float32 (:func:`geocolor.infer.backend.use_cpu_bf16`).
         cog: write a Cloud-Optimized GeoTIFF (else a tiled GeoTIFF with overviews).
         creation_options: GDAL creation options of the output driver (``COMPRESS=ZSTD`` ...).
         alpha: GeoTIFF nodata as an alpha band instead of an internal mask.
@@ -206,7 +212,7 @@ def colorize_scene(
             else SCRATCH_OPTIONS
         )
 
-        runner = make_runner(network, backend, dev, amp, tile)
+        runner = make_runner(network, backend, dev, amp, tile, cpu_bf16=cpu_bf16)
         if batch_size is None:
             batch_size = default_batch_size(tile, dev.type)
         if tta:

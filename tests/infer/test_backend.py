@@ -208,6 +208,63 @@ def test_runners_are_made_once_per_network(bn_model: Path) -> None:
     assert make_runner(net, "torch", cpu) is make_runner(net, "torch", cpu)
 
 
+def _colorize_cli(src: Path, out: Path, model: Path, *extra: str):
+    return CliRunner().invoke(main, ["colorize", str(src), "-o", str(out), "-m", str(model), "--device", "cpu",
+                                     "--json", *extra])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_bf16_runs_bfloat16_where_native_and_float32_elsewhere(
+    tmp_path: Path, bn_model: Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    # Whether this CPU has AMX is not up to the test: pretend both ways (torch emulates
+    # bf16 on any CPU, so the bf16 path runs everywhere, only slower).
+    import geocolor.infer.backend as backend
+
+    monkeypatch.setattr(backend, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(backend, "_BF16_WARNED", [])
+    src = write_raster(tmp_path / "s.tif", db_scene(150, 190), descriptions=("VV", "VH"))
+    outputs, stderr = {}, ""
+    for name, extra in (("fp32", ()), ("bf16", ("--cpu-bf16",))):
+        r = _colorize_cli(src, tmp_path / f"{name}.tif", bn_model, *extra)
+        assert r.exit_code == 0, r.output
+        stderr += r.stderr
+        with rasterio.open(tmp_path / f"{name}.tif") as ds:
+            outputs[name] = ds.read().astype(int)
+    diff = np.abs(outputs["fp32"] - outputs["bf16"])
+    if native:
+        assert diff.max() > 0  # bf16 did run
+        assert diff.mean() < 1.0, diff.mean()  # and stays close to float32
+        assert "no native bf16" not in stderr
+    else:
+        assert diff.max() == 0  # float32, and the user is told why
+        assert "--cpu-bf16: this CPU has no native bf16" in stderr
+
+
+def test_cpu_bf16_with_onnxruntime_is_bad_usage(tmp_path: Path, bn_model: Path) -> None:
+    _needs_onnx()
+    src = write_raster(tmp_path / "s.tif", db_scene(64, 64), descriptions=("VV", "VH"))
+    r = _colorize_cli(src, tmp_path / "o.tif", bn_model, "--backend", "onnxruntime", "--cpu-bf16")
+    assert r.exit_code == 2
+    assert "--cpu-bf16 applies to the torch backend" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_native_bf16_is_read_from_cpuinfo_where_torch_cannot_tell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geocolor.device import cpu_has_native_bf16
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):  # as in older torch
+        monkeypatch.delattr(torch.cpu, probe, raising=False)
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_tile amx_bf16\n")
+    assert cpu_has_native_bf16(str(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not cpu_has_native_bf16(str(info))
+    assert not cpu_has_native_bf16(str(tmp_path / "missing"))
+
+
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
