@@ -189,8 +189,10 @@ def colorize(
         if dev.type != "cpu":
             raise UsageError(f"--backend onnxruntime runs on the CPU; got --device {device}")
         require_onnxruntime()  # not installed: one line that says how, exit 1
-        if cpu_bf16:
-            raise UsageError("--cpu-bf16 applies to the torch backend; drop it or use --backend torch")
+    if cpu_bf16:
+        from geocolor.infer.backend import use_cpu_bf16
+
+        use_cpu_bf16(cpu_bf16, dev, backend)  # with onnxruntime: bad usage, before any input is touched
     stdin_lines = sys.stdin if "-" in inputs else ()
     jobs = plan_jobs(list(inputs), output, stdin_lines=stdin_lines, preview=preview,
                      mask_out=mask_out, shard=shard)
