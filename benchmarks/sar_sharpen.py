@@ -1,13 +1,26 @@
-"""Is a SAR model's softness a missing detail gain? Unsharp-mask its output and re-evaluate.
+"""Is a SAR model's softness a missing detail gain, or missing information? Add detail, re-score.
 
-    python benchmarks/sar_sharpen.py MODEL DATA [--split SPLIT] [--amount A --sigma S ...]
+    python benchmarks/sar_sharpen.py MODEL DATA [--split SPLIT] [--setting A S ...]
+    python benchmarks/sar_sharpen.py MODEL DATA [--split SPLIT] --lowpass 3 --sar-gain 0.4 ...
+    python benchmarks/sar_sharpen.py MODEL DATA [--split SPLIT] --lowpass 3 --oracle-block 32
 
-Each setting wraps the model's network in ``y + A * (y - gaussian_blur(y, S))`` (output
-clamped to [-1, 1]) and runs :func:`geocolor.evaluate.evaluate_sar` on the same chips as
-``geocolor evaluate --tile-size 256``. If the model's detail were right but too weak,
-sharpening would raise SSIM with the sharpness ratio; if SSIM falls, the missing
-detail is information the model does not have, not a gain. JSON lines on stdout.
+Three ways to give the output more fine detail, each scored on the same chips as
+``geocolor evaluate --tile-size 256`` (PSNR, SSIM, GMSD, sharpness; JSON lines on stdout):
+
+- ``--setting A S``: the model's own detail, unsharp-masked: ``y + A (y - blur_S(y))``.
+- ``--sar-gain G``: the SAR's own structure, as pan-sharpening adds a panchromatic band's:
+  the output low-passed (``--lowpass`` sigma px; 0 keeps it) plus ``G`` times the high-pass
+  (``x - blur_{--sar-sigma}(x)``) of the Lee-filtered SAR, on all three channels.
+- ``--oracle-block B``: an upper bound for that pan-sharpening, no model can reach it: per
+  B x B block, the gain from ``ORACLE_GAINS`` with the highest SSIM against the *real*
+  image is used. If even this cannot raise the sharpness ratio without lowering SSIM, the
+  SAR's fine structure does not carry the optical image's.
+
+If the model's detail (or the SAR's) were right but too weak, more of it would raise SSIM
+with the sharpness ratio; if SSIM falls, the missing detail is information that neither
+has, not a gain.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,52 +29,207 @@ import sys
 from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from geocolor import metrics  # noqa: E402
 from geocolor.evaluate import evaluate_sar  # noqa: E402
 from geocolor.io.modelfile import LoadedModel, load_model  # noqa: E402
 from geocolor.metrics import gaussian_blur  # noqa: E402
+from geocolor.models.effunet import LeeFilter  # noqa: E402
+
+#: Gains the oracle chooses from per block (0: the low-passed output alone).
+ORACLE_GAINS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
 def unsharp_blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of (B, C, H, W) at ``sigma`` px, radius 3 sigma, reflect padding (same size)."""
+    """Gaussian blur of (B, C, H, W) at ``sigma`` px, radius 3 sigma, reflect-padded (same size)."""
     radius = max(1, int(3 * sigma + 0.5))
     return gaussian_blur(y, sigma, 2 * radius + 1, pad="reflect")
 
 
-class Sharpened(torch.nn.Module):
-    """``network`` followed by an unsharp mask of ``amount`` at ``sigma`` px; output in [-1, 1]."""
+def sar_detail(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, 1, H, W) SAR in [-1, 1] -> its Lee-filtered high-pass at ``sigma`` px (same units)."""
+    smooth = LeeFilter()(x)
+    return smooth - unsharp_blur(smooth, sigma)
 
-    def __init__(self, network: torch.nn.Module, amount: float, sigma: float) -> None:
+
+class Detailed(torch.nn.Module):
+    """``network`` with more detail: unsharp mask (``amount``, ``sigma``), or low-pass + SAR detail.
+
+    Output in [-1, 1]. ``lowpass`` 0 and ``sar_gain`` 0 leave the low-pass or the SAR detail out.
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        amount: float = 0.0,
+        sigma: float = 1.0,
+        lowpass: float = 0.0,
+        sar_gain: float = 0.0,
+        sar_sigma: float = 4.0,
+    ) -> None:
         super().__init__()
         self.network, self.amount, self.sigma = network, amount, sigma
+        self.lowpass, self.sar_gain, self.sar_sigma = lowpass, sar_gain, sar_sigma
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.network(x)
-        if self.amount == 0:
-            return y
-        return (y + self.amount * (y - unsharp_blur(y, self.sigma))).clamp(-1, 1)
+        if self.amount:
+            y = y + self.amount * (y - unsharp_blur(y, self.sigma))
+        if self.lowpass:
+            y = unsharp_blur(y, self.lowpass)
+        if self.sar_gain:
+            y = y + self.sar_gain * sar_detail(x, self.sar_sigma)
+        return y.clamp(-1, 1)
+
+
+def oracle_gain_map(
+    base: torch.Tensor,
+    detail: torch.Tensor,
+    target: torch.Tensor,
+    block: int,
+    gains: tuple[float, ...] = ORACLE_GAINS,
+) -> torch.Tensor:
+    """Per ``block`` x ``block`` block, the gain whose ``base + gain * detail`` has the best SSIM.
+
+    ``base``, ``target``: (B, 3, H, W) in [0, 1]; ``detail``: (B, 1, H, W); H, W multiples of
+    ``block``. Returns (B, 1, H, W) gains (constant per block). Uses the real image: a bound.
+    """
+    scores = torch.stack(
+        [F.avg_pool2d(_ssim_map((base + g * detail).clamp(0, 1), target), block) for g in gains]
+    )
+    best = torch.tensor(gains, dtype=base.dtype)[scores.argmax(0)]
+    return F.interpolate(best, scale_factor=block, mode="nearest")
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) SSIM map (metrics.ssim's definition, reflect-padded, channel mean)."""
+    c = x.shape[1]
+    blurred = gaussian_blur(
+        torch.cat([x, y, x * x, y * y, x * y], 1).double(), 1.5, 11, pad="reflect"
+    )
+    mx, my, exx, eyy, exy = blurred.split(c, 1)
+    sxx, syy, sxy = exx - mx**2, eyy - my**2, exy - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return s.mean(1, keepdim=True).to(x.dtype)
+
+
+def oracle_scores(
+    model: LoadedModel,
+    data: Path,
+    split: Path | None,
+    tile_size: int,
+    lowpass: float,
+    sar_sigma: float,
+    block: int,
+) -> dict[str, float]:
+    """PSNR, SSIM, GMSD (chip means) and sharpness (ratio of means) of the oracle's output."""
+    from geocolor.data.paired import PairedDataset, find_pairs
+    from geocolor.data.split import read_split
+
+    pairs = find_pairs(data).pairs
+    if split is not None:
+        pairs = read_split(split).select("val", pairs, lambda p: p.sar_path, split)
+    ds = PairedDataset(pairs, img_size=tile_size, train=False)
+    net = Detailed(model.network.eval(), lowpass=lowpass)
+    sums = {"psnr": 0.0, "ssim": 0.0, "gmsd": 0.0, "grad": 0.0, "grad_ref": 0.0}
+    with torch.inference_mode():
+        for i in range(len(ds)):
+            x, target = (t[None] for t in ds[i])
+            target = metrics.to_unit(target)
+            base = metrics.to_unit(net(x))
+            detail = sar_detail(x, sar_sigma) / 2  # [-1, 1] units -> [0, 1] units
+            out = (base + oracle_gain_map(base, detail, target, block) * detail).clamp(0, 1)
+            sums["psnr"] += float(metrics.psnr(out, target))
+            sums["ssim"] += float(metrics.ssim(out, target))
+            sums["gmsd"] += float(metrics.gmsd(out, target))
+            sums["grad"] += float(metrics.mean_gradient(out))
+            sums["grad_ref"] += float(metrics.mean_gradient(target))
+    n = len(ds)
+    return {
+        "psnr": sums["psnr"] / n,
+        "ssim": sums["ssim"] / n,
+        "gmsd": sums["gmsd"] / n,
+        "sharpness": sums["grad"] / sums["grad_ref"],
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", type=Path)
     parser.add_argument("data", type=Path)
-    parser.add_argument("--split", type=Path, help="a training run's split.json (its val subset is scored)")
+    parser.add_argument(
+        "--split", type=Path, help="a training run's split.json (its val subset is scored)"
+    )
     parser.add_argument("--tile-size", type=int, default=256)
-    parser.add_argument("--setting", nargs=2, type=float, action="append", metavar=("AMOUNT", "SIGMA"),
-                        help="repeatable [default: 0 1, 0.6 1, 1.2 1, 0.8 2]")
-    parser.add_argument("--train-colour", nargs=3, type=float, help="mean training colour (RGB in [0, 1])")
+    parser.add_argument(
+        "--setting",
+        nargs=2,
+        type=float,
+        action="append",
+        metavar=("AMOUNT", "SIGMA"),
+        help="unsharp mask, repeatable [default without --sar-gain/--oracle-block: "
+        "0 1, 0.6 1, 1.2 1, 0.8 2]",
+    )
+    parser.add_argument(
+        "--lowpass", type=float, default=0.0, help="sigma px of the low-pass under SAR detail"
+    )
+    parser.add_argument("--sar-gain", type=float, action="append", default=[], help="repeatable")
+    parser.add_argument(
+        "--sar-sigma", type=float, default=4.0, help="sigma px of the SAR high-pass [4]"
+    )
+    parser.add_argument("--oracle-block", type=int, help="also score the oracle's block-wise gains")
+    parser.add_argument(
+        "--train-colour", nargs=3, type=float, help="mean training colour (RGB in [0, 1])"
+    )
     args = parser.parse_args()
     loaded = load_model(args.model, kind="sar")
-    for amount, sigma in args.setting or [(0, 1), (0.6, 1), (1.2, 1), (0.8, 2)]:
-        model = LoadedModel(card=loaded.card, network=Sharpened(loaded.network, amount, sigma), path=loaded.path)
-        result = evaluate_sar(model, args.data, split=args.split, tile_size=args.tile_size,
-                              train_colour=tuple(args.train_colour) if args.train_colour else None)
+    unsharp = args.setting or (
+        [] if args.sar_gain or args.oracle_block else [(0, 1), (0.6, 1), (1.2, 1), (0.8, 2)]
+    )
+    settings = [{"amount": a, "sigma": s} for a, s in unsharp]
+    settings += [
+        {"lowpass": args.lowpass, "sar_gain": g, "sar_sigma": args.sar_sigma} for g in args.sar_gain
+    ]
+    for setting in settings:
+        model = LoadedModel(
+            card=loaded.card, network=Detailed(loaded.network, **setting), path=loaded.path
+        )
+        result = evaluate_sar(
+            model,
+            args.data,
+            split=args.split,
+            tile_size=args.tile_size,
+            train_colour=tuple(args.train_colour) if args.train_colour else None,
+        )
         figures = result["groups"]["overall"]["model"]
-        print(json.dumps({"amount": amount, "sigma": sigma, **{k: round(v, 4) for k, v in figures.items()}}),
-              flush=True)
+        print(json.dumps({**setting, **{k: round(v, 4) for k, v in figures.items()}}), flush=True)
+    if args.oracle_block:
+        figures = oracle_scores(
+            loaded,
+            args.data,
+            args.split,
+            args.tile_size,
+            args.lowpass,
+            args.sar_sigma,
+            args.oracle_block,
+        )
+        print(
+            json.dumps(
+                {
+                    "oracle_block": args.oracle_block,
+                    "lowpass": args.lowpass,
+                    "sar_sigma": args.sar_sigma,
+                    **{k: round(v, 4) for k, v in figures.items()},
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -256,6 +256,11 @@ def train() -> None:
       help="Pooling factors at which --lambda-grad compares edge strength (1 = full resolution) [1,2].")
 @_opt("--lambda-ssim", type=click.FloatRange(min=0),
       help="1 - SSIM loss weight: rewards structure in phase with the real image (0: off) [0].")
+@_opt("--lambda-sharp", type=click.FloatRange(min=0),
+      help="Sharpness-floor loss weight: penalises a batch whose edge energy is below "
+           "--sharp-floor times the real images' (0: off) [0].")
+@_opt("--sharp-floor", type=click.FloatRange(min=0, min_open=True),
+      help="Sharpness ratio below which --lambda-sharp penalises [0.8].")
 @_opt("--lambda-shift", type=click.FloatRange(min=0),
       help="Shift-consistency loss weight: the output of a crop moved by a few pixels must match "
            "the same part of the whole output, which removes a mesh locked to the network's "

@@ -65,6 +65,28 @@ class SsimLoss(nn.Module):
         return 1 - ssim(p, t, dtype=torch.float32).mean()
 
 
+
+class SharpnessFloorLoss(nn.Module):
+    """How far the batch's edge energy falls short of ``floor`` times the real images'.
+
+    ``ratio`` = mean luma Prewitt magnitude of ``pred`` over that of ``target``, over the
+    whole batch (the sharpness ratio that ``geocolor evaluate`` reports). The loss is
+    ``max(0, floor - ratio)``: a constraint on the *amount* of detail, not on where it
+    goes, so the pixel and SSIM terms decide its placement (where it costs them least).
+    Input: two (B, 3, H, W) tensors in [-1, 1]. Output: a scalar in [0, floor].
+    """
+
+    def __init__(self, floor: float = 0.8) -> None:
+        super().__init__()
+        if floor <= 0:
+            raise ValueError(f"floor must be positive, got {floor!r}")
+        self.floor = float(floor)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        energy_pred = _magnitude(luma(pred.float())).mean()
+        energy_target = _magnitude(luma(target.float())).mean().detach()
+        return F.relu(self.floor - energy_pred / energy_target.clamp_min(EPS))
+
 #: ``shift_consistency``: the sub-crop is this much smaller than the training crop (a
 #: multiple of the generator's largest stride, so that both fit it), and shifts are drawn
 #: in 1..SHIFT_RANGE - 1 so that they fall between that stride's grid points.

@@ -1,4 +1,5 @@
-"""The structure losses of ``train sar``: ``--lambda-grad``, ``--lambda-ssim``, ``--lambda-shift``."""
+"""The structure losses of ``train sar``: ``--lambda-grad``, ``--lambda-ssim``, ``--lambda-sharp``,
+``--lambda-shift``."""
 from __future__ import annotations
 
 import math
@@ -10,6 +11,7 @@ from torch.nn import functional as F
 from geocolor.models.gradloss import (
     SHIFT_RANGE,
     GradientMagnitudeLoss,
+    SharpnessFloorLoss,
     SsimLoss,
     shift_consistency,
     shift_crop,
@@ -106,3 +108,24 @@ def test_shift_consistency_ignores_a_change_of_overall_colour():
     tinted = crop + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
     assert float(shift_consistency(tinted, out, (5, 9))) == pytest.approx(0, abs=1e-5)
     assert float(shift_consistency(torch.roll(crop, 3, dims=-1), out, (5, 9))) > 0.1
+
+
+def test_sharpness_floor_is_zero_above_the_floor_and_measures_the_shortfall_below():
+    x = _scene()
+    loss = SharpnessFloorLoss(floor=0.8)
+    assert float(loss(x, x)) == 0.0
+    assert float(loss(1.5 * x, x)) == 0.0  # more edge energy than the floor: no penalty, no cap
+    flat = x.mean((2, 3), keepdim=True).expand_as(x)
+    # no energy at all: the whole floor (less the sqrt(EPS) that keeps the root differentiable)
+    assert float(loss(flat, x)) == pytest.approx(0.8, abs=5e-3)
+    assert float(loss(0.5 * x, x)) == pytest.approx(0.3, abs=5e-3)  # half the energy: 0.8 - 0.5
+
+
+def test_sharpness_floor_pushes_a_blurry_output_towards_more_detail():
+    x = _scene()
+    pred = (0.3 * x).requires_grad_(True)
+    SharpnessFloorLoss(floor=0.8)(pred, x).backward()
+    step = pred.detach() - 0.5 * pred.grad  # one gradient step
+    assert SharpnessFloorLoss(floor=0.8)(step, x) < SharpnessFloorLoss(floor=0.8)(pred.detach(), x)
+    with pytest.raises(ValueError, match="floor"):
+        SharpnessFloorLoss(floor=0)

@@ -61,7 +61,7 @@ def test_every_loss_term_is_present_with_its_weight(kaggle_dir):
     total, terms, fakes = task.generator_losses(A, B, task.nets)
     assert set(terms) == {"adv_AB", "cycle_A", "l1", "content", "adv_BA", "cycle_B"}
     assert task.weights == {"adv_AB": 1.0, "cycle_A": 3.0, "l1": 7.0, "content": 2.5, "grad": 0.0, "ssim": 0.0,
-                            "shift": 0.0, "adv_BA": 1.0, "cycle_B": 3.0}
+                            "shift": 0.0, "sharp": 0.0, "adv_BA": 1.0, "cycle_B": 3.0}
     expected = (terms["adv_AB"] + 3 * terms["cycle_A"] + 7 * terms["l1"] + 2.5 * terms["content"]
                 + terms["adv_BA"] + 3 * terms["cycle_B"])
     assert torch.allclose(total, expected)
@@ -449,6 +449,23 @@ def test_structure_loss_term_is_weighted_and_steps_the_generator(kaggle_dir):
         fake = task.nets["G_AB"](A)
     expected = 1 - metrics.ssim((fake + 1) / 2, (B + 1) / 2).mean()
     assert float(terms["ssim"].detach()) == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_sharpness_floor_term_is_weighted_and_recorded_in_the_card(kaggle_dir, tmp_path):
+    task = _task(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, lambda_l1=2.0, lambda_sharp=7.0,
+                 sharp_floor=5.0)
+    task.train_mode(False)
+    A, B = _batch(task)
+    total, terms, _ = task.generator_losses(A, B, task.nets)
+    # a floor of 5x the real images' edge energy: always short of it
+    assert set(terms) == {"l1", "sharp"} and float(terms["sharp"].detach()) > 0
+    assert torch.allclose(total, 2 * terms["l1"] + 7 * terms["sharp"])
+    with pytest.raises(ConfigError, match="sharp_floor"):
+        tiny(kaggle_dir, sharp_floor=0.0).validate()
+    settings = tiny(kaggle_dir, lambda_adv=0.0, lambda_cycle=0.0, lambda_sharp=7.0, sharp_floor=0.9,
+                    max_steps=1)
+    losses = load_model(train_sar(settings, tmp_path / "run").model_path).card.training["losses"]
+    assert (losses["lambda_sharp"], losses["sharp_floor"]) == (7, 0.9)
 
 
 def test_shift_consistency_term_is_weighted_recorded_and_needs_a_crop_that_fits(kaggle_dir, tmp_path):
