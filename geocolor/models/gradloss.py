@@ -65,7 +65,6 @@ class SsimLoss(nn.Module):
         return 1 - ssim(p, t, dtype=torch.float32).mean()
 
 
-
 class SharpnessFloorLoss(nn.Module):
     """How far the batch's edge energy falls short of ``floor`` times the real images'.
 
@@ -86,6 +85,7 @@ class SharpnessFloorLoss(nn.Module):
         energy_pred = _magnitude(luma(pred.float())).mean()
         energy_target = _magnitude(luma(target.float())).mean().detach()
         return F.relu(self.floor - energy_pred / energy_target.clamp_min(EPS))
+
 
 #: ``shift_consistency``: the sub-crop is this much smaller than the training crop (a
 #: multiple of the generator's largest stride, so that both fit it), and shifts are drawn
