@@ -34,11 +34,13 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geocolor import metrics  # noqa: E402
-from geocolor.evaluate import evaluate_sar  # noqa: E402
+from geocolor.evaluate import _colour_metrics, _Mean, evaluate_sar  # noqa: E402
 from geocolor.io.modelfile import LoadedModel, load_model  # noqa: E402
 from geocolor.metrics import gaussian_blur  # noqa: E402
 from geocolor.models.effunet import LeeFilter  # noqa: E402
 
+#: Metrics of the oracle's output (``geocolor evaluate``'s names and definitions).
+ORACLE_METRICS = ("psnr", "ssim", "gmsd", "sharpness")
 #: Gains the oracle chooses from per block (0: the low-passed output alone).
 ORACLE_GAINS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -98,23 +100,15 @@ def oracle_gain_map(
     ``block``. Returns (B, 1, H, W) gains (constant per block). Uses the real image: a bound.
     """
     scores = torch.stack(
-        [F.avg_pool2d(_ssim_map((base + g * detail).clamp(0, 1), target), block) for g in gains]
+        [F.avg_pool2d(_block_ssim((base + g * detail).clamp(0, 1), target), block) for g in gains]
     )
     best = torch.tensor(gains, dtype=base.dtype)[scores.argmax(0)]
     return F.interpolate(best, scale_factor=block, mode="nearest")
 
 
-def _ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) SSIM map (metrics.ssim's definition, reflect-padded, channel mean)."""
-    c = x.shape[1]
-    blurred = gaussian_blur(
-        torch.cat([x, y, x * x, y * y, x * y], 1).double(), 1.5, 11, pad="reflect"
-    )
-    mx, my, exx, eyy, exy = blurred.split(c, 1)
-    sxx, syy, sxy = exx - mx**2, eyy - my**2, exy - mx * my
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
-    return s.mean(1, keepdim=True).to(x.dtype)
+def _block_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) SSIM map of (B, 3, H, W) images (:func:`metrics.ssim`'s, reflect-padded)."""
+    return metrics.ssim_map(x, y, pad="reflect").mean(1, keepdim=True).to(x.dtype)
 
 
 def oracle_scores(
@@ -126,7 +120,10 @@ def oracle_scores(
     sar_sigma: float,
     block: int,
 ) -> dict[str, float]:
-    """PSNR, SSIM, GMSD (chip means) and sharpness (ratio of means) of the oracle's output."""
+    """PSNR, SSIM, GMSD (chip means) and sharpness (ratio of means) of the oracle's output.
+
+    Averaged as ``geocolor evaluate`` averages (its per-chip metrics and running means).
+    """
     from geocolor.data.paired import PairedDataset, find_pairs
     from geocolor.data.split import read_split
 
@@ -135,7 +132,7 @@ def oracle_scores(
         pairs = read_split(split).select("val", pairs, lambda p: p.sar_path, split)
     ds = PairedDataset(pairs, img_size=tile_size, train=False)
     net = Detailed(model.network.eval(), lowpass=lowpass)
-    sums = {"psnr": 0.0, "ssim": 0.0, "gmsd": 0.0, "grad": 0.0, "grad_ref": 0.0}
+    means = _Mean()
     with torch.inference_mode():
         for i in range(len(ds)):
             x, target = (t[None] for t in ds[i])
@@ -143,18 +140,8 @@ def oracle_scores(
             base = metrics.to_unit(net(x))
             detail = sar_detail(x, sar_sigma) / 2  # [-1, 1] units -> [0, 1] units
             out = (base + oracle_gain_map(base, detail, target, block) * detail).clamp(0, 1)
-            sums["psnr"] += float(metrics.psnr(out, target))
-            sums["ssim"] += float(metrics.ssim(out, target))
-            sums["gmsd"] += float(metrics.gmsd(out, target))
-            sums["grad"] += float(metrics.mean_gradient(out))
-            sums["grad_ref"] += float(metrics.mean_gradient(target))
-    n = len(ds)
-    return {
-        "psnr": sums["psnr"] / n,
-        "ssim": sums["ssim"] / n,
-        "gmsd": sums["gmsd"] / n,
-        "sharpness": sums["grad"] / sums["grad_ref"],
-    }
+            means.add(_colour_metrics(out, target, ORACLE_METRICS))
+    return means.result()
 
 
 def main() -> None:

@@ -58,6 +58,37 @@ def gaussian_blur(x: torch.Tensor, sigma: float, size: int, pad: str | None = No
     return F.conv2d(x, g.view(1, 1, size, 1).expand(n, 1, size, 1).contiguous(), groups=n)
 
 
+def ssim_map(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 1.0,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    dtype: torch.dtype = torch.float64,
+    pad: str | None = None,
+) -> torch.Tensor:
+    """Local SSIM (Wang et al. 2004) of (B, C, H, W) images per channel, (B, C, H', W').
+
+    Gaussian ``window_size`` window of ``sigma``, K1=0.01, K2=0.03. ``pad`` None keeps
+    the valid region (H' = H - window_size + 1, as :func:`ssim` reports it); a
+    :func:`torch.nn.functional.pad` mode such as ``"reflect"`` gives a map of the input's
+    size (for local comparisons, e.g. per block).
+    """
+    _check_pair(pred, target)
+    channels = pred.shape[1]
+    if pad is None and min(pred.shape[-2:]) < window_size:
+        raise ValueError(f"SSIM needs images of at least {window_size}x{window_size}, got {tuple(pred.shape)}")
+    x, y = pred.to(dtype), target.to(dtype)
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # five blurs in one call
+    blurred = gaussian_blur(stack, sigma, window_size, pad)
+    mu_x, mu_y, exx, eyy, exy = blurred.split(channels, dim=1)
+    sxx = exx - mu_x**2
+    syy = eyy - mu_y**2
+    sxy = exy - mu_x * mu_y
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
+
+
 def ssim(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -73,19 +104,7 @@ def ssim(
     use_sample_covariance=False, data_range=1)``. Differentiable; ``dtype`` float32
     is for training losses (float64, the default, for reported figures).
     """
-    _check_pair(pred, target)
-    channels = pred.shape[1]
-    if min(pred.shape[-2:]) < window_size:
-        raise ValueError(f"SSIM needs images of at least {window_size}x{window_size}, got {tuple(pred.shape)}")
-    x, y = pred.to(dtype), target.to(dtype)
-    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # five blurs in one call
-    blurred = gaussian_blur(stack, sigma, window_size)
-    mu_x, mu_y, exx, eyy, exy = blurred.split(channels, dim=1)
-    sxx = exx - mu_x**2
-    syy = eyy - mu_y**2
-    sxy = exy - mu_x * mu_y
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
+    s = ssim_map(pred, target, data_range, window_size, sigma, dtype)
     return s.flatten(1).mean(1).to(torch.float32)
 
 

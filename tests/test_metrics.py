@@ -15,6 +15,7 @@ from geocolor.metrics import (
     pixel_accuracy,
     psnr,
     ssim,
+    ssim_map,
     to_unit,
 )
 
@@ -68,3 +69,13 @@ def test_iou_and_accuracy_known_case() -> None:
     assert pixel_accuracy(conf) == pytest.approx(7 / 8)
     perfect = iou_per_class(confusion_matrix(target, target, 3))
     assert perfect[:2].tolist() == [1.0, 1.0] and math.isnan(perfect[2].item())
+
+
+def test_ssim_map_padded_keeps_the_size_and_matches_the_valid_map_inside() -> None:
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 3, 40, 40, generator=g), torch.rand(2, 3, 40, 40, generator=g)
+    valid = ssim_map(a, b)
+    padded = ssim_map(a, b, pad="reflect")
+    assert valid.shape == (2, 3, 30, 30) and padded.shape == (2, 3, 40, 40)
+    assert torch.allclose(padded[..., 5:-5, 5:-5], valid)
+    assert torch.allclose(valid.flatten(1).mean(1).float(), ssim(a, b))

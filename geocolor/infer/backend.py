@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import weakref
 from typing import Any, Protocol
@@ -73,14 +74,15 @@ def use_cpu_bf16(requested: bool, device: torch.device, backend: str = "torch") 
     if backend != "torch":
         raise UsageError("--cpu-bf16 applies to the torch backend; drop it or use --backend torch")
     if not cpu_has_native_bf16():
-        if not _BF16_WARNED:
-            log.warning("--cpu-bf16: this CPU has no native bf16 (Intel AMX or AVX512-BF16); running in float32")
-            _BF16_WARNED.append(True)  # once per process, not once per scene of a batch
+        _warn_no_native_bf16()
         return False
     return True
 
 
-_BF16_WARNED: list[bool] = []
+@functools.cache
+def _warn_no_native_bf16() -> None:
+    """The fallback's warning, once per process (not once per scene of a batch)."""
+    log.warning("--cpu-bf16: this CPU has no native bf16 (Intel AMX or AVX512-BF16); running in float32")
 
 
 def run_model(

@@ -222,7 +222,7 @@ def test_cpu_bf16_runs_bfloat16_where_native_and_float32_elsewhere(
     import geocolor.infer.backend as backend
 
     monkeypatch.setattr(backend, "cpu_has_native_bf16", lambda: native)
-    monkeypatch.setattr(backend, "_BF16_WARNED", [])
+    backend._warn_no_native_bf16.cache_clear()  # a fresh process: the warning not yet given
     src = write_raster(tmp_path / "s.tif", db_scene(150, 190), descriptions=("VV", "VH"))
     outputs, stderr = {}, ""
     for name, extra in (("fp32", ()), ("bf16", ("--cpu-bf16",))):
