@@ -126,3 +126,70 @@ def shift_consistency(output_of_crop: torch.Tensor, output: torch.Tensor, shift:
 def _high_pass(y: torch.Tensor) -> torch.Tensor:
     k = SHIFT_HIGHPASS
     return y - F.avg_pool2d(y, k, stride=1, padding=k // 2, count_include_pad=False)
+
+
+class SpectrumCeilingLoss(nn.Module):
+    """The fine-detail power the output draws above ``ceiling`` times the real image's.
+
+    A regular mesh is a narrow peak in the power spectrum of the output's luma that the
+    real image does not have; real texture spreads its power over many frequencies. Per
+    image, the luma (mean removed, 2-D Hann window) is Fourier-transformed; the reference
+    is the real image's power spectrum, or its mean over ``smooth`` x ``smooth``
+    neighbouring frequencies where that is larger (one periodogram is noisy). The loss is the whitened (times |f|^2,
+    as ``benchmarks/mesh_spectrum.py`` looks at it) power of the output above ``ceiling``
+    times that reference, summed over frequencies with periods under ``max_period`` px
+    and over the batch, divided by the real images' whitened power there: 0 when no
+    frequency is overdrawn, whatever the phase. Unlike a low-pass it leaves broadband
+    detail of the real image's strength alone, so it can work with
+    :class:`SharpnessFloorLoss`, which asks for the amount.
+
+    Input: two (B, 3, H, W) tensors in [-1, 1] (H, W >= 8). Output: a scalar >= 0.
+    """
+
+    def __init__(self, ceiling: float = 3.0, max_period: float = 24.0, smooth: int = 3) -> None:
+        super().__init__()
+        if ceiling <= 0 or max_period <= 2 or smooth < 1 or smooth % 2 == 0:
+            raise ValueError(f"need ceiling > 0, max_period > 2 and an odd smooth >= 1, got "
+                             f"{ceiling!r}, {max_period!r}, {smooth!r}")
+        self.ceiling, self.max_period, self.smooth = float(ceiling), float(max_period), int(smooth)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        power_pred, power_real = (_power_spectrum(luma(x.float())) for x in (pred, target))
+        # The smoothed spectrum damps one periodogram's noise; the max keeps the real
+        # image's own peaks allowed, so the real image scores 0 against itself.
+        reference = torch.maximum(power_real, _smooth_spectrum(power_real, self.smooth)).detach()
+        weight = _whitening(pred.shape[-2:], self.max_period, pred.device)
+        excess = F.relu(power_pred - self.ceiling * reference)
+        return (excess * weight).sum() / (power_real.detach() * weight).sum().clamp_min(EPS)
+
+
+def _power_spectrum(y: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) -> (B, H, W // 2 + 1) power of the Hann-windowed, mean-free image.
+
+    The vertical frequency axis is centred (fftshift), so neighbouring rows are
+    neighbouring frequencies.
+    """
+    h, w = y.shape[-2:]
+    window = torch.outer(torch.hann_window(h, periodic=False, device=y.device),
+                         torch.hann_window(w, periodic=False, device=y.device))
+    y = (y[:, 0] - y.mean(dim=(-2, -1), keepdim=True)[:, 0]) * window
+    return torch.fft.fftshift(torch.fft.rfft2(y, norm="ortho").abs().pow(2), dim=-2)
+
+
+def _smooth_spectrum(power: torch.Tensor, size: int) -> torch.Tensor:
+    """Mean over ``size`` x ``size`` neighbouring frequencies, (B, H, W') -> the same shape."""
+    if size == 1:
+        return power
+    return F.avg_pool2d(power[:, None], size, stride=1, padding=size // 2, count_include_pad=False)[:, 0]
+
+
+def _whitening(size: torch.Size, max_period: float, device: torch.device) -> torch.Tensor:
+    """(H, W // 2 + 1) weights |f|^2 for |f| >= 1 / max_period cycles/px, else 0, for an (H, W) image.
+
+    Same layout as :func:`_power_spectrum`.
+    """
+    h, w = size
+    fy = torch.fft.fftshift(torch.fft.fftfreq(h, device=device))[:, None]
+    fx = torch.fft.rfftfreq(w, device=device)[None, :]
+    f2 = fy ** 2 + fx ** 2
+    return torch.where(f2 >= max_period ** -2, f2, torch.zeros_like(f2))
