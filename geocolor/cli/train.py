@@ -261,11 +261,6 @@ def train() -> None:
            "--sharp-floor times the real images' (0: off) [0].")
 @_opt("--sharp-floor", type=click.FloatRange(min=0, min_open=True),
       help="Sharpness ratio below which --lambda-sharp penalises [0.8].")
-@_opt("--lambda-spectral", type=click.FloatRange(min=0),
-      help="Spectrum-ceiling loss weight: penalises fine-detail power above --spectral-ceiling "
-           "times the real image's at any frequency, i.e. a regular mesh (0: off) [0].")
-@_opt("--spectral-ceiling", type=click.FloatRange(min=0, min_open=True),
-      help="How many times the real image's power --lambda-spectral allows per frequency [3].")
 @_opt("--lambda-shift", type=click.FloatRange(min=0),
       help="Shift-consistency loss weight: the output of a crop moved by a few pixels must match "
            "the same part of the whole output, which removes a mesh locked to the network's "

@@ -9,8 +9,6 @@ Networks: G_AB (U-Net, 1 -> 3), G_BA (U-Net, 3 -> 1), D_Y (PatchGAN on
                 + lambda_ssim * (1 - SSIM(G_AB(A), B))  (off by default)
                 + lambda_sharp * max(0, sharp_floor - E(G_AB(A)) / E(B))  (E: the batch's mean
                   luma gradient magnitude; off by default)
-                + lambda_spectral * excess(P(G_AB(A)) over spectral_ceiling * P(B))  (P: the
-                  luma's fine-detail power spectrum; off by default)
     G_BA loss = adv(D_X(B, G_BA(B)), real) + lambda_cycle * |G_AB(G_BA(B)) - B|
     D_Y loss  = (adv(D_Y(A, B), real) + adv(D_Y(A, G_AB(A).detach()), fake)) / 2
     D_X loss  = (adv(D_X(B, A), real) + adv(D_X(B, G_BA(B).detach()), fake)) / 2
@@ -56,7 +54,6 @@ from geocolor.models.gradloss import (
     SHIFT_RANGE,
     GradientMagnitudeLoss,
     SharpnessFloorLoss,
-    SpectrumCeilingLoss,
     SsimLoss,
     shift_consistency,
     shift_crop,
@@ -117,12 +114,6 @@ class SarSettings(TrainSettings):
             (:class:`geocolor.models.gradloss.SharpnessFloorLoss`); 0 = off.
         sharp_floor: the sharpness ratio (as ``evaluate`` reports it) that
             ``lambda_sharp`` asks for, > 0.
-        lambda_spectral: weight of the spectrum-ceiling loss on G_AB, which penalises
-            fine-detail power above ``spectral_ceiling`` times the real image's at any
-            frequency, i.e. a regular mesh
-            (:class:`geocolor.models.gradloss.SpectrumCeilingLoss`); 0 = off.
-        spectral_ceiling: the factor over the real image's power that ``lambda_spectral``
-            allows per frequency, > 0.
         lambda_shift: weight of the shift-consistency loss on G_AB (the output of a crop
             moved by 1-31 px against the output's own crop,
             :func:`geocolor.models.gradloss.shift_consistency`); 0 = off.
@@ -174,8 +165,6 @@ class SarSettings(TrainSettings):
     lambda_shift: float = 0.0
     lambda_sharp: float = 0.0
     sharp_floor: float = 0.8
-    lambda_spectral: float = 0.0
-    spectral_ceiling: float = 3.0
     init_from: str | None = None
     gan_loss: str = "bce"
     content_net: str = "auto"
@@ -236,14 +225,12 @@ class SarSettings(TrainSettings):
                                   f"be >= {3 * SHIFT_RANGE} and a multiple of {multiple}; choose another --img-size "
                                   "(e.g. 128 or 256 for unet-efficientnet) or --levels")
         for name in ("lambda_adv", "lambda_cycle", "lambda_l1", "lambda_content", "lambda_grad", "lambda_ssim",
-                     "lambda_shift", "lambda_sharp", "lambda_spectral", "lr_gen", "lr_disc",
+                     "lambda_shift", "lambda_sharp", "lr_gen", "lr_disc",
                      "gain_jitter", "gamma_jitter", "scale_jitter", "rotate_jitter"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.sharp_floor <= 0:
             raise ConfigError(f"sharp_floor must be > 0, got {self.sharp_floor}")
-        if self.spectral_ceiling <= 0:
-            raise ConfigError(f"spectral_ceiling must be > 0, got {self.spectral_ceiling}")
         if not self.grad_scales or min(self.grad_scales) < 1:
             raise ConfigError(f"grad_scales must be positive pooling factors, got {self.grad_scales!r}")
         if self.ngf < 1 or self.ndf < 1:
@@ -316,15 +303,13 @@ class SarTask(TrainTask):
             "adv_AB": settings.lambda_adv, "cycle_A": settings.lambda_cycle, "l1": settings.lambda_l1,
             "content": settings.lambda_content, "grad": settings.lambda_grad,
             "ssim": settings.lambda_ssim, "shift": settings.lambda_shift,
-            "sharp": settings.lambda_sharp, "spectral": settings.lambda_spectral, "adv_BA": settings.lambda_adv,
+            "sharp": settings.lambda_sharp, "adv_BA": settings.lambda_adv,
             "cycle_B": settings.lambda_cycle,
         }
         self.grad_loss = GradientMagnitudeLoss(settings.grad_scales) if settings.lambda_grad > 0 else None
         self.ssim_loss = SsimLoss() if settings.lambda_ssim > 0 else None
         self.sharp_loss = (SharpnessFloorLoss(settings.sharp_floor)
                            if settings.lambda_sharp > 0 else None)
-        self.spectral_loss = (SpectrumCeilingLoss(settings.spectral_ceiling)
-                              if settings.lambda_spectral > 0 else None)
         self._distributed = False
 
     # ---------------------------------------------------------------- networks
@@ -415,8 +400,6 @@ class SarTask(TrainTask):
             terms["ssim"] = self.ssim_loss(fake_B, B)
         if self.sharp_loss is not None:
             terms["sharp"] = self.sharp_loss(fake_B, B)
-        if self.spectral_loss is not None:
-            terms["spectral"] = self.spectral_loss(fake_B, B)
         if self.weights["shift"] > 0:
             shift = tuple(int(v) for v in torch.randint(1, SHIFT_RANGE, (2,)))  # global RNG: resumable
             terms["shift"] = shift_consistency(nets["G_AB"](shift_crop(A, shift)), fake_B, shift)
@@ -513,8 +496,6 @@ class SarTask(TrainTask):
             "lambda_ssim": s.lambda_ssim,
             "lambda_sharp": s.lambda_sharp,
             "sharp_floor": s.sharp_floor,
-            "lambda_spectral": s.lambda_spectral,
-            "spectral_ceiling": s.spectral_ceiling,
             "lambda_shift": s.lambda_shift,
             "content_loss": {"vgg16": "VGG16 relu3_3 L1",
                              "efficientnet-lite0": "EfficientNet-Lite0 (strides 4, 8) L1",

@@ -1,5 +1,5 @@
 """The structure losses of ``train sar``: ``--lambda-grad``, ``--lambda-ssim``, ``--lambda-sharp``,
-``--lambda-spectral``, ``--lambda-shift``."""
+``--lambda-shift``."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,6 @@ from geocolor.models.gradloss import (
     SHIFT_RANGE,
     GradientMagnitudeLoss,
     SharpnessFloorLoss,
-    SpectrumCeilingLoss,
     SsimLoss,
     shift_consistency,
     shift_crop,
@@ -130,58 +129,3 @@ def test_sharpness_floor_pushes_a_blurry_output_towards_more_detail():
     assert SharpnessFloorLoss(floor=0.8)(step, x) < SharpnessFloorLoss(floor=0.8)(pred.detach(), x)
     with pytest.raises(ValueError, match="floor"):
         SharpnessFloorLoss(floor=0)
-
-
-def _texture(seed: int = 0, side: int = 64) -> torch.Tensor:
-    """(4, 3, side, side) grey texture in [-1, 1] with power at every frequency (smoothed noise)."""
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(4, 1, side, side, generator=g)
-    return (0.3 * F.avg_pool2d(noise, 3, stride=1, padding=1, count_include_pad=False)).expand(-1, 3, -1, -1)
-
-
-def _stripes(period: float, side: int = 64, amplitude: float = 0.15, phase: float = 0.0) -> torch.Tensor:
-    """(1, 3, side, side) vertical stripes of ``period`` px: a lattice on the pixel axes."""
-    x = torch.arange(side, dtype=torch.float32)
-    stripes = amplitude * torch.sin(2 * math.pi * x / period + phase)
-    return stripes.expand(side, side)[None, None].expand(1, 3, -1, -1)
-
-
-def test_spectrum_ceiling_is_zero_for_the_real_image_and_catches_a_stripes():
-    x = _texture()
-    loss = SpectrumCeilingLoss(ceiling=3.0)
-    assert float(loss(x, x)) == 0.0
-    assert float(loss(0.8 * x, x)) == 0.0  # less detail is the sharpness floor's business
-    # detail of the real image's kind (another texture with its spectrum, random phase) and a
-    # mesh of the same energy: the mesh is what the loss is for
-    texture = 0.5 * _texture(seed=2)
-    mesh = _stripes(8) * (texture.std() / _stripes(8).std())
-    assert float(loss(x + mesh, x)) > 4 * float(loss(x + texture, x))
-    # invented fine noise where the real image has none is overdrawn too
-    assert float(loss(x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3)), x)) > 0.05
-
-
-def test_spectrum_ceiling_ignores_the_mesh_phase_and_coarse_rhythms():
-    x = _texture()
-    loss = SpectrumCeilingLoss(ceiling=3.0, max_period=24)
-    assert float(loss(x + _stripes(8, phase=1.0), x)) == pytest.approx(float(loss(x + _stripes(8), x)), rel=0.05)
-    assert float(loss(x + _stripes(40), x)) < 0.01 * float(loss(x + _stripes(8), x))
-
-
-def test_spectrum_ceiling_gradient_removes_the_mesh_and_keeps_the_scene():
-    x = _texture()
-    mesh = _stripes(8, amplitude=0.05)
-    pred = (x + mesh).requires_grad_(True)
-    loss = SpectrumCeilingLoss(ceiling=3.0)
-    optimiser = torch.optim.SGD([pred], lr=30)
-    for _ in range(20):
-        optimiser.zero_grad()
-        value = loss(pred, x)
-        value.backward()
-        optimiser.step()
-    centre = slice(16, 48)  # the Hann window hides the borders from the spectrum
-    mesh_left = lambda y: float(((y - x) * mesh)[..., centre, centre].mean())  # noqa: E731
-    assert mesh_left(pred.detach()) < 0.5 * mesh_left(x + mesh)
-    assert float(loss(pred.detach(), x)) < 0.1 * float(loss(x + mesh, x))
-    assert float((pred.detach() - x - mesh).abs().mean()) < 0.02  # the scene itself stays
-    with pytest.raises(ValueError, match="ceiling"):
-        SpectrumCeilingLoss(ceiling=0)
