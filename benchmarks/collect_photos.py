@@ -211,8 +211,8 @@ def sources(kodak: Path, wheels: Path | None = None,
     if debs is not None:
         deb_photos = archive_sources(debs, DEB_PHOTOS, "*.deb")
         if not deb_photos:
-            print(f"note: no mate-backgrounds or plasma-workspace-wallpapers package in {debs}",
-                  file=sys.stderr)
+            names = ", ".join(prefix.rstrip("_") for prefix in DEB_PHOTOS)
+            print(f"note: none of the wallpaper packages {names} is in {debs}", file=sys.stderr)
         found += deb_photos
     return found
 
