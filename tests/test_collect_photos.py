@@ -84,3 +84,30 @@ def test_photos_come_out_of_debs_sdists_and_wheels_into_their_folders(tmp_path: 
     # large photos are scaled to a 640-px shorter side, small ones kept
     assert Image.open(out / "train/raw/mate-Aqua.png").size == (799, 640)
     assert Image.open(out / "train/raw/kde-Kite.png").size == (120, 80)
+
+
+def test_a_truncated_package_is_one_line_on_stderr_and_nothing_is_written(
+        tmp_path: Path, capsys) -> None:
+    kodak, wheels, debs = _fixtures(tmp_path)
+    deb = debs / "mate-backgrounds_1.26.0-1_all.deb"
+    deb.write_bytes(deb.read_bytes()[:-200])  # a download cut short inside data.tar.xz
+    out = tmp_path / "photos"
+    code = collect_photos.main(["-o", str(out), "--kodak", str(kodak), "--wheels", str(wheels),
+                                "--debs", str(debs)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith(f"collect_photos: {deb} is not a readable archive")
+    assert "Traceback" not in "\n".join(err)
+    assert list(out.rglob("*")) == []
+
+
+def test_the_sources_table_lists_every_photo_written(tmp_path: Path) -> None:
+    kodak, wheels, debs = _fixtures(tmp_path)
+    out = tmp_path / "photos"
+    assert collect_photos.main(["-o", str(out), "--kodak", str(kodak), "--wheels", str(wheels),
+                                "--debs", str(debs)]) == 0
+    table = (out / "sources.csv").read_text().splitlines()
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert table[0] == "file,side,source,original"
+    assert sorted(line.split(",")[0] for line in table[1:]) == written
+    assert not [p for p in out.rglob("*") if ".partial" in p.name]
