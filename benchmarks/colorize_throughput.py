@@ -216,9 +216,11 @@ def seams(model_path: Path, scene: Path, out_dir: Path, batch: int | None, devic
 def throughput(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from geocolor.io.modelfile import read_card
 
-    n = args.scene_size
+    height, width = args.scene_shape or (args.scene_size, args.scene_size)
     polarisation = read_card(model).input.get("sar_scaling", {}).get("polarisation", "VV")
-    scene = generate_grd(work / "scene.tif", n, n, polarisation=polarisation)
+    scene = args.scene or work / "scene.tif"
+    if not scene.exists():
+        generate_grd(scene, height, width, polarisation=polarisation)
     tiles = 48 if not args.quick else 16
     rounds = []
     for _ in range(args.rounds):  # alternate, so that load from other processes hits both alike
@@ -237,7 +239,7 @@ def throughput(model: Path, work: Path, args: argparse.Namespace) -> dict[str, A
             "model_tiles_per_s_in_pipeline": round(e2e["tiles"] / e2e["timing"]["model_s"], 3),
         })
     figures = {
-        "scene": f"{n}x{n} uint16 DN with GCPs, generated",
+        "scene": f"{height}x{width} uint16 DN with GCPs, generated ({scene})",
         "rounds": rounds,
         "ratio_median": round(float(np.median([r["ratio"] for r in rounds])), 3),
         "target": ">= 0.95",
@@ -270,6 +272,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="SAR model file [default: packaged, else untrained U-Net]")
     parser.add_argument("--rss-model", type=Path, help="model for the memory runs [default: untrained U-Net ngf 8]")
     parser.add_argument("--scene-size", type=int, default=2048, help="side of the throughput scene")
+    parser.add_argument("--scene-shape", type=int, nargs=2, metavar=("H", "W"), default=None,
+                        help="rows and columns of the throughput scene (e.g. 16700 25000, a full IW GRD)"
+                        " [default: --scene-size square]")
+    parser.add_argument("--scene", type=Path, default=None,
+                        help="throughput scene file: reused if it exists, else generated there")
     parser.add_argument("--rss-sizes", type=int, nargs=2, default=(1536, 6144), help="sides of the memory scenes")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="tiles per model call [default: geocolor's, sarmodel.default_batch_size]")

@@ -8,6 +8,8 @@ import pytest
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ["WANDB_SILENT"] = "true"
 os.environ["GEOCOLOR_NO_DOWNLOAD"] = "1"
+# CPU only unless asked: results match CI's. On a GPU machine the CUDA tests run with
+# CUDA_VISIBLE_DEVICES=0 pytest -k cuda (tests/cuda_marks.py).
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 

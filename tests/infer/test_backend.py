@@ -19,6 +19,7 @@ import rasterio
 import torch
 from click.testing import CliRunner
 from colorize_fakes import DB_VV, db_scene, write_raster
+from cuda_marks import requires_cuda
 
 from geocolor.cli import main
 from geocolor.infer.backend import (
@@ -265,7 +266,7 @@ def test_native_bf16_is_read_from_cpuinfo_where_torch_cannot_tell(
     assert not cpu_has_native_bf16(str(tmp_path / "missing"))
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+cuda = requires_cuda
 
 
 @cuda

@@ -129,3 +129,20 @@ def test_sharpness_floor_pushes_a_blurry_output_towards_more_detail():
     assert SharpnessFloorLoss(floor=0.8)(step, x) < SharpnessFloorLoss(floor=0.8)(pred.detach(), x)
     with pytest.raises(ValueError, match="floor"):
         SharpnessFloorLoss(floor=0)
+
+
+def test_ssim_loss_and_its_gradient_are_float32_under_bf16_autocast() -> None:
+    """CUDA training runs the losses inside bf16 autocast (--amp); SSIM's local variances
+    (means of squares minus squared means) must not be computed by bf16 convolutions."""
+    torch.manual_seed(0)
+    target = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 64, 64) * 2 - 1, 5, 1, 2)
+    pred = (target + 0.05 * torch.randn_like(target)).requires_grad_(True)
+    loss = SsimLoss()
+    plain = loss(pred, target)
+    (grad_plain,) = torch.autograd.grad(plain, pred)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss(pred, target)
+    (grad_mixed,) = torch.autograd.grad(mixed, pred)
+    assert mixed.dtype == torch.float32
+    assert abs(mixed.item() - plain.item()) < 1e-5
+    assert torch.allclose(grad_mixed, grad_plain, rtol=1e-4, atol=1e-8)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from cuda_marks import requires_cuda
 from PIL import Image
 
 from geocolor.cli import main
@@ -243,7 +244,7 @@ def test_missing_imagenet_weights_is_a_clear_error(tmp_path: Path) -> None:
     assert "from scratch" in read_card(tmp_path / "run" / "model.model").training["encoder"]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@requires_cuda
 def test_amp_step_on_cuda(tmp_path: Path) -> None:  # pragma: no cover - GPU machines only
     data = _photos(tmp_path / "data", n=2)
     res = CliRunner().invoke(main, ["train", "semantic", str(data), "-o", str(tmp_path / "run"), "--arch", "unet",
