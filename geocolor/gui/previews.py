@@ -89,10 +89,8 @@ def read_scene_preview(
     Raises:
         RasterError: missing, unreadable or corrupt raster.
     """
-    from rasterio.errors import RasterioError
-
     from geocolor.infer.sarinput import is_plain_image, read_failure
-    from geocolor.io.raster import georeference_kind, open_raster
+    from geocolor.io.raster import RASTER_ERRORS, georeference_kind, open_raster
 
     path = Path(path)
     with _quiet(), open_raster(path) as ds:
@@ -100,7 +98,7 @@ def read_scene_preview(
         plain = is_plain_image(ds, path)
         try:
             image = _scene_view(ds, path, shape, plain, sar_scaling)
-        except RasterioError as exc:
+        except RASTER_ERRORS as exc:
             raise read_failure(path, exc) from None
         georef = georeference_kind(ds)
         width, height = ds.width, ds.height
@@ -171,14 +169,15 @@ def read_output_preview(path: Path, size: tuple[int, int]) -> Image.Image:
     """
     import rasterio
     from rasterio.enums import Resampling
-    from rasterio.errors import RasterioError
+
+    from geocolor.io.raster import RASTER_ERRORS
 
     cols, rows = size
     try:
         with _quiet(), rasterio.open(path) as ds:
             rgb = ds.read([1, 2, 3], out_shape=(3, rows, cols), resampling=Resampling.average)
             valid = ds.dataset_mask(out_shape=(rows, cols)) > 0
-    except RasterioError as exc:
+    except RASTER_ERRORS as exc:
         raise RasterError(f"{path}: cannot read the colorized result ({exc})") from None
     rgb[:, ~valid] = 0
     return Image.fromarray(np.moveaxis(rgb, 0, -1))

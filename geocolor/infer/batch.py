@@ -24,11 +24,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rasterio.errors import RasterioError
-
 from geocolor.errors import GeocolorError, RasterError, UsageError
 from geocolor.infer.result import ColorizeResult
-from geocolor.io.raster import gdal_reason
+from geocolor.io.raster import RASTER_ERRORS, gdal_reason
 
 log = logging.getLogger("geocolor.infer")
 
@@ -260,7 +258,7 @@ def colorize_job(
         raise
     except GeocolorError as exc:
         result.update(status="failed", error=_with_input(job.input, str(exc)))
-    except RasterioError as exc:  # a read or write that failed deep in GDAL
+    except RASTER_ERRORS as exc:  # a read or write that failed deep in GDAL
         log.debug("failed", exc_info=True)
         result.update(status="failed", error=_with_input(job.input, f"{gdal_reason(exc)}"))
     except OSError as exc:

@@ -39,7 +39,7 @@ from rasterio.windows import Window
 
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import RasterError, UsageError
-from geocolor.io.raster import georeference_kind, read_failure
+from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
 
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
 POLARISATIONS = ("VV", "VH", "HH", "HV")
@@ -330,7 +330,7 @@ def resolve_sar_input(
     plain = is_plain_image(ds, path)
     try:
         index, label = select_band(ds, path, scaling.polarisation, band, plain)
-    except rasterio.errors.RasterioError as exc:
+    except RASTER_ERRORS as exc:
         raise read_failure(path, exc) from None
 
     flags = ds.mask_flag_enums[index - 1]
@@ -338,7 +338,7 @@ def resolve_sar_input(
     declared = ds.nodatavals[index - 1] is not None or read_mask
     try:
         data, mask = read_sample(ds, index, read_mask)
-    except rasterio.errors.RasterioError as exc:
+    except RASTER_ERRORS as exc:
         raise read_failure(path, exc) from None
 
     if input_scale == "auto":

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import rasterio
 import torch
-from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from geocolor import __version__
@@ -36,7 +35,7 @@ from geocolor.infer.output import OverviewPlan, open_scratch
 from geocolor.infer.sarinput import SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.diskspace import raise_if_disk_full
-from geocolor.io.raster import open_raster
+from geocolor.io.raster import RASTER_ERRORS, open_raster
 
 #: Batches waiting between stages (each queue).
 QUEUE_DEPTH = 3
@@ -129,7 +128,7 @@ def _reader(
                 try:
                     data = ds.read(sar.band, window=window)
                     mask = ds.read_masks(sar.band, window=window) if sar.read_mask else None
-                except RasterioError as exc:
+                except RASTER_ERRORS as exc:
                     raise read_failure(src, exc) from None
                 valid = sar.valid(data, mask)
                 band = sar.to_unit(data)
@@ -240,6 +239,18 @@ class _Writer:
         self.top = end
 
 
+def _in_gdal_env(fn: Callable[..., None]) -> Callable[..., None]:
+    """``fn`` run inside a ``rasterio.Env`` of its own thread: GDAL's error handler is per thread,
+    and with rasterio < 1.4 a thread without an Env gets GDAL's default handler, which prints
+    ("ERROR 1: _tiffWriteProc:No space left on device") on stderr instead of logging."""
+
+    def run(*args: Any) -> None:
+        with rasterio.Env():
+            fn(*args)
+
+    return run
+
+
 def _writer_loop(
     writer: _Writer,
     total: int,
@@ -301,13 +312,13 @@ def stream(
     )
     writer = _Writer(ds, grid, mask_mode)
     reader_thread = threading.Thread(
-        target=_reader,
+        target=_in_gdal_env(_reader),
         args=(src, sar, grid, batch_size, runner.pin_memory, to_model, stop, timing),
         name="geocolor-reader",
         daemon=True,
     )
     writer_thread = threading.Thread(
-        target=_writer_loop,
+        target=_in_gdal_env(_writer_loop),
         args=(writer, len(grid), progress, to_writer, stop, writer_errors, timing),
         name="geocolor-writer",
         daemon=True,

@@ -15,6 +15,9 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOEr
 from geocolor.errors import RasterError
 from geocolor.io.files import require_file
 
+# rasterio < 1.4 does not derive RasterioIOError (its read/write failures) from RasterioError.
+RASTER_ERRORS = (RasterioError, RasterioIOError)
+
 
 @contextlib.contextmanager
 def open_raster(path: Path | str) -> Iterator[rasterio.DatasetReader]:
@@ -48,6 +51,7 @@ def gdal_reason(exc: BaseException) -> str:
     text = _first_line(exc)
     if "previous exception" in text:
         return "the file ends early or its data is corrupt"
+    text = text.removeprefix("Read or write failed. ")  # rasterio < 1.4 puts GDAL's message here
     return text.split(" (this error can be turned as a warning")[0]
 
 
@@ -110,7 +114,7 @@ def describe_raster(path: Path | str) -> dict[str, Any]:
                         "range": _value_range(ds, i),
                     }
                 )
-        except RasterioError as exc:
+        except RASTER_ERRORS as exc:
             raise read_failure(path, exc) from None
         info: dict[str, Any] = {
             "type": "raster",
