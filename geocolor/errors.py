@@ -37,3 +37,7 @@ class PretrainedWeightsError(GeocolorError):
 
 class OutputError(GeocolorError):
     """An output cannot be written (exists, unwritable directory, same as input)."""
+
+
+class TrainingError(GeocolorError):
+    """A training run cannot go on (e.g. its losses stopped being finite numbers)."""

@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from geocolor.config import save_settings, settings_dict
-from geocolor.errors import ModelFileError, UsageError
+from geocolor.errors import ModelFileError, TrainingError, UsageError
 from geocolor.train import checkpoint as ckpt
 from geocolor.train.plot import line_plot, save_png
 from geocolor.train.runtime import (
@@ -60,6 +60,10 @@ log = logging.getLogger("geocolor.train")
 
 LOSS_PLOT = "loss_plot.png"
 SAMPLES_DIR = "samples"
+#: Steps in a row whose losses are NaN or infinite before the run stops. One such step can
+#: happen under fp16 AMP (the gradient scaler skips it); three in a row is divergence, and
+#: every further step would only spend compute on NaN weights.
+NONFINITE_LIMIT = 3
 
 
 def linear_decay(total_steps: int, decay_start_step: int) -> Callable[[int], float]:
@@ -159,6 +163,8 @@ class Trainer:
         self.schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
         self.last_val: dict[str, float] = {}
         self._in_step = False
+        self._nonfinite_steps = 0
+        self._first_nonfinite: tuple[int, list[str]] = (0, [])
         self._wall0 = 0.0
         self._t_resume = 0.0
 
@@ -403,7 +409,28 @@ class Trainer:
                 self.tracker.log({f"train/{k}": v for k, v in losses.items()}
                                  | {f"lr/{k}": sc.get_last_lr()[0] for k, sc in self.schedulers.items()},
                                  step=c["step"])
+        self._check_finite(losses)
         return losses
+
+    def _check_finite(self, losses: dict[str, float]) -> None:
+        """Stop once the (all-reduced, so every rank agrees) losses have been NaN or infinite
+        for :data:`NONFINITE_LIMIT` steps in a row."""
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if not bad:
+            self._nonfinite_steps = 0
+            return
+        if not self._nonfinite_steps:
+            self._first_nonfinite = (self.counters["step"], bad)
+        self._nonfinite_steps += 1
+        if self._nonfinite_steps < NONFINITE_LIMIT:
+            return
+        step, first = self._first_nonfinite
+        raise TrainingError(
+            f"{self.run_dir}: training diverged at step {step}: {', '.join(first)} became NaN or "
+            f"infinite and stayed so for {NONFINITE_LIMIT} steps. Start again with a lower "
+            f"learning rate (or --amp off on a GPU); checkpoints from before, if any, are in "
+            f"{self.latest.parent}"
+        )
 
     def _end_epoch(self, epoch: int) -> None:
         """Counters, epoch averages, validation, logs, plot, samples, checkpoints (``epoch`` 1-based)."""

@@ -229,6 +229,25 @@ def test_wandb_never_prompts_without_a_login(tmp_path, monkeypatch, caplog):
         tracker.finish()
 
 
+def test_diverged_run_stops_with_one_clear_line(kaggle_dir, tmp_path, monkeypatch):
+    """Losses that turn NaN stop the run after NONFINITE_LIMIT steps, instead of training on."""
+    from geocolor.models.gradloss import SsimLoss
+    from geocolor.train.trainer import NONFINITE_LIMIT
+
+    monkeypatch.setattr(SsimLoss, "forward", lambda self, pred, target: pred.sum() * float("nan"))
+    run = tmp_path / "run"
+    args = ["train", "sar", str(kaggle_dir), "-o", str(run), "--max-steps", "8", *TINY,
+            "--workers", "0", "--lambda-ssim", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert "training diverged at step 1" in lines[-1] and "ssim" in lines[-1]
+    assert "Traceback" not in result.stderr
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in steps if r["type"] == "batch"] == list(range(1, NONFINITE_LIMIT + 1))
+    assert not (run / "model.model").exists()
+
+
 def test_cli_end_to_end_max_steps_4_and_info(kaggle_dir, tmp_path):
     runner = CliRunner()
     run = tmp_path / "run"
