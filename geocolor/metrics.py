@@ -53,15 +53,23 @@ def gaussian_blur(x: torch.Tensor, sigma: float, size: int, pad: str | None = No
     noise (under bf16 autocast one test batch's SSIM loss read 0.094 for 0.129, its gradient
     60 degrees off; three CUDA bf16 training runs with that loss diverged).
     """
+    with torch.autocast(x.device.type, enabled=False):
+        return gaussian_blur_under_autocast(x, sigma, size, pad)
+
+
+def gaussian_blur_under_autocast(
+    x: torch.Tensor, sigma: float, size: int, pad: str | None = None
+) -> torch.Tensor:
+    """:func:`gaussian_blur`'s operations in whatever autocast region is in force (what the
+    SSIM loss did before its fix; ``benchmarks/bf16_ssim_divergence.py`` puts it back)."""
     coords = torch.arange(size, dtype=x.dtype, device=x.device) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     g = g / g.sum()
     if pad is not None:
         x = F.pad(x, (size // 2,) * 4, mode=pad)
     n = x.shape[1]
-    with torch.autocast(x.device.type, enabled=False):
-        x = F.conv2d(x, g.view(1, 1, 1, size).expand(n, 1, 1, size).contiguous(), groups=n)
-        return F.conv2d(x, g.view(1, 1, size, 1).expand(n, 1, size, 1).contiguous(), groups=n)
+    x = F.conv2d(x, g.view(1, 1, 1, size).expand(n, 1, 1, size).contiguous(), groups=n)
+    return F.conv2d(x, g.view(1, 1, size, 1).expand(n, 1, size, 1).contiguous(), groups=n)
 
 
 def ssim_map(
