@@ -18,6 +18,10 @@ throughput
 peak_rss
     peak resident memory (``ru_maxrss``) of a fresh process that colorizes a
     generated scene, for two scenes whose areas differ 16x, and their ratio.
+ceiling
+    the same end-to-end run with the network replaced by a null runner (output = the input
+    tile repeated to three bands): what reading, blending, writing and the COG copy cost
+    alone, i.e. the pipeline's own speed limit, which a GPU model runs into.
 seams
     :func:`geocolor.infer.tiling.seam_ratio` (mean |difference| of neighbouring
     pixels across tile edges / inside tiles) of a real scene (the first
@@ -169,6 +173,43 @@ def end_to_end(model_path: Path, scene: Path, out: Path, batch: int | None, devi
             "height": result["height"], "timing": result["timing"]}
 
 
+class NullRunner:
+    """A runner without a network: (B, 1, T, T) in [-1, 1] -> the same tile as (B, 3, T, T)."""
+
+    pin_memory = False
+
+    def __call__(self, x: Any) -> np.ndarray:
+        return np.repeat(np.asarray(x, dtype=np.float32), 3, axis=1)
+
+
+def ceiling(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """End-to-end seconds and stage times of the throughput scene with a :class:`NullRunner`."""
+    import geocolor.infer.scene as scene_module
+
+    height, width = args.scene_shape or (args.scene_size, args.scene_size)
+    scene = args.scene or work / "scene.tif"
+    if not scene.exists():
+        polarisation = read_card_polarisation(model)
+        generate_grd(scene, height, width, polarisation=polarisation)
+    real = scene_module.make_runner
+    scene_module.make_runner = lambda *a, **k: NullRunner()
+    try:
+        runs = [end_to_end(model, scene, work / "ceiling_rgb.tif", args.batch_size, "cpu",
+                           overlap=args.overlap) for _ in range(args.rounds)]
+    finally:
+        scene_module.make_runner = real
+    figures = {"scene": str(scene), "runs": runs,
+               "seconds_median": round(float(np.median([r["seconds"] for r in runs])), 3)}
+    print(json.dumps(figures), file=sys.stderr)
+    return figures
+
+
+def read_card_polarisation(model: Path) -> str:
+    from geocolor.io.modelfile import read_card
+
+    return read_card(model).input.get("sar_scaling", {}).get("polarisation", "VV")
+
+
 def rss_child(model_path: str, scene: str, out: str, batch: int | None) -> None:
     """Run in a fresh process: colorize, then print peak RSS as JSON.
 
@@ -214,13 +255,10 @@ def seams(model_path: Path, scene: Path, out_dir: Path, batch: int | None, devic
 
 
 def throughput(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from geocolor.io.modelfile import read_card
-
     height, width = args.scene_shape or (args.scene_size, args.scene_size)
-    polarisation = read_card(model).input.get("sar_scaling", {}).get("polarisation", "VV")
     scene = args.scene or work / "scene.tif"
     if not scene.exists():
-        generate_grd(scene, height, width, polarisation=polarisation)
+        generate_grd(scene, height, width, polarisation=read_card_polarisation(model))
     tiles = 48 if not args.quick else 16
     rounds = []
     for _ in range(args.rounds):  # alternate, so that load from other processes hits both alike
@@ -293,7 +331,7 @@ def main() -> None:
     parser.add_argument("--seam-scene", type=Path, default=None,
                         help=f"real scene for the seam ratio [default: the first PNG in {SEAM_SCENES}]")
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
-    parser.add_argument("--parts", nargs="+", choices=("throughput", "rss", "seams"),
+    parser.add_argument("--parts", nargs="+", choices=("throughput", "ceiling", "rss", "seams"),
                         default=("throughput", "rss", "seams"), help="which figures to measure")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--rss-child", nargs=4, help=argparse.SUPPRESS)
@@ -338,6 +376,8 @@ def main() -> None:
 
         if "throughput" in args.parts:
             report["throughput"] = throughput(model, work, args)
+        if "ceiling" in args.parts:
+            report["ceiling"] = ceiling(model, work, args)
         if "rss" in args.parts:
             report["peak_rss"] = memory(work, args)
         if "seams" in args.parts:
