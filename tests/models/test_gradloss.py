@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from cuda_marks import requires_cuda
 from torch.nn import functional as F
 
 from geocolor.models.gradloss import (
@@ -131,16 +132,17 @@ def test_sharpness_floor_pushes_a_blurry_output_towards_more_detail():
         SharpnessFloorLoss(floor=0)
 
 
-def test_ssim_loss_and_its_gradient_are_float32_under_bf16_autocast() -> None:
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+def test_ssim_loss_and_its_gradient_are_float32_under_bf16_autocast(device: str) -> None:
     """CUDA training runs the losses inside bf16 autocast (--amp); SSIM's local variances
     (means of squares minus squared means) must not be computed by bf16 convolutions."""
     torch.manual_seed(0)
-    target = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 64, 64) * 2 - 1, 5, 1, 2)
+    target = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 64, 64) * 2 - 1, 5, 1, 2).to(device)
     pred = (target + 0.05 * torch.randn_like(target)).requires_grad_(True)
     loss = SsimLoss()
     plain = loss(pred, target)
     (grad_plain,) = torch.autograd.grad(plain, pred)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device, dtype=torch.bfloat16):
         mixed = loss(pred, target)
     (grad_mixed,) = torch.autograd.grad(mixed, pred)
     assert mixed.dtype == torch.float32

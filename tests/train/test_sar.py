@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
+from cuda_marks import requires_cuda
 
 from geocolor import metrics
 from geocolor.cli import main
@@ -246,6 +247,20 @@ def test_diverged_run_stops_with_one_clear_line(kaggle_dir, tmp_path, monkeypatc
     steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in steps if r["type"] == "batch"] == list(range(1, NONFINITE_LIMIT + 1))
     assert not (run / "model.model").exists()
+
+
+@requires_cuda
+def test_bf16_amp_steps_on_cuda_stay_finite(kaggle_dir, tmp_path):  # pragma: no cover - GPU only
+    """The precision the first H100 runs diverged in: bf16 autocast with the SSIM loss."""
+    run = tmp_path / "run"
+    args = ["train", "sar", str(kaggle_dir), "-o", str(run), "--max-steps", "6", *TINY,
+            "--workers", "0", "--device", "cuda", "--amp", "bf16", "--lambda-ssim", "150",
+            "--lambda-grad", "300"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    batches = [r for r in steps if r["type"] == "batch"]
+    assert len(batches) == 6 and all(isinstance(r["ssim"], float) for r in batches)
 
 
 def test_cli_end_to_end_max_steps_4_and_info(kaggle_dir, tmp_path):
