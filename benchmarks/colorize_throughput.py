@@ -186,11 +186,7 @@ def ceiling(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]
     """End-to-end seconds and stage times of the throughput scene with a :class:`NullRunner`."""
     import geocolor.infer.scene as scene_module
 
-    height, width = args.scene_shape or (args.scene_size, args.scene_size)
-    scene = args.scene or work / "scene.tif"
-    if not scene.exists():
-        polarisation = read_card_polarisation(model)
-        generate_grd(scene, height, width, polarisation=polarisation)
+    scene = throughput_scene(model, work, args)
     real = scene_module.make_runner
     scene_module.make_runner = lambda *a, **k: NullRunner()
     try:
@@ -204,10 +200,17 @@ def ceiling(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]
     return figures
 
 
-def read_card_polarisation(model: Path) -> str:
+def throughput_scene(model: Path, work: Path, args: argparse.Namespace) -> Path:
+    """``--scene`` if it exists, else a GRD-like scene of ``--scene-shape`` (or a
+    ``--scene-size`` square) generated there (or in ``work``), in the model's polarisation."""
     from geocolor.io.modelfile import read_card
 
-    return read_card(model).input.get("sar_scaling", {}).get("polarisation", "VV")
+    scene = args.scene or work / "scene.tif"
+    if not scene.exists():
+        height, width = args.scene_shape or (args.scene_size, args.scene_size)
+        polarisation = read_card(model).input.get("sar_scaling", {}).get("polarisation", "VV")
+        generate_grd(scene, height, width, polarisation=polarisation)
+    return scene
 
 
 def rss_child(model_path: str, scene: str, out: str, batch: int | None) -> None:
@@ -255,10 +258,7 @@ def seams(model_path: Path, scene: Path, out_dir: Path, batch: int | None, devic
 
 
 def throughput(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    height, width = args.scene_shape or (args.scene_size, args.scene_size)
-    scene = args.scene or work / "scene.tif"
-    if not scene.exists():
-        generate_grd(scene, height, width, polarisation=read_card_polarisation(model))
+    scene = throughput_scene(model, work, args)
     tiles = 48 if not args.quick else 16
     rounds = []
     for _ in range(args.rounds):  # alternate, so that load from other processes hits both alike
@@ -277,7 +277,7 @@ def throughput(model: Path, work: Path, args: argparse.Namespace) -> dict[str, A
             "model_tiles_per_s_in_pipeline": round(e2e["tiles"] / e2e["timing"]["model_s"], 3),
         })
     figures = {
-        "scene": f"{height}x{width} uint16 DN with GCPs, generated ({scene})",
+        "scene": str(scene),  # its width and height are in each round's end_to_end
         "rounds": rounds,
         "ratio_median": round(float(np.median([r["ratio"] for r in rounds])), 3),
         "target": ">= 0.95",
