@@ -41,5 +41,5 @@ def test_python_api_example_runs(tmp_path: Path) -> None:
     with rasterio.open(out / "scene_rgb.tif") as rgb, rasterio.open(sample) as src:
         assert rgb.count == 3 and rgb.shape == src.shape and rgb.crs == src.crs
         assert rgb.transform.almost_equals(src.transform)
-    for name in ("scene.preview.png", "colour.png", "mask.png"):
+    for name in ("scene.preview.png", "colour.png", "photo.preview.png"):
         assert (out / name).is_file(), name

@@ -170,6 +170,7 @@ def colorize(
     from geocolor.device import resolve_device
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
+    from geocolor.infer.image import require_trained_segmentation
     from geocolor.infer.sarmodel import tile_settings
     from geocolor.io.diskspace import silence_libtiff_stderr
     from geocolor.io.modelfile import resolve_model_path
@@ -209,6 +210,8 @@ def colorize(
         loaded = models.get(resolve_model_path(model))  # an invalid model file fails the run, once
         if mask_out is not None and loaded.card.kind != "semantic":
             raise UsageError(f"--mask-out needs a semantic model; {model} is a {loaded.card.kind} model")
+        if mask_out is not None:
+            require_trained_segmentation(loaded)
         if loaded.card.kind == "sar":
             tile_settings(loaded, tile_size, overlap)
         elif band is not None:

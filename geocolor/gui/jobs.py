@@ -161,12 +161,13 @@ class ColorizeJob:
 
     def _colorize(self) -> tuple[RunResult | None, str | None]:
         from geocolor.infer.batch import ColorizeOptions, Job, colorize_job
+        from geocolor.infer.image import segmentation_trained
 
         model = self.models.get(self.model)  # ModelFileError: shown as the CLI shows it
         kind = model.card.kind
         stem = self.src.stem or "result"
         output = self.workdir / f"{stem}.colour.{'tif' if kind == 'sar' else 'png'}"
-        mask = self.workdir / f"{stem}.mask.png" if kind == "semantic" else None
+        mask = self.workdir / f"{stem}.mask.png" if segmentation_trained(model.card) else None
         self._planned = [output, mask]
         _remove(output, mask)
         job = Job(self.src, output, mask_out=mask)

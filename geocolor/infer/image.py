@@ -30,10 +30,10 @@ from torch.nn import functional as F
 
 from geocolor.data.lab import L_SCALE, l_to_grey, lab_to_rgb, model_to_lab, rgb_to_lab
 from geocolor.data.semantic import LoadedImage, read_rgb
-from geocolor.errors import ModelFileError, OutputError
+from geocolor.errors import ModelFileError, OutputError, UsageError
 from geocolor.infer.preview import save_image
 from geocolor.infer.result import ColorizeResult, ProgressFn
-from geocolor.io.modelfile import LoadedModel
+from geocolor.io.modelfile import LoadedModel, ModelCard
 from geocolor.models.tta import with_tta
 
 log = logging.getLogger("geocolor.infer.image")
@@ -75,6 +75,26 @@ def require_semantic(model: LoadedModel) -> None:
         raise ModelFileError(
             f"{where}is a {model.card.kind} model; plain images need a semantic model "
             f"(SAR models colorize GeoTIFF scenes)"
+        )
+
+
+def segmentation_trained(card: ModelCard) -> bool:
+    """False for a semantic model trained without masks: its card's data summary says the
+    segmentation head is untrained, and its labels are noise. Cards without that summary
+    (hand-made, or from before it was recorded) count as trained."""
+    data = card.training.get("data") if isinstance(card.training, dict) else None
+    summary = data.get("segmentation", "") if isinstance(data, dict) else ""
+    return card.kind == "semantic" and not str(summary).startswith("untrained")
+
+
+def require_trained_segmentation(model: LoadedModel) -> None:
+    """Refuse to write masks from a segmentation head that never learnt (``--mask-out``)."""
+    if not segmentation_trained(model.card):
+        where = f"{model.path}: " if model.path else ""
+        raise UsageError(
+            f"{where}this model's segmentation head is untrained (it was trained without "
+            "masks), so it has no masks to write; drop --mask-out, or train one with "
+            "DATA/masks/"
         )
 
 
@@ -250,30 +270,43 @@ def mask_image(labels: np.ndarray, n_classes: int) -> Any:
     return img
 
 
-def preview_image(result: ImageColorization, n_classes: int, max_side: int = PREVIEW_MAX_SIDE) -> Any:
-    """Side-by-side panel: input (as the model saw it: L) | segmentation | colorized."""
+def preview_image(result: ImageColorization, n_classes: int, max_side: int = PREVIEW_MAX_SIDE,
+                  segmentation: bool = True) -> Any:
+    """Side-by-side panel: input (as the model saw it: L) | segmentation | colorized; without
+    ``segmentation`` (an untrained head) input | colorized."""
     from PIL import Image, ImageDraw
 
     h, w = result.labels.shape
     scale = min(1.0, max_side / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     grey_small = Image.fromarray(_to_uint8(result.grey)).resize(size, Image.Resampling.LANCZOS)
-    grey = grey_small.convert("RGB")
-    # The overlay is made at preview size: a full-size float overlay of a 50 MP photo is GBs.
-    labels = np.asarray(Image.fromarray(result.labels.astype(np.uint8)).resize(size, Image.Resampling.NEAREST))
-    k = max(n_classes, 1)
-    colours = np.asarray(palette(k), dtype=np.float32)[labels.clip(0, k - 1)] / 255
-    overlay = 0.45 * (np.asarray(grey_small, dtype=np.float32)[..., None] / 255) + 0.55 * colours
-    seg = Image.fromarray(_to_uint8(overlay))
+    views = [(grey_small.convert("RGB"), "input (L)")]
+    if segmentation:
+        views.append((_segmentation_overlay(result.labels, grey_small, n_classes), "segmentation"))
     colour = Image.fromarray(_to_uint8(result.rgb)).resize(size, Image.Resampling.LANCZOS)
+    views.append((colour, "colorized"))
     gap, caption = 4, 16
-    panel = Image.new("RGB", (3 * size[0] + 2 * gap, size[1] + caption), (255, 255, 255))
+    panel = Image.new("RGB", (len(views) * size[0] + (len(views) - 1) * gap, size[1] + caption),
+                      (255, 255, 255))
     draw = ImageDraw.Draw(panel)
-    for i, (view, title) in enumerate(((grey, "input (L)"), (seg, "segmentation"), (colour, "colorized"))):
+    for i, (view, title) in enumerate(views):
         x = i * (size[0] + gap)
         panel.paste(view, (x, caption))
         draw.text((x + 2, 2), title, fill=(0, 0, 0))
     return panel
+
+
+def _segmentation_overlay(labels: np.ndarray, grey_small: Any, n_classes: int) -> Any:
+    """The class colours over the grey input, at preview size (``grey_small``: mode L)."""
+    from PIL import Image
+
+    # Made at preview size: a full-size float overlay of a 50 MP photo is GBs.
+    small = np.asarray(Image.fromarray(labels.astype(np.uint8)).resize(grey_small.size,
+                                                                       Image.Resampling.NEAREST))
+    k = max(n_classes, 1)
+    colours = np.asarray(palette(k), dtype=np.float32)[small.clip(0, k - 1)] / 255
+    overlay = 0.45 * (np.asarray(grey_small, dtype=np.float32)[..., None] / 255) + 0.55 * colours
+    return Image.fromarray(_to_uint8(overlay))
 
 
 def _as_semantic(model: LoadedModel | str | Path | None) -> LoadedModel:
@@ -341,6 +374,8 @@ def colorize_image(
 
     started = time.perf_counter()
     loaded = _as_semantic(model)
+    if mask_out is not None:
+        require_trained_segmentation(loaded)
     src, dst = Path(src), Path(dst)
     side_files = [Path(p) for p in (mask_out, preview) if p is not None]
     for path, what in ((dst, "output"), *((p, "side file") for p in side_files)):
@@ -363,16 +398,19 @@ def colorize_image(
     outputs = [(dst, lambda: Image.fromarray(_to_uint8(result.rgb)))]
     if mask_out is not None:
         outputs.append((Path(mask_out), lambda: mask_image(result.labels, n_classes)))
+    trained = segmentation_trained(loaded.card)
     if preview is not None:
-        outputs.append((Path(preview), lambda: preview_image(result, n_classes)))
+        outputs.append((Path(preview), lambda: preview_image(result, n_classes, segmentation=trained)))
     for path, make in outputs:
         with reporting_disk_full(path):
             save_image(make(), path)
         done += 1
         report(done, total)
-    names = loaded.card.classes or [f"class{i}" for i in range(n_classes)]
-    counts = np.bincount(result.labels.ravel(), minlength=n_classes)
-    pixels = max(1, int(counts.sum()))
+    details: dict[str, Any] = {"input_mode": image.mode, "network_size": list(result.network_size)}
+    if trained:  # an untrained head's class shares would be noise
+        details["classes"] = _class_shares(result.labels, loaded.card.classes, n_classes)
+    else:
+        details["segmentation"] = "untrained (the model was trained without masks)"
     return ColorizeResult(
         input=str(src),
         output=str(dst),
@@ -383,13 +421,16 @@ def colorize_image(
         seconds=round(time.perf_counter() - started, 3),
         preview=str(preview) if preview is not None else None,
         mask=str(mask_out) if mask_out is not None else None,
-        details={
-            "input_mode": image.mode,
-            "network_size": list(result.network_size),
-            "classes": {names[i] if i < len(names) else f"class{i}": round(int(c) / pixels, 6)
-                        for i, c in enumerate(counts)},
-        },
+        details=details,
     )
+
+
+def _class_shares(labels: np.ndarray, names: list[str], n_classes: int) -> dict[str, float]:
+    """Share of the pixels of each class, by class name (``class<i>`` where unnamed)."""
+    counts = np.bincount(labels.ravel(), minlength=n_classes)
+    pixels = max(1, int(counts.sum()))
+    return {names[i] if i < len(names) else f"class{i}": round(int(c) / pixels, 6)
+            for i, c in enumerate(counts)}
 
 
 __all__ = [
@@ -402,4 +443,6 @@ __all__ = [
     "predict",
     "preview_image",
     "require_semantic",
+    "require_trained_segmentation",
+    "segmentation_trained",
 ]

@@ -5,6 +5,7 @@ These run everywhere (no display, no tkinter needed).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
+from colorize_fakes import save_tiny_semantic_model
 from gui_fakes import make_scene
 from PIL import Image
 
@@ -131,6 +133,19 @@ def test_run_writes_the_engines_output(scene: Path, sar_model: Path, tmp_path: P
     with rasterio.open(result.output) as out, rasterio.open(scene) as src:
         assert out.crs == src.crs and out.transform == src.transform and out.shape == src.shape
         assert out.count == 3 and out.dtypes[0] == "uint8"
+    assert jobs.leftovers(tmp_path / "work") == []
+
+
+def test_a_model_trained_without_masks_gives_no_segmentation_view(
+        photo: Path, tmp_path: Path) -> None:
+    from geocolor.io.modelfile import load_model, save_model
+
+    tiny = load_model(save_tiny_semantic_model(tmp_path / "tiny.model"))
+    card = dataclasses.replace(tiny.card, training={"data": {"segmentation": "untrained: no masks"}})
+    colour_only = save_model(tmp_path / "colour_only.model", tiny.network, card)
+    snap = run_job(photo, colour_only, tmp_path / "work")
+    assert snap.state == jobs.DONE, snap.error
+    assert snap.result.mask is None and snap.done == snap.total == 3  # read, network, colour PNG
     assert jobs.leftovers(tmp_path / "work") == []
 
 

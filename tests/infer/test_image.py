@@ -10,7 +10,7 @@ from PIL import Image
 
 import geocolor
 from geocolor.data.lab import rgb_to_lab_np
-from geocolor.errors import ModelFileError, OutputError, RasterError
+from geocolor.errors import ModelFileError, OutputError, RasterError, UsageError
 from geocolor.infer.image import colorize_image, network_size
 from geocolor.io.modelfile import ModelCard, load_model, save_model
 from geocolor.models.segcolor import SegColorUNet
@@ -26,6 +26,18 @@ def semantic_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("models") / "sem.model"
     card = ModelCard(kind="semantic", arch="segcolor-unet", arch_args={"n_classes": 3, "base": 4},
                      input={"image_size": 32}, classes=CLASSES)
+    return save_model(path, net, card)
+
+
+@pytest.fixture(scope="module")
+def untrained_segmentation_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A semantic model trained without masks, as `train semantic` records it on the card."""
+    torch.manual_seed(0)
+    net = SegColorUNet(n_classes=3, base=4)
+    path = tmp_path_factory.mktemp("models") / "colour_only.model"
+    card = ModelCard(kind="semantic", arch="segcolor-unet", arch_args={"n_classes": 3, "base": 4},
+                     input={"image_size": 32}, classes=CLASSES, training={"data": {
+                         "segmentation": "untrained: no masks in the training photos"}})
     return save_model(path, net, card)
 
 
@@ -145,6 +157,33 @@ def test_mask_and_preview_files(tmp_path: Path, semantic_model_path: Path) -> No
     assert preview.width >= 3 * 123 and preview.height >= 77  # three views side by side
     assert info["mask"] == str(tmp_path / "mask.png") and info["preview"] == str(tmp_path / "preview.png")
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_model_trained_without_masks_shows_and_reports_no_segmentation(
+        tmp_path: Path, untrained_segmentation_path: Path) -> None:
+    model = load_model(untrained_segmentation_path)
+    _photo(tmp_path / "in.jpg", 123, 77)
+    info = colorize_image(tmp_path / "in.jpg", tmp_path / "out.png", model,
+                          preview=tmp_path / "preview.png")
+    assert "classes" not in info.details and "untrained" in info.details["segmentation"]
+    assert Image.open(tmp_path / "preview.png").width == 2 * 123 + 4  # input | colorized
+    with pytest.raises(UsageError, match="untrained.*--mask-out"):
+        colorize_image(tmp_path / "in.jpg", tmp_path / "out2.png", model, mask_out=tmp_path / "m.png")
+    assert not (tmp_path / "out2.png").exists() and not (tmp_path / "m.png").exists()
+
+
+def test_cli_refuses_masks_from_an_untrained_head_before_any_work(
+        tmp_path: Path, untrained_segmentation_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "a.png", 40, 30)
+    res = _cli(str(photos), "-o", str(tmp_path / "out"), "--model", str(untrained_segmentation_path),
+               "--mask-out", str(tmp_path / "masks"), "--device", "cpu")
+    assert res.exit_code == 2
+    error = res.stderr.strip().splitlines()[-1]
+    assert str(untrained_segmentation_path) in error and "drop --mask-out" in error
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "masks").exists()
 
 
 def test_preview_of_a_large_photo_is_bounded(tmp_path: Path, semantic_model_path: Path) -> None:
