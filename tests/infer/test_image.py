@@ -19,26 +19,25 @@ from geocolor.models.unet import UNetGenerator
 CLASSES = ["background", "foreground", "sky"]
 
 
+def _tiny_semantic_model(path: Path, training: dict | None = None) -> Path:
+    """A 3-class SegColorUNet (base 4) saved with ``training`` as its card's training record."""
+    torch.manual_seed(0)
+    card = ModelCard(kind="semantic", arch="segcolor-unet", arch_args={"n_classes": 3, "base": 4},
+                     input={"image_size": 32}, classes=CLASSES, training=training or {})
+    return save_model(path, SegColorUNet(n_classes=3, base=4), card)
+
+
 @pytest.fixture(scope="module")
 def semantic_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    net = SegColorUNet(n_classes=3, base=4)
-    path = tmp_path_factory.mktemp("models") / "sem.model"
-    card = ModelCard(kind="semantic", arch="segcolor-unet", arch_args={"n_classes": 3, "base": 4},
-                     input={"image_size": 32}, classes=CLASSES)
-    return save_model(path, net, card)
+    return _tiny_semantic_model(tmp_path_factory.mktemp("models") / "sem.model")
 
 
 @pytest.fixture(scope="module")
 def untrained_segmentation_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A semantic model trained without masks, as `train semantic` records it on the card."""
-    torch.manual_seed(0)
-    net = SegColorUNet(n_classes=3, base=4)
-    path = tmp_path_factory.mktemp("models") / "colour_only.model"
-    card = ModelCard(kind="semantic", arch="segcolor-unet", arch_args={"n_classes": 3, "base": 4},
-                     input={"image_size": 32}, classes=CLASSES, training={"data": {
-                         "segmentation": "untrained: no masks in the training photos"}})
-    return save_model(path, net, card)
+    return _tiny_semantic_model(
+        tmp_path_factory.mktemp("models") / "colour_only.model",
+        {"data": {"segmentation": "untrained: no masks in the training photos"}})
 
 
 @pytest.fixture(scope="module")
