@@ -253,9 +253,9 @@ def _gcompris_bundle(deb: str, bundle: str) -> dict[str, bytes]:
         files = rcc_files(_archive_photos(deb)[member])
     except (ValueError, struct.error, zlib.error) as exc:
         raise ValueError(f"{deb}: {member} is not a readable Qt resource bundle ({exc})") from exc
-    folder = GCOMPRIS_PHOTOS[bundle]
-    return {path.removeprefix(_GCOMPRIS_ROOT): blob for path, blob in files.items()
-            if path.removeprefix(_GCOMPRIS_ROOT).startswith(folder)
+    inside = {path.removeprefix(_GCOMPRIS_ROOT): blob for path, blob in files.items()}
+    return {path: blob for path, blob in inside.items()
+            if path.startswith(GCOMPRIS_PHOTOS[bundle])
             and path.lower().endswith((".webp", ".jpg", ".jpeg", ".png"))
             and not any(p in path for p in GCOMPRIS_PAINTINGS)}
 
