@@ -55,6 +55,9 @@ from geocolor.cli.train import train_option as _opt
       help="ResNet34 ImageNet .pth state dict [torchvision's cache: $TORCH_HOME/hub/checkpoints].")
 @_opt("--flip/--no-flip", help="Random left-right flips [flip].")
 @_opt("--max-zoom", type=click.FloatRange(min=1), help="Random zoom up to this factor before cropping [1.5].")
+@_opt("--exposure-jitter", type=click.FloatRange(0, 4),
+      help="Change each crop's exposure by up to this many stops either way, in linear light "
+           "(colour kept, highlights clipped); teaches dark and bright shots [0].")
 @_opt("--crops-per-image", type=click.IntRange(min=1), help="Random crops of each photo per epoch [1].")
 @_opt("--half/--no-half", help="Store the exported model as float16 (half the size).")
 def semantic(**kwargs: Any) -> None:

@@ -29,7 +29,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from geocolor.data.lab import rgb_to_model
+from geocolor.data.lab import linear_to_srgb, rgb_to_model, srgb_to_linear
 from geocolor.data.split import SplitRecord, split_by_group
 from geocolor.errors import DataError, RasterError
 from geocolor.io.files import require_file
@@ -288,9 +288,10 @@ class SemanticDataset(Dataset):
 
     With ``augment`` the shorter side is scaled to ``S * U(1, max_zoom)``, a
     random ``S x S`` crop is taken and (with ``flip``) flipped left-right with
-    probability 1/2; without, the shorter side is scaled to ``S`` and the centre
-    crop taken. ``repeat`` > 1 lists every photo that many times per epoch (more
-    random crops of a small photo set).
+    probability 1/2, and (with ``exposure`` > 0) its exposure changed by
+    ``2 ** U(-exposure, exposure)`` stops in linear light, clipped to white; without,
+    the shorter side is scaled to ``S`` and the centre crop taken. ``repeat`` > 1 lists
+    every photo that many times per epoch (more random crops of a small photo set).
     Randomness comes from ``torch``'s generator, which the DataLoader seeds per
     worker, so a seeded run is reproducible.
 
@@ -308,6 +309,7 @@ class SemanticDataset(Dataset):
         cache: bool = True,
         flip: bool = True,
         repeat: int = 1,
+        exposure: float = 0.0,
     ):
         if not records:
             raise DataError("no photos to build a dataset from")
@@ -319,6 +321,7 @@ class SemanticDataset(Dataset):
         self.augment = augment
         self.max_zoom = float(max_zoom)
         self.flip = flip
+        self.exposure = float(exposure)
         self.repeat = max(1, int(repeat))
         self.cache = cache
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
@@ -372,6 +375,9 @@ class SemanticDataset(Dataset):
             rgb = rgb.flip(-1)
             if mask is not None:
                 mask = mask.flip(-1)
+        if self.augment and self.exposure > 0:
+            stops = (2.0 * float(torch.rand(())) - 1.0) * self.exposure
+            rgb = change_exposure(rgb, stops)
         l, ab = rgb_to_model(rgb)
         has_mask = mask is not None
         if mask is None:
@@ -383,6 +389,17 @@ class SemanticDataset(Dataset):
             "has_mask": torch.tensor(has_mask),
             "index": torch.tensor(index),
         }
+
+
+def change_exposure(rgb: torch.Tensor, stops: float) -> torch.Tensor:
+    """sRGB ``(*, 3, H, W)`` in [0, 1] -> the same scene ``stops`` brighter (negative: darker).
+
+    The scale is applied in linear light, where it keeps each pixel's chromaticity (a
+    darker exposure of a red roof is a darker red, not a greyer one), then clipped to
+    white as a sensor would.
+    """
+    linear = srgb_to_linear(rgb) * (2.0 ** stops)
+    return linear_to_srgb(linear.clamp(0.0, 1.0)).clamp(0.0, 1.0)
 
 
 def describe_records(records: Sequence[PhotoRecord]) -> dict[str, Any]:

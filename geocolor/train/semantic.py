@@ -111,6 +111,8 @@ class SemanticSettings(TrainSettings):
         pretrained: start the efficientnet / resnet34 encoder from ImageNet weights.
         resnet_weights: ResNet34 ``.pth`` state dict (else torchvision's cache).
         flip: random left-right flips. max_zoom: random zoom (1 = off).
+        exposure_jitter: random exposure change of each crop, up to this many stops either
+            way in linear light (0 = off).
         crops_per_image: random crops of each photo per epoch.
         half: store the exported model's weights as float16.
     """
@@ -139,6 +141,7 @@ class SemanticSettings(TrainSettings):
     resnet_weights: str | None = None
     flip: bool = True
     max_zoom: float = 1.5
+    exposure_jitter: float = 0.0
     crops_per_image: int = 1
     half: bool = False
 
@@ -194,6 +197,8 @@ class SemanticSettings(TrainSettings):
             raise ConfigError("base and crops_per_image must be >= 1")
         if self.max_zoom < 1:
             raise ConfigError(f"max_zoom must be >= 1, got {self.max_zoom}")
+        if not 0 <= self.exposure_jitter <= 4:
+            raise ConfigError(f"exposure_jitter must be in [0, 4] stops, got {self.exposure_jitter}")
 
 
 @dataclass(frozen=True)
@@ -354,7 +359,8 @@ class SemanticTask(TrainTask):
     def datasets(self) -> tuple[SemanticDataset, SemanticDataset | None]:
         s = self.settings
         train = SemanticDataset(self.train_records, s.img_size, s.classes, augment=True,
-                                max_zoom=s.max_zoom, flip=s.flip, repeat=s.crops_per_image)
+                                max_zoom=s.max_zoom, flip=s.flip, repeat=s.crops_per_image,
+                                exposure=s.exposure_jitter)
         val = SemanticDataset(self.val_records, s.img_size, s.classes, augment=False) if self.val_records else None
         return train, val
 
@@ -438,7 +444,8 @@ class SemanticTask(TrainTask):
             "val_names": [r.image.name for r in self.val_records],
             "val_fraction": s.val_fraction,
             "img_size": s.img_size,
-            "augmentation": {"flip": s.flip, "max_zoom": s.max_zoom, "crops_per_image": s.crops_per_image},
+            "augmentation": {"flip": s.flip, "max_zoom": s.max_zoom, "crops_per_image": s.crops_per_image,
+                             "exposure_stops": s.exposure_jitter},
         }
         if with_masks == 0:
             summary["segmentation"] = "untrained: no masks in the training photos (colour loss only)"

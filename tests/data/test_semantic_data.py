@@ -11,6 +11,7 @@ from PIL import Image
 from geocolor.data.semantic import (
     IGNORE_INDEX,
     SemanticDataset,
+    change_exposure,
     find_photos,
     read_mask,
     read_rgb,
@@ -200,6 +201,38 @@ def test_flip_augmentation_moves_mask_with_image(tmp_path: Path) -> None:
         assert torch.equal(bright, item["mask"][8] == 1)
         sides.add(bool(bright[0]))
     assert sides == {True, False}  # both orientations occur
+
+
+def test_exposure_change_darkens_without_greying_and_clips_highlights() -> None:
+    from geocolor.data.lab import srgb_to_linear
+
+    rgb = torch.tensor([[[0.8]], [[0.4]], [[0.2]]])  # a warm orange pixel, (3, 1, 1)
+    assert torch.allclose(change_exposure(rgb, 0.0), rgb, atol=1e-6)
+    darker = change_exposure(rgb, -1.5)
+    assert (darker < rgb).all()
+    # the same chromaticity: linear RGB scaled by one factor, 2 ** -1.5
+    ratio = srgb_to_linear(darker) / srgb_to_linear(rgb)
+    assert torch.allclose(ratio, torch.full_like(ratio, 2 ** -1.5), rtol=1e-4)
+    brighter = change_exposure(rgb, 2.0)
+    assert brighter[0].item() == pytest.approx(1.0) and brighter.max() <= 1.0  # red clipped
+    assert brighter[2] > rgb[2]
+
+
+def test_exposure_jitter_varies_brightness_and_keeps_hue(tmp_path: Path) -> None:
+    (tmp_path / "raw").mkdir()
+    Image.fromarray(np.full((16, 16, 3), (60, 120, 180), np.uint8)).save(tmp_path / "raw" / "sky.png")
+    records = find_photos(tmp_path)
+    plain = SemanticDataset(records, image_size=16, augment=True, max_zoom=1.0)[0]
+    ds = SemanticDataset(records, image_size=16, augment=True, max_zoom=1.0, exposure=1.5)
+    lightness, hues = [], []
+    for seed in range(12):
+        torch.manual_seed(seed)
+        item = ds[0]
+        lightness.append(item["l"].mean().item())
+        hues.append(torch.atan2(item["ab"][1], item["ab"][0]).mean().item())
+    plain_hue = torch.atan2(plain["ab"][1], plain["ab"][0]).mean().item()
+    assert max(lightness) - min(lightness) > 0.3  # L in [-1, 1]: darker and brighter crops
+    assert max(abs(h - plain_hue) for h in hues) < 0.05  # radians: still the same blue
 
 
 def test_dataset_reports_unreadable_photo_as_data_error(tmp_path: Path) -> None:

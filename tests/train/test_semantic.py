@@ -156,7 +156,7 @@ def test_full_epochs_write_samples_and_loss_plot(tmp_path: Path) -> None:
     data = _photos(tmp_path / "data", n=3, masks=(1,))
     run = tmp_path / "run"
     res = CliRunner().invoke(main, ["train", "semantic", str(data), "-o", str(run), *TINY, "--epochs", "2",
-                                    "--val-fraction", "0.34", "--half"])
+                                    "--val-fraction", "0.34", "--half", "--exposure-jitter", "1"])
     assert res.exit_code == 0, res.output + str(res.exception)
     assert (run / "loss_plot.png").is_file()
     samples = sorted((run / "samples").glob("*.png"))
@@ -165,6 +165,7 @@ def test_full_epochs_write_samples_and_loss_plot(tmp_path: Path) -> None:
     assert grid.width >= 4 * 32  # grey | segmentation | colorized | original
     card = read_card(run / "model.model")
     assert card.weights_dtype == "float16" and card.training["epochs"] == 2
+    assert card.training["data"]["augmentation"]["exposure_stops"] == 1.0
 
 
 def test_no_data_and_bad_settings(tmp_path: Path) -> None:
