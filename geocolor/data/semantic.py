@@ -289,7 +289,7 @@ class SemanticDataset(Dataset):
     With ``augment`` the shorter side is scaled to ``S * U(1, max_zoom)``, a
     random ``S x S`` crop is taken and (with ``flip``) flipped left-right with
     probability 1/2, and (with ``exposure`` > 0) its exposure changed by
-    ``2 ** U(-exposure, exposure)`` stops in linear light, clipped to white; without,
+    ``U(-exposure, exposure)`` stops (see :func:`change_exposure`); without,
     the shorter side is scaled to ``S`` and the centre crop taken. ``repeat`` > 1 lists
     every photo that many times per epoch (more random crops of a small photo set).
     Randomness comes from ``torch``'s generator, which the DataLoader seeds per
