@@ -208,9 +208,9 @@ def colorize(
     models = ModelCache()
     if model is not None:
         loaded = models.get(resolve_model_path(model))  # an invalid model file fails the run, once
-        if mask_out is not None and loaded.card.kind != "semantic":
-            raise UsageError(f"--mask-out needs a semantic model; {model} is a {loaded.card.kind} model")
         if mask_out is not None:
+            if loaded.card.kind != "semantic":
+                raise UsageError(f"--mask-out needs a semantic model; {model} is a {loaded.card.kind} model")
             require_trained_segmentation(loaded)
         if loaded.card.kind == "sar":
             tile_settings(loaded, tile_size, overlap)
