@@ -47,6 +47,10 @@ AB_SCALE = 128.0
 _EPSILON = 0.008856  # (6/29) ** 3
 _KAPPA = 7.787  # (29/6) ** 2 / 3
 
+#: How far outside [0, 1] an sRGB value may be and still count as inside the gamut: the
+#: float32 round trip's error (real colours must not be changed by the gamut fitting).
+GAMUT_TOLERANCE = 1e-4
+
 
 def _check_channels(image: torch.Tensor, name: str) -> None:
     if not isinstance(image, torch.Tensor):
@@ -111,18 +115,73 @@ def lab_to_rgb(image: torch.Tensor, clip: bool = True) -> torch.Tensor:
         sRGB, shape ``(*, 3, H, W)``, float (in [0, 1] when ``clip``).
     """
     _check_channels(image, "lab_to_rgb")
+    rgb, _ = _lab_to_srgb_unclipped(image)
+    return rgb.clamp(0, 1) if clip else rgb
+
+
+def _lab_to_srgb_unclipped(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """L*a*b* ``(*, 3, H, W)`` -> (sRGB not clipped, ``(*, H, W)`` bool: Z* is not negative)."""
     lightness, a, b = image.unbind(-3)
     fy = (lightness + 16) / 116
     fx = fy + a / 500
     fz = fy - b / 200
+    z_real = fz >= 0
     fz = fz.clamp(min=0)  # as scikit-image: negative Z is not a colour
     f = torch.stack([fx, fy, fz], dim=-3)
     xyz = torch.where(f > 0.2068966, f.clamp(min=0.2068966).pow(3), (f - 16 / 116) / _KAPPA)
     white = torch.tensor(WHITE_D65, dtype=image.dtype, device=image.device).view(3, 1, 1)
     xyz = xyz * white
     inverse = torch.linalg.inv(_matrix(_RGB_TO_XYZ, image).double()).to(image.dtype)
-    rgb = linear_to_srgb(_apply_matrix(inverse, xyz))
-    return rgb.clamp(0, 1) if clip else rgb
+    return linear_to_srgb(_apply_matrix(inverse, xyz)), z_real
+
+
+def in_srgb_gamut(image: torch.Tensor, tolerance: float = GAMUT_TOLERANCE) -> torch.Tensor:
+    """Which L*a*b* colours ``(*, 3, H, W)`` sRGB can show: ``(*, H, W)`` bool.
+
+    A colour is inside when its sRGB values are in [0, 1] (within ``tolerance``) and
+    its Z is not negative.
+    """
+    _check_channels(image, "in_srgb_gamut")
+    rgb, z_real = _lab_to_srgb_unclipped(image)
+    inside = ((rgb >= -tolerance) & (rgb <= 1 + tolerance)).all(dim=-3)
+    return inside & z_real
+
+
+def fit_chroma_to_gamut(image: torch.Tensor, steps: int = 12,
+                        tolerance: float = GAMUT_TOLERANCE) -> torch.Tensor:
+    """Bring L*a*b* colours into the sRGB gamut by lowering their chroma, keeping L* and hue.
+
+    A colorizer knows L* exactly (it is the input) and only guesses a*, b*. Clipping
+    an out-of-gamut guess channel by channel in sRGB changes its lightness and hue;
+    here a* and b* are scaled down together instead, by the largest factor in [0, 1]
+    that puts the colour inside (found by bisection to within ``2 ** -steps``; the
+    neutral grey of each L* in [0, 100] is always inside). Colours already inside are
+    returned unchanged. Not differentiable: for inference and evaluation.
+
+    Args:
+        image: L*a*b* ``(*, 3, H, W)``, L* in [0, 100].
+
+    Returns:
+        L*a*b* of the same shape, every colour inside (up to ``tolerance``).
+    """
+    _check_channels(image, "fit_chroma_to_gamut")
+    outside = ~in_srgb_gamut(image, tolerance)
+    if not bool(outside.any()):
+        return image
+    channels_last = image.movedim(-3, -1)
+    colours = channels_last[outside]  # (n, 3): only the colours to fit
+    as_image = colours.T.unsqueeze(-1)  # (3, n, 1)
+    low = torch.zeros(colours.shape[0], dtype=image.dtype, device=image.device)
+    high = torch.ones_like(low)
+    for _ in range(steps):
+        middle = (low + high) / 2
+        scale = torch.cat([torch.ones_like(middle)[None], middle.expand(2, -1)]).unsqueeze(-1)
+        inside = in_srgb_gamut(as_image * scale, tolerance)[:, 0]
+        low = torch.where(inside, middle, low)
+        high = torch.where(inside, high, middle)
+    fitted = channels_last.clone()
+    fitted[outside] = colours * torch.stack([torch.ones_like(low), low, low], dim=-1)
+    return fitted.movedim(-1, -3)
 
 
 def lab_to_model(lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,8 +211,12 @@ def rgb_to_model(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def model_to_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """Model ``(l, ab)`` -> sRGB ``(*, 3, H, W)`` clipped to [0, 1]."""
-    return lab_to_rgb(model_to_lab(l, ab))
+    """Model ``(l, ab)`` -> sRGB ``(*, 3, H, W)`` in [0, 1].
+
+    Colours outside the sRGB gamut lose chroma until they fit (:func:`fit_chroma_to_gamut`:
+    L*, the known input, is kept); real colours pass through unchanged.
+    """
+    return lab_to_rgb(fit_chroma_to_gamut(model_to_lab(l, ab)))
 
 
 def grey_to_model_l(grey: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from geocolor.data.lab import L_SCALE, l_to_grey, lab_to_rgb, model_to_lab, rgb_to_lab
+from geocolor.data.lab import L_SCALE, l_to_grey, model_to_rgb, rgb_to_lab
 from geocolor.data.semantic import LoadedImage, read_rgb
 from geocolor.errors import ModelFileError, OutputError, UsageError
 from geocolor.infer.preview import save_image
@@ -219,7 +219,7 @@ def colorize_loaded(model: LoadedModel, image: LoadedImage, device: str | torch.
     ab, labels, (nh, nw) = predict(network, l_full, image_size, device)
     # L and ab are joined stripe by stripe: no full-size LAB array is held.
     rgb = torch.cat([
-        lab_to_rgb(model_to_lab(l_full[:, i : i + STRIPE_ROWS], ab[:, i : i + STRIPE_ROWS]))
+        model_to_rgb(l_full[:, i : i + STRIPE_ROWS], ab[:, i : i + STRIPE_ROWS])
         for i in range(0, l_full.shape[-2], STRIPE_ROWS)
     ], dim=-2)
     del ab

@@ -118,3 +118,31 @@ def test_l_to_grey_is_the_neutral_colour_of_that_lightness() -> None:
     # and its L* is the input's
     back, _ = lab.rgb_to_model(grey.expand(2, 3, 9, 7))
     assert torch.allclose(back, l, atol=1e-4)
+
+
+def test_fit_chroma_to_gamut_leaves_real_colours_alone() -> None:
+    values = lab.rgb_to_lab(torch.rand(2, 3, 17, 9))
+    assert torch.equal(lab.fit_chroma_to_gamut(values), values)
+    assert lab.in_srgb_gamut(values).all()
+
+
+def test_fit_chroma_to_gamut_keeps_lightness_and_hue_and_stops_at_the_edge() -> None:
+    # navy in the dark, blue and green on bright pixels, yellow near white: all outside sRGB
+    wanted = torch.tensor([[15.0, 10, -80], [80, 0, -90], [90, -100, 40], [97, -5, 90]]).T
+    wanted = wanted[:, :, None]  # (3, 4, 1)
+    assert not lab.in_srgb_gamut(wanted).any()
+    fitted = lab.fit_chroma_to_gamut(wanted)
+    assert lab.in_srgb_gamut(fitted).all()
+    assert torch.equal(fitted[0], wanted[0])  # L*: the colorizer's input, kept
+    scale = fitted[1:].norm(dim=0) / wanted[1:].norm(dim=0)
+    assert (scale < 1).all()
+    assert torch.allclose(fitted[1:], wanted[1:] * scale, atol=1e-4)  # same hue
+    # as much chroma as fits: 1 % more is outside again
+    assert not lab.in_srgb_gamut(torch.cat([fitted[:1], fitted[1:] * 1.01])).any()
+    # sRGB of the fitted colours has the L* asked for; clipping channels would not
+    shown = lab.rgb_to_lab(lab.lab_to_rgb(fitted))
+    assert torch.allclose(shown[0], wanted[0], atol=0.05)
+    clipped = lab.rgb_to_lab(lab.lab_to_rgb(wanted))
+    assert (clipped[0] - wanted[0]).abs().max() > 2
+    assert torch.allclose(lab.model_to_rgb(wanted[:1] / 50 - 1, wanted[1:] / 128),
+                          lab.lab_to_rgb(fitted), atol=1e-6)

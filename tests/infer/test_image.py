@@ -101,6 +101,31 @@ def test_output_keeps_the_input_lightness(tmp_path: Path, semantic_model_path: P
     assert np.median(np.abs(l_in - l_out)) < 1.0
 
 
+def test_impossible_colours_keep_the_input_lightness_and_hue(tmp_path: Path,
+                                                            semantic_model_path: Path) -> None:
+    """A network asking for a blue that sRGB cannot show at most lightnesses gets it with
+    less chroma: the photo's lightness is kept, and the hue too."""
+    model = load_model(semantic_model_path)
+    forward = model.network.forward
+    blue = (0.2, -0.9)  # a*, b* / 128
+
+    def deep_blue(x: torch.Tensor):  # noqa: ANN202
+        logits, ab = forward(x)
+        return logits, torch.tensor(blue).view(1, 2, 1, 1).expand_as(ab).contiguous()
+
+    model.network.forward = deep_blue  # type: ignore[method-assign]
+    arr = _photo(tmp_path / "in.png", 90, 70)
+    colorize_image(tmp_path / "in.png", tmp_path / "out.png", model)
+    lab_in, lab_out = rgb_to_lab_np(arr), rgb_to_lab_np(np.asarray(Image.open(tmp_path / "out.png")))
+    assert np.abs(lab_in[..., 0] - lab_out[..., 0]).max() < 1.0  # 8-bit rounding only
+    chroma = np.hypot(lab_out[..., 1], lab_out[..., 2])
+    assert (chroma < 0.9 * 128 * np.hypot(*blue)).all()  # none shown at full strength
+    coloured = chroma > 5
+    assert coloured.mean() > 0.9
+    hue = np.arctan2(lab_out[..., 2], lab_out[..., 1])[coloured]
+    assert np.abs(hue - np.arctan2(blue[1], blue[0])).max() < 0.15
+
+
 def test_the_network_sees_a_resized_copy(tmp_path: Path, semantic_model_path: Path) -> None:
     model = load_model(semantic_model_path)
     seen = []
