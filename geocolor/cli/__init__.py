@@ -85,11 +85,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from geocolor.cli import colorize, evaluate, export, gui, info, train, train_semantic
+    from geocolor.cli import average, colorize, evaluate, export, gui, info, train, train_semantic
 
     train.train.add_command(train_semantic.semantic)
     for command in (info.info, train.train, colorize.colorize, evaluate.evaluate, gui.gui,
-                    export.export):
+                    export.export, average.average):
         main.add_command(command)
 
 

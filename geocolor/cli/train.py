@@ -39,6 +39,10 @@ _COMMON = [
          help="Run directory (config, logs, checkpoints, samples, final model)."),
     _opt("--resume", type=click.Path(path_type=Path),
          help="Continue the run in this directory exactly where it stopped."),
+    _opt("--branch", type=click.Path(path_type=Path),
+         help="Start the new run (-o) from a checkpoint of another run (RUN/checkpoints/*.ckpt): "
+              "its settings, weights and schedule, with a new --seed. Branches of one checkpoint "
+              "can be averaged with 'geocolor average'."),
     _opt("--config", "config_file", type=click.Path(path_type=Path),
          help="TOML file of settings (option names with _ or -); options given here override it."),
     _opt("--epochs", type=click.IntRange(min=1), help="Passes over the training set [20]."),
@@ -68,7 +72,7 @@ _COMMON = [
 ]
 
 #: Parameter names that are CLI plumbing, not settings.
-CLI_ONLY = ("output", "resume", "config_file")
+CLI_ONLY = ("output", "resume", "branch", "config_file")
 
 
 def training_options(f: Callable) -> Callable:
@@ -116,10 +120,12 @@ def resolve_train_settings(cls: type, kwargs: dict[str, Any]) -> tuple[Any, Path
     from geocolor.config import resolve_settings
     from geocolor.train.task import load_run_settings
 
-    output, resume, config_file = (kwargs.pop(k) for k in CLI_ONLY)
+    output, resume, branch, config_file = (kwargs.pop(k) for k in CLI_ONLY)
     data = kwargs.pop("data")
     overrides = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in kwargs.items()}
     overrides = {k: (v if v != () else None) for k, v in overrides.items()}
+    if branch is not None:
+        return _branch_settings(cls, branch, output, resume, config_file, data, overrides)
     if resume is not None:
         if output is not None and Path(output).resolve() != Path(resume).resolve():
             raise UsageError("give either -o RUN_DIR for a new run or --resume RUN_DIR, not both")
@@ -136,6 +142,21 @@ def resolve_train_settings(cls: type, kwargs: dict[str, Any]) -> tuple[Any, Path
     if not settings.data:
         raise UsageError("missing DATA (the training data directory), as an argument or `data` in --config")
     return settings, Path(output), False
+
+
+def _branch_settings(cls: type, branch: Path, output: Path | None, resume: Path | None,
+                     config_file: Path | None, data: Path | None,
+                     overrides: dict[str, Any]) -> tuple[Any, Path, bool]:
+    """``--branch CKPT -o NEW --seed S``: prepare NEW as a branch of CKPT's run, then resume it."""
+    from geocolor.train.branch import branch_run
+
+    if resume is not None or config_file is not None:
+        raise UsageError("--branch starts a new run: give it -o RUN_DIR, not --resume or --config")
+    if output is None:
+        raise UsageError("--branch needs -o RUN_DIR, the new run's directory")
+    if data is not None:
+        overrides["data"] = str(data)
+    return branch_run(cls, branch, output, overrides), Path(output), True
 
 
 def progress_callback(enabled: bool) -> tuple[Callable[[str, dict[str, Any]], None], Callable[[], None]]:

@@ -54,6 +54,7 @@ from geocolor.data.semantic import (
     split_record,
     split_records,
 )
+from geocolor.data.split import VERSION as SPLIT_VERSION
 from geocolor.data.split import read_split
 from geocolor.errors import ConfigError
 from geocolor.io.modelfile import ModelCard, save_model
@@ -353,8 +354,11 @@ class SemanticTask(TrainTask):
         }
         if runtime.is_main and self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            split_record(self.settings.data or ".", self.train_records, self.val_records,
-                         self.settings.val_fraction, self.settings.seed).write(self.run_dir / SPLIT_FILE)
+            path = self.run_dir / SPLIT_FILE
+            # A resumed (or branched) run keeps its record: the seed in it made the split.
+            if not (self.resume and path.is_file() and read_split(path).version == SPLIT_VERSION):
+                split_record(self.settings.data or ".", self.train_records, self.val_records,
+                             self.settings.val_fraction, self.settings.seed).write(path)
 
     def datasets(self) -> tuple[SemanticDataset, SemanticDataset | None]:
         s = self.settings

@@ -1,0 +1,95 @@
+"""Weight averaging: several model files of one architecture -> one (a "model soup").
+
+Averaging weights works for networks that sit in one basin of the loss: the checkpoints
+of one run, or runs branched from one checkpoint of a run (``train semantic --branch``)
+that differ only in the order and augmentation of their data (Wortsman et al. 2022,
+"Model soups"). The result runs at the cost of one network, unlike an ensemble. Networks
+trained from different initialisations do not average: their units are not aligned.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from geocolor.errors import ModelFileError, UsageError
+from geocolor.io.modelfile import LoadedModel, ModelCard, load_model, save_model
+
+#: Card fields that must agree for weights to be averaged.
+_SAME = ("kind", "arch", "arch_args", "input")
+
+
+def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The mean of floating-point tensors key by key; other tensors (counters) from the first.
+
+    Args:
+        states: state dicts with the same keys and shapes.
+
+    Returns:
+        A state dict of float32 means (integer buffers such as BatchNorm's
+        ``num_batches_tracked`` taken from the first state).
+    """
+    first = states[0]
+    out = {}
+    for key, tensor in first.items():
+        if tensor.is_floating_point():
+            out[key] = torch.stack([s[key].float() for s in states]).mean(dim=0)
+        else:
+            out[key] = tensor.clone()
+    return out
+
+
+def _check_compatible(models: Sequence[LoadedModel]) -> None:
+    reference = models[0]
+    for other in models[1:]:
+        for name in _SAME:
+            if getattr(other.card, name) != getattr(reference.card, name):
+                raise ModelFileError(
+                    f"{other.path}: its {name} differs from {reference.path}'s; only models of one "
+                    f"architecture and input can be averaged"
+                )
+
+
+def _member_record(model: LoadedModel) -> dict[str, Any]:
+    training = model.card.training
+    return {
+        "file": str(model.path),
+        "seed": training.get("settings", {}).get("seed"),
+        "steps": training.get("steps"),
+        "command": training.get("command"),
+    }
+
+
+def averaged_card(models: Sequence[LoadedModel]) -> ModelCard:
+    """The first member's card, its evaluation figures dropped, the members listed.
+
+    ``training.averaged_from`` lists each member's file, seed, steps and command;
+    ``metrics`` is emptied (the members' figures do not describe the average).
+    """
+    first = models[0].card
+    training = dict(first.training)
+    training["averaged_from"] = [_member_record(m) for m in models]
+    return dataclasses.replace(first, training=training, metrics={}, created="")
+
+
+def average_models(paths: Sequence[Path | str], output: Path | str) -> Path:
+    """Average the weights of the model files ``paths`` into ``output`` (written atomically).
+
+    Weights are stored as float16 when every member stored them so.
+
+    Raises:
+        UsageError: fewer than two models.
+        ModelFileError: a member that does not load, or differs in kind, architecture
+            or input settings.
+    """
+    if len(paths) < 2:
+        raise UsageError("give two or more model files to average")
+    models = [load_model(p) for p in paths]
+    _check_compatible(models)
+    network = models[0].network
+    network.load_state_dict(average_state_dicts([m.network.state_dict() for m in models]))
+    half = all(m.card.weights_dtype == "float16" for m in models)
+    return save_model(output, network, averaged_card(models), half=half)
