@@ -12,21 +12,27 @@ from geocolor.errors import OutputError
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Model file to write.")
+@click.option("--of", "what", type=click.Choice(["weights", "outputs"]), default="weights",
+              help="weights: one network, the mean of the members' weights (a model soup); "
+                   "outputs: all members in one file, their colours averaged (an ensemble).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-def average(models: tuple[Path, ...], output: Path, overwrite: bool) -> None:
-    """Average the weights of MODELS into one model file (a model soup).
+def average(models: tuple[Path, ...], output: Path, what: str, overwrite: bool) -> None:
+    """Average MODELS (of one architecture and input) into one model file.
 
-    For models of one architecture that share their start: the checkpoints of one
-    run, or runs branched from one checkpoint ('train ... --branch CKPT --seed S').
-    Networks trained from different initialisations do not average. The card is the
-    first model's, with the members listed and no evaluation figures (run 'geocolor
-    evaluate' on the result). Prints the output path on stdout.
+    --of weights (a model soup) is for models that share their start: the
+    checkpoints of one run, or runs branched from one checkpoint ('train ... --branch
+    CKPT --seed S'); networks trained from different seeds do not average. --of
+    outputs (an ensemble) takes any members and runs each of them when colorizing.
+    The card is the first model's, with the members listed and no evaluation figures
+    (run 'geocolor evaluate' on the result). Prints the output path on stdout.
 
     \b
-    Example:
-      geocolor average runs/a/model.model runs/b1/model.model runs/b2/model.model -o soup.model
+    Examples:
+      geocolor average runs/a/model.model runs/a2/model.model -o soup.model
+      geocolor average runs/s0/model.model runs/s1/model.model --of outputs -o ens.model
     """
-    from geocolor.train.average import average_models
+    from geocolor.cli.train import given_command
+    from geocolor.train.average import average_models, ensemble_models
 
     if output.is_dir():
         raise OutputError(f"{output}: is a directory; give an output file name")
@@ -36,4 +42,5 @@ def average(models: tuple[Path, ...], output: Path, overwrite: bool) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{output.parent}: cannot create the output directory ({exc.strerror})") from None
-    click.echo(average_models(models, output))
+    combine = average_models if what == "weights" else ensemble_models
+    click.echo(combine(models, output, given_command()))

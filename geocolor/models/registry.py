@@ -49,6 +49,15 @@ def _segcolor_efficientnet(**kw: Any) -> nn.Module:
     return SegColorEffNet(**kw)
 
 
+def _ensemble(**kw: Any) -> nn.Module:
+    from geocolor.models.ensemble import OutputMean
+
+    try:
+        return OutputMean(**kw)
+    except ValueError as exc:
+        raise ModelFileError(str(exc)) from None
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "unet": _unet,
     "patchgan": _patchgan,
@@ -56,6 +65,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "segcolor-unet": _segcolor_unet,
     "unet-efficientnet": _unet_efficientnet,
     "segcolor-efficientnet": _segcolor_efficientnet,
+    "ensemble": _ensemble,
 }
 
 

@@ -1,10 +1,12 @@
-"""Weight averaging: several model files of one architecture -> one (a "model soup").
+"""Several model files of one architecture -> one: their weights or their outputs averaged.
 
-Averaging weights works for networks that sit in one basin of the loss: the checkpoints
-of one run, or runs branched from one checkpoint of a run (``train semantic --branch``)
-that differ only in the order and augmentation of their data (Wortsman et al. 2022,
-"Model soups"). The result runs at the cost of one network, unlike an ensemble. Networks
-trained from different initialisations do not average: their units are not aligned.
+* Weights (:func:`average_models`, a "model soup"): works for networks that sit in one
+  basin of the loss: the checkpoints of one run, or runs branched from one checkpoint
+  (``train ... --branch``) that differ only in the order and augmentation of their data
+  (Wortsman et al. 2022, "Model soups"). Runs at the cost of one network. Networks
+  trained from different initialisations do not average: their units are not aligned.
+* Outputs (:func:`ensemble_models`, an ensemble): any members; the file holds them all
+  and colorizing runs each (:class:`geocolor.models.ensemble.OutputMean`).
 """
 from __future__ import annotations
 
@@ -63,33 +65,76 @@ def _member_record(model: LoadedModel) -> dict[str, Any]:
     }
 
 
-def averaged_card(models: Sequence[LoadedModel]) -> ModelCard:
+def averaged_card(models: Sequence[LoadedModel], what: str, command: str = "") -> ModelCard:
     """The first member's card, its evaluation figures dropped, the members listed.
 
+    ``training.averaged`` says what was averaged (``"weights"`` or ``"outputs"``), and
+    ``training.averaged_by`` the command that did it (when given);
     ``training.averaged_from`` lists each member's file, seed, steps and command;
     ``metrics`` is emptied (the members' figures do not describe the average).
     """
     first = models[0].card
     training = dict(first.training)
+    training["averaged"] = what
+    if command:
+        training["averaged_by"] = command
     training["averaged_from"] = [_member_record(m) for m in models]
     return dataclasses.replace(first, training=training, metrics={}, created="")
 
 
-def average_models(paths: Sequence[Path | str], output: Path | str) -> Path:
-    """Average the weights of the model files ``paths`` into ``output`` (written atomically).
+def _load_members(paths: Sequence[Path | str]) -> list[LoadedModel]:
+    if len(paths) < 2:
+        raise UsageError("give two or more model files to average")
+    models = [load_model(p) for p in paths]
+    for m in models:
+        if m.card.arch == "ensemble":
+            raise ModelFileError(f"{m.path}: is an ensemble already; give its members instead")
+    _check_compatible(models)
+    return models
 
+
+def _stored_half(models: Sequence[LoadedModel]) -> bool:
+    return all(m.card.weights_dtype == "float16" for m in models)
+
+
+def ensemble_models(paths: Sequence[Path | str], output: Path | str, command: str = "") -> Path:
+    """Write the model files ``paths`` into one ensemble model file ``output`` (atomically).
+
+    The ensemble's card has the members' kind, input and classes, ``arch`` ``"ensemble"``
+    with ``arch_args`` ``{"member_arch", "member_args", "members"}``, and lists the members under
+    ``training.averaged_from`` (see :func:`averaged_card`; ``command``: the command line).
     Weights are stored as float16 when every member stored them so.
 
     Raises:
         UsageError: fewer than two models.
-        ModelFileError: a member that does not load, or differs in kind, architecture
-            or input settings.
+        ModelFileError: a member that does not load, is an ensemble, or differs in kind,
+            architecture or input settings.
     """
-    if len(paths) < 2:
-        raise UsageError("give two or more model files to average")
-    models = [load_model(p) for p in paths]
-    _check_compatible(models)
+    from geocolor.models.ensemble import OutputMean
+
+    models = _load_members(paths)
+    first = models[0].card
+    ensemble = OutputMean(first.arch, first.arch_args, len(models))
+    for member, model in zip(ensemble.members, models, strict=True):
+        member.load_state_dict(model.network.state_dict())
+    card = averaged_card(models, "outputs", command)
+    card = dataclasses.replace(card, arch="ensemble", arch_args={
+        "member_arch": first.arch, "member_args": first.arch_args, "members": len(models)})
+    return save_model(output, ensemble, card, half=_stored_half(models))
+
+
+def average_models(paths: Sequence[Path | str], output: Path | str, command: str = "") -> Path:
+    """Average the weights of the model files ``paths`` into ``output`` (written atomically).
+
+    Weights are stored as float16 when every member stored them so. ``command``: the
+    command line, for the card.
+
+    Raises:
+        UsageError: fewer than two models.
+        ModelFileError: a member that does not load, is an ensemble, or differs in kind,
+            architecture or input settings.
+    """
+    models = _load_members(paths)
     network = models[0].network
     network.load_state_dict(average_state_dicts([m.network.state_dict() for m in models]))
-    half = all(m.card.weights_dtype == "float16" for m in models)
-    return save_model(output, network, averaged_card(models), half=half)
+    return save_model(output, network, averaged_card(models, "weights", command), half=_stored_half(models))

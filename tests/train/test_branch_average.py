@@ -150,3 +150,71 @@ def test_average_refuses_other_architectures_and_single_models(tmp_path: Path) -
     assert res.stdout.strip() == str(tmp_path / "out" / "soup.model")
     res = runner.invoke(main, ["average", str(a), str(c), "-o", str(tmp_path / "out" / "soup.model")])
     assert res.exit_code == 1 and "exists; pass --overwrite" in res.stderr
+
+
+def test_an_ensemble_averages_its_members_outputs(tmp_path: Path) -> None:
+    """--of outputs: one file holding every member; its colours are the mean of theirs."""
+    paths = []
+    for i in range(3):
+        torch.manual_seed(i)  # independent members: weights that could not be averaged
+        net = SegColorUNet(n_classes=2, base=4)
+        card = ModelCard(kind="semantic", arch="segcolor-unet", arch_args={"n_classes": 2, "base": 4},
+                         input={"image_size": 32}, classes=["bg", "fg"], training={"steps": i})
+        paths.append(save_model(tmp_path / f"s{i}.model", net, card, half=True))
+    res = CliRunner().invoke(main, ["average", *map(str, paths), "--of", "outputs",
+                                    "-o", str(tmp_path / "ens.model")])
+    assert res.exit_code == 0, res.output
+    ensemble = load_model(tmp_path / "ens.model")
+    assert ensemble.card.arch == "ensemble" and ensemble.card.kind == "semantic"
+    assert ensemble.card.arch_args == {"member_arch": "segcolor-unet",
+                                       "member_args": {"n_classes": 2, "base": 4}, "members": 3}
+    assert ensemble.card.training["averaged"] == "outputs"
+    assert ensemble.card.training["averaged_by"].startswith("geocolor average ")
+    assert "--of outputs" in ensemble.card.training["averaged_by"]
+    assert [m["steps"] for m in ensemble.card.training["averaged_from"]] == [0, 1, 2]
+    assert ensemble.card.weights_dtype == "float16" and ensemble.card.classes == ["bg", "fg"]
+    x = torch.rand(2, 1, 32, 48) * 2 - 1
+    members = [load_model(p).network for p in paths]
+    with torch.no_grad():
+        logits, ab = ensemble.network(x)
+        outs = [m(x) for m in members]
+    assert torch.allclose(ab, torch.stack([o[1] for o in outs]).mean(0), atol=1e-6)
+    assert torch.allclose(logits, torch.stack([o[0] for o in outs]).mean(0), atol=1e-5)
+    assert not torch.allclose(ab, outs[0][1], atol=1e-3)
+    # it colorizes a photo like any semantic model
+    from geocolor.infer.image import colorize_image
+
+    photo = _photos(tmp_path / "data", n=1) / "raw" / "p0.png"
+    info = colorize_image(photo, tmp_path / "out.png", ensemble)
+    assert (info["width"], info["height"]) == (44, 40)
+    # an ensemble is not a member
+    res = CliRunner().invoke(main, ["average", str(tmp_path / "ens.model"), str(paths[0]),
+                                    "--of", "outputs", "-o", str(tmp_path / "ens2.model")])
+    assert res.exit_code == 1 and "is an ensemble already" in res.stderr
+
+
+def test_a_sar_ensemble_colorizes_a_scene(tmp_path: Path) -> None:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.models.unet import UNetGenerator
+
+    args = {"in_channels": 1, "out_channels": 3, "ngf": 4, "levels": 5}
+    db_vv = {"scheme": "db_clip", "polarisation": "VV", "db_min": -25.0, "db_max": 0.0}
+    paths = []
+    for i in range(2):
+        torch.manual_seed(i)
+        card = ModelCard(kind="sar", arch="unet", arch_args=args,
+                         input={"tile_size": 64, "sar_scaling": db_vv})
+        paths.append(save_model(tmp_path / f"g{i}.model", UNetGenerator(**args), card))
+    from geocolor.train.average import ensemble_models
+
+    ensemble = load_model(ensemble_models(paths, tmp_path / "ens.model"), kind="sar")
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(scene, "w", driver="GTiff", width=100, height=90, count=1, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10)) as dst:
+        dst.write(np.random.default_rng(0).normal(-15, 4, (1, 90, 100)).astype(np.float32))
+    colorize_scene(scene, tmp_path / "out.tif", ensemble)
+    with rasterio.open(tmp_path / "out.tif") as out:
+        assert (out.count, out.width, out.height) == (3, 100, 90) and out.crs.to_epsg() == 32633
