@@ -291,3 +291,20 @@ def test_cuda_runner_takes_pinned_batches(bn_model: Path) -> None:
     assert runner.pin_memory
     x = (torch.rand(2, 1, 64, 64) * 2 - 1).pin_memory()
     assert runner(x).shape == (2, 3, 64, 64)
+
+
+def test_an_ensemble_exports_and_runs_like_torch(tmp_path: Path, bn_model: Path) -> None:
+    """``geocolor average --of outputs`` files go through export and ONNX Runtime too."""
+    _needs_onnx()
+    from geocolor.train.average import ensemble_models
+
+    card = load_model(bn_model).card
+    other = save_model(tmp_path / "bn1.model", _bn_unet(seed=1), card)
+    ensemble = ensemble_models([bn_model, other], tmp_path / "ens.model")
+    r = CliRunner().invoke(main, ["export", str(ensemble), "-o", str(tmp_path / "ens.onnx")])
+    assert r.exit_code == 0, r.output
+    x = (torch.rand(3, 1, 64, 64) * 2 - 1).numpy()
+    expected = TorchRunner(load_model(ensemble).network, torch.device("cpu"))(x)
+    single = TorchRunner(load_model(bn_model).network, torch.device("cpu"))(x)
+    assert np.abs(OnnxRunner(str(tmp_path / "ens.onnx"))(x) - expected).max() < 1e-4
+    assert np.abs(expected - single).max() > 1e-3  # both members count
