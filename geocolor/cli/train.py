@@ -98,7 +98,8 @@ def given_command(ctx: click.Context | None = None) -> str:
         ):
             continue
         if isinstance(param, click.Argument):
-            parts.append(shlex.quote(str(value)))
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            parts.extend(shlex.quote(str(v)) for v in values)
         elif getattr(param, "is_flag", False) and param.secondary_opts:
             parts.append(param.opts[-1] if value else param.secondary_opts[-1])
         elif getattr(param, "is_flag", False):

@@ -169,7 +169,7 @@ def test_an_ensemble_averages_its_members_outputs(tmp_path: Path) -> None:
     assert ensemble.card.arch_args == {"member_arch": "segcolor-unet",
                                        "member_args": {"n_classes": 2, "base": 4}, "members": 3}
     assert ensemble.card.training["averaged"] == "outputs"
-    assert ensemble.card.training["averaged_by"].startswith("geocolor average ")
+    assert ensemble.card.training["averaged_by"].startswith(f"geocolor average {' '.join(map(str, paths))} ")
     assert "--of outputs" in ensemble.card.training["averaged_by"]
     assert [m["steps"] for m in ensemble.card.training["averaged_from"]] == [0, 1, 2]
     assert ensemble.card.weights_dtype == "float16" and ensemble.card.classes == ["bg", "fg"]
