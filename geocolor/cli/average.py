@@ -41,6 +41,7 @@ def average(models: tuple[Path, ...], output: Path, what: str, overwrite: bool) 
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{output.parent}: cannot create the output directory ({exc.strerror})") from None
+        raise OutputError(
+            f"{output.parent}: cannot create the output directory ({exc.strerror})") from None
     combine = average_models if what == "weights" else ensemble_models
     click.echo(combine(models, output, given_command()))

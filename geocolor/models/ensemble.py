@@ -13,7 +13,7 @@ from torch import nn
 
 
 class OutputMean(nn.Module):
-    """``members`` networks built as ``member_arch(**member_args)``, run on one input, outputs averaged.
+    """``members`` networks ``member_arch(**member_args)`` run on one input, outputs averaged.
 
     A member's output may be a tensor or a tuple of tensors (e.g. the semantic model's
     ``(segmentation logits (B, C, H, W), ab (B, 2, H, W))``): each is averaged across
@@ -28,7 +28,8 @@ class OutputMean(nn.Module):
             raise ValueError("an ensemble's members cannot be ensembles")
         if members < 2:
             raise ValueError(f"an ensemble needs two or more members, got {members}")
-        self.members = nn.ModuleList(build_model(member_arch, **member_args) for _ in range(members))
+        self.members = nn.ModuleList(
+            build_model(member_arch, **member_args) for _ in range(members))
         #: Input sides must be multiples of this (the strictest member's).
         self.multiple = max(int(getattr(m, "multiple", 1)) for m in self.members)
 

@@ -127,14 +127,10 @@ def average_models(paths: Sequence[Path | str], output: Path | str, command: str
     """Average the weights of the model files ``paths`` into ``output`` (written atomically).
 
     Weights are stored as float16 when every member stored them so. ``command``: the
-    command line, for the card.
-
-    Raises:
-        UsageError: fewer than two models.
-        ModelFileError: a member that does not load, is an ensemble, or differs in kind,
-            architecture or input settings.
+    command line, for the card. Raises the errors :func:`ensemble_models` does.
     """
     models = _load_members(paths)
     network = models[0].network
     network.load_state_dict(average_state_dicts([m.network.state_dict() for m in models]))
-    return save_model(output, network, averaged_card(models, "weights", command), half=_stored_half(models))
+    card = averaged_card(models, "weights", command)
+    return save_model(output, network, card, half=_stored_half(models))

@@ -58,8 +58,8 @@ def branch_run(cls: type, checkpoint: Path | str, run_dir: Path | str,
     settings = load_run_settings(cls, source, given)
     if seed is None or seed == settings.seed:
         raise UsageError(
-            f"--branch {checkpoint}: give a --seed other than the run's ({settings.seed}); the seed "
-            "is what makes a branch differ"
+            f"--branch {checkpoint}: give a --seed other than the run's ({settings.seed}); "
+            "the seed is what makes a branch differ"
         )
     latest = ckpt.checkpoint_dir(run_dir) / ckpt.LATEST
     if latest.exists():
