@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,10 +48,17 @@ def branch_run(cls: type, checkpoint: Path | str, run_dir: Path | str,
             and any resume-safe settings (``epochs``, ``threads``, ...).
 
     Raises:
-        UsageError: no new seed, ``run_dir`` already holds a run, or a setting that
-            would change the training itself.
+        UsageError: no new seed, ``run_dir`` already holds a run, a setting that would
+            change the training itself, or several processes (torchrun).
         ModelFileError: ``checkpoint`` is not a checkpoint of a run directory.
     """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Every torchrun process would write the new run directory at once.
+        raise UsageError(
+            "--branch prepares the run directory in one process: run it without torchrun "
+            "(with --max-steps at the checkpoint's step it stops at once), then continue "
+            "under torchrun with --resume RUN_DIR"
+        )
     checkpoint, run_dir = Path(checkpoint), Path(run_dir)
     source = source_run_dir(checkpoint)
     given = {k: v for k, v in overrides.items() if v is not None}

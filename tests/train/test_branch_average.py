@@ -75,7 +75,8 @@ def test_a_branch_continues_the_checkpoint_with_its_own_seed(parent_run: Path, t
     assert _batch_steps(branch) == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
-def test_branch_refuses_what_would_not_be_a_branch(parent_run: Path, tmp_path: Path) -> None:
+def test_branch_refuses_what_would_not_be_a_branch(parent_run: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = str(parent_run / "checkpoints" / "epoch-0001.ckpt")
     runner = CliRunner()
 
@@ -99,6 +100,9 @@ def test_branch_refuses_what_would_not_be_a_branch(parent_run: Path, tmp_path: P
     stray.write_bytes((parent_run / "checkpoints" / "epoch-0001.ckpt").read_bytes())
     code, err = run("--branch", str(stray), "-o", str(tmp_path / "b"), "--seed", "2")
     assert code == 1 and "not a checkpoint inside a run directory" in err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, err = run("--branch", ckpt, "-o", str(tmp_path / "b"), "--seed", "2")
+    assert code == 2 and "without torchrun" in err
     assert not (tmp_path / "b").exists()
 
 
