@@ -55,7 +55,7 @@ from geocolor.data.semantic import (
     split_records,
 )
 from geocolor.data.split import VERSION as SPLIT_VERSION
-from geocolor.data.split import read_split
+from geocolor.data.split import SplitRecord, read_split
 from geocolor.errors import ConfigError
 from geocolor.io.modelfile import ModelCard, save_model
 from geocolor.models.effunet import ENCODERS, SegColorEffNet, init_encoder_from_imagenet
@@ -328,7 +328,8 @@ class SemanticTask(TrainTask):
     plot_series = ("loss_total", "loss_seg", "loss_color")
 
     def __init__(self, settings: SemanticSettings, records: list[PhotoRecord], train_records: list[PhotoRecord],
-                 val_records: list[PhotoRecord], run_dir: Path | None = None, resume: bool = False) -> None:
+                 val_records: list[PhotoRecord], run_dir: Path | None = None, resume: bool = False,
+                 split: SplitRecord | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.records = records
@@ -336,6 +337,8 @@ class SemanticTask(TrainTask):
         self.val_records = val_records
         self.run_dir = run_dir
         self.resume = resume
+        #: The record read from a resumed (or branched) run: kept, since its seed made the split.
+        self.split = split
 
     def setup(self, runtime: Runtime) -> None:
         s = self.settings
@@ -354,11 +357,10 @@ class SemanticTask(TrainTask):
         }
         if runtime.is_main and self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            path = self.run_dir / SPLIT_FILE
-            # A resumed (or branched) run keeps its record: the seed in it made the split.
-            if not (self.resume and path.is_file() and read_split(path).version == SPLIT_VERSION):
-                split_record(self.settings.data or ".", self.train_records, self.val_records,
-                             self.settings.val_fraction, self.settings.seed).write(path)
+            record = self.split or split_record(self.settings.data or ".", self.train_records,
+                                                self.val_records, self.settings.val_fraction,
+                                                self.settings.seed)
+            record.write(self.run_dir / SPLIT_FILE)
 
     def datasets(self) -> tuple[SemanticDataset, SemanticDataset | None]:
         s = self.settings
@@ -513,10 +515,11 @@ def _check_pretrained(settings: SemanticSettings) -> None:
         build_network(settings, pretrained=True)
 
 
-def _load_split(path: Path, records: list[PhotoRecord]) -> tuple[list[PhotoRecord], list[PhotoRecord]]:
+def _load_split(path: Path, records: list[PhotoRecord]
+                ) -> tuple[list[PhotoRecord], list[PhotoRecord], SplitRecord]:
     record = read_split(path)
     return (record.select("train", records, lambda r: r.image, path, required=False),
-            record.select("val", records, lambda r: r.image, path, required=False))
+            record.select("val", records, lambda r: r.image, path, required=False), record)
 
 
 def prepare_semantic_task(settings: SemanticSettings, run_dir: Path | None = None,
@@ -533,15 +536,17 @@ def prepare_semantic_task(settings: SemanticSettings, run_dir: Path | None = Non
     if settings.arch in PRETRAINED_ARCHS and settings.pretrained and not resume:
         _check_pretrained(settings)
     train_records, val_records = split_records(records, settings.val_fraction, settings.seed)
+    kept: SplitRecord | None = None
     if resume and run_dir is not None and (Path(run_dir) / SPLIT_FILE).is_file():
-        train_records, val_records = _load_split(Path(run_dir) / SPLIT_FILE, records)
+        train_records, val_records, kept = _load_split(Path(run_dir) / SPLIT_FILE, records)
     with_masks = sum(r.mask is not None for r in records)
     log.info("%s: %d photo(s), %d with masks: %d train, %d validation", settings.data, len(records),
              with_masks, len(train_records), len(val_records))
     if with_masks == 0 and settings.seg_weight > 0:
         log.warning("%s: no masks found in %s/masks: colour loss only; the segmentation head stays untrained",
                     settings.data, settings.data)
-    return SemanticTask(settings, records, train_records, val_records, run_dir=run_dir, resume=resume)
+    return SemanticTask(settings, records, train_records, val_records, run_dir=run_dir, resume=resume,
+                        split=kept if kept is not None and kept.version == SPLIT_VERSION else None)
 
 
 def train_semantic(settings: SemanticSettings, run_dir: Path, *, resume: bool = False,
