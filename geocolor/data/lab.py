@@ -142,9 +142,26 @@ def in_srgb_gamut(image: torch.Tensor, tolerance: float = GAMUT_TOLERANCE) -> to
     its Z is not negative.
     """
     _check_channels(image, "in_srgb_gamut")
-    rgb, z_real = _lab_to_srgb_unclipped(image)
-    inside = ((rgb >= -tolerance) & (rgb <= 1 + tolerance)).all(dim=-3)
-    return inside & z_real
+    return _inside(*_lab_to_srgb_unclipped(image), tolerance)
+
+
+def _inside(rgb: torch.Tensor, z_real: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """``(*, H, W)`` bool from :func:`_lab_to_srgb_unclipped`'s results (see :func:`in_srgb_gamut`)."""
+    return ((rgb >= -tolerance) & (rgb <= 1 + tolerance)).all(dim=-3) & z_real
+
+
+def _fit_colours(colours: torch.Tensor, steps: int, tolerance: float) -> torch.Tensor:
+    """L*a*b* colours ``(n, 3)`` outside the gamut -> the same with a*, b* scaled to its edge."""
+    as_image = colours.T.unsqueeze(-1)  # (3, n, 1)
+    low = torch.zeros(colours.shape[0], dtype=colours.dtype, device=colours.device)
+    high = torch.ones_like(low)
+    for _ in range(steps):
+        middle = (low + high) / 2
+        scale = torch.cat([torch.ones_like(middle)[None], middle.expand(2, -1)]).unsqueeze(-1)
+        inside = _inside(*_lab_to_srgb_unclipped(as_image * scale), tolerance)[:, 0]
+        low = torch.where(inside, middle, low)
+        high = torch.where(inside, high, middle)
+    return colours * torch.stack([torch.ones_like(low), low, low], dim=-1)
 
 
 def fit_chroma_to_gamut(image: torch.Tensor, steps: int = 12,
@@ -168,20 +185,27 @@ def fit_chroma_to_gamut(image: torch.Tensor, steps: int = 12,
     outside = ~in_srgb_gamut(image, tolerance)
     if not bool(outside.any()):
         return image
-    channels_last = image.movedim(-3, -1)
-    colours = channels_last[outside]  # (n, 3): only the colours to fit
-    as_image = colours.T.unsqueeze(-1)  # (3, n, 1)
-    low = torch.zeros(colours.shape[0], dtype=image.dtype, device=image.device)
-    high = torch.ones_like(low)
-    for _ in range(steps):
-        middle = (low + high) / 2
-        scale = torch.cat([torch.ones_like(middle)[None], middle.expand(2, -1)]).unsqueeze(-1)
-        inside = in_srgb_gamut(as_image * scale, tolerance)[:, 0]
-        low = torch.where(inside, middle, low)
-        high = torch.where(inside, high, middle)
-    fitted = channels_last.clone()
-    fitted[outside] = colours * torch.stack([torch.ones_like(low), low, low], dim=-1)
+    fitted = image.movedim(-3, -1).clone()
+    fitted[outside] = _fit_colours(fitted[outside], steps, tolerance)
     return fitted.movedim(-1, -3)
+
+
+def lab_to_rgb_fitted(image: torch.Tensor, steps: int = 12,
+                      tolerance: float = GAMUT_TOLERANCE) -> torch.Tensor:
+    """``lab_to_rgb(fit_chroma_to_gamut(image))`` converting each colour once.
+
+    Only the colours outside the gamut are fitted and converted a second time.
+    Returns sRGB ``(*, 3, H, W)`` in [0, 1].
+    """
+    _check_channels(image, "lab_to_rgb_fitted")
+    rgb, z_real = _lab_to_srgb_unclipped(image)
+    outside = ~_inside(rgb, z_real, tolerance)
+    if bool(outside.any()):
+        fitted = _fit_colours(image.movedim(-3, -1)[outside], steps, tolerance)
+        rgb = rgb.movedim(-3, -1).clone()
+        rgb[outside] = _lab_to_srgb_unclipped(fitted.T.unsqueeze(-1))[0][:, :, 0].T
+        rgb = rgb.movedim(-1, -3)
+    return rgb.clamp(0, 1)
 
 
 def lab_to_model(lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,7 +240,7 @@ def model_to_rgb(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     Colours outside the sRGB gamut lose chroma until they fit (:func:`fit_chroma_to_gamut`:
     L*, the known input, is kept); real colours pass through unchanged.
     """
-    return lab_to_rgb(fit_chroma_to_gamut(model_to_lab(l, ab)))
+    return lab_to_rgb_fitted(model_to_lab(l, ab))
 
 
 def grey_to_model_l(grey: torch.Tensor) -> torch.Tensor:
