@@ -1,11 +1,9 @@
-"""``geocolor average MODEL MODEL... -o OUT``: one model file from the mean of several's weights."""
+"""``geocolor average MODEL MODEL... -o OUT``: one model file, several's weights or outputs averaged."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-
-from geocolor.errors import OutputError
 
 
 @click.command(context_settings={"show_default": True})
@@ -32,16 +30,10 @@ def average(models: tuple[Path, ...], output: Path, what: str, overwrite: bool) 
       geocolor average runs/s0/model.model runs/s1/model.model --of outputs -o ens.model
     """
     from geocolor.cli.train import given_command
+    from geocolor.infer.output import check_output
     from geocolor.train.average import average_models, ensemble_models
 
-    if output.is_dir():
-        raise OutputError(f"{output}: is a directory; give an output file name")
-    if output.exists() and not overwrite:
-        raise OutputError(f"{output}: exists; pass --overwrite to replace it")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"{output.parent}: cannot create the output directory ({exc.strerror})") from None
+    for member in models:  # none of them may be the output
+        check_output(member, output, overwrite, can_skip=False)
     combine = average_models if what == "weights" else ensemble_models
     click.echo(combine(models, output, given_command()))

@@ -48,6 +48,6 @@ def export(model: Path, output: Path, tile_size: int | None, opset: int, overwri
         raise OutputError(f"{output}: the output of 'geocolor export' must end in .onnx")
     loaded = load_model(model, kind="sar")
     tile, _ = tile_settings(loaded, tile_size, 0)
-    check_output(model, output, overwrite)
+    check_output(model, output, overwrite, can_skip=False)
     result = export_onnx(loaded, output, tile_size=tile, opset=opset)
     click.echo(result["output"])

@@ -146,7 +146,7 @@ def in_srgb_gamut(image: torch.Tensor, tolerance: float = GAMUT_TOLERANCE) -> to
 
 
 def _inside(rgb: torch.Tensor, z_real: torch.Tensor, tolerance: float) -> torch.Tensor:
-    """``(*, H, W)`` bool from :func:`_lab_to_srgb_unclipped`'s results (see :func:`in_srgb_gamut`)."""
+    """``(*, H, W)`` bool from :func:`_lab_to_srgb_unclipped`'s results (:func:`in_srgb_gamut`)."""
     return ((rgb >= -tolerance) & (rgb <= 1 + tolerance)).all(dim=-3) & z_real
 
 

@@ -71,16 +71,18 @@ def output_format(dst: Path) -> str:
     raise UsageError(f"{dst}: unknown output format {suffix!r}; use .tif, .png or .jpg")
 
 
-def check_output(src: Path, dst: Path, overwrite: bool) -> None:
-    """Refuse an output that is the input, exists (unless ``overwrite``) or cannot be written."""
+def check_output(src: Path, dst: Path, overwrite: bool, *, can_skip: bool = True) -> None:
+    """Refuse an output that is the input, exists (unless ``overwrite``) or cannot be written.
+
+    ``can_skip``: the command has ``--skip-existing``, so the message offers it.
+    """
     if dst.exists() and dst.resolve() == src.resolve():
         raise OutputError(f"{dst}: output is the input file; choose another output path")
     if dst.is_dir():
         raise OutputError(f"{dst}: is a directory; give an output file name")
     if dst.exists() and not overwrite:
-        raise OutputError(
-            f"{dst}: exists; pass --overwrite to replace it or --skip-existing to skip it"
-        )
+        skip = " or --skip-existing to skip it" if can_skip else ""
+        raise OutputError(f"{dst}: exists; pass --overwrite to replace it{skip}")
     parent = dst.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -154,6 +154,9 @@ def test_average_refuses_other_architectures_and_single_models(tmp_path: Path) -
     assert res.stdout.strip() == str(tmp_path / "out" / "soup.model")
     res = runner.invoke(main, ["average", str(a), str(c), "-o", str(tmp_path / "out" / "soup.model")])
     assert res.exit_code == 1 and "exists; pass --overwrite" in res.stderr
+    assert "--skip-existing" not in res.stderr  # not an option of this command
+    res = runner.invoke(main, ["average", str(a), str(c), "-o", str(c), "--overwrite"])
+    assert res.exit_code == 1 and "output is the input file" in res.stderr
 
 
 def test_an_ensemble_averages_its_members_outputs(tmp_path: Path) -> None:
