@@ -1,4 +1,4 @@
-"""``geocolor average MODEL MODEL... -o OUT``: one model file, several's weights or outputs averaged."""
+"""``geocolor average MODELS -o OUT``: one model file, the members' weights or outputs averaged."""
 from __future__ import annotations
 
 from pathlib import Path
