@@ -55,16 +55,26 @@ class SarScaling:
         known = {"scheme", "polarisation", "db_min", "db_max", "percentile", "description"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def unit_from_db(self, db: np.ndarray) -> np.ndarray:
-        """sigma0 dB -> [0, 1] for ``db_clip`` (float32)."""
-        unit = (np.asarray(db, dtype=np.float32) - self.db_min) / (self.db_max - self.db_min)
-        return np.clip(unit, 0.0, 1.0)
+    def unit_from_db(self, db: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+        """sigma0 dB -> [0, 1] for ``db_clip`` (float32).
 
-    def unit_from_amplitude(self, amplitude: np.ndarray, reference: float) -> np.ndarray:
-        """amplitude / scene percentile ``reference`` -> [0, 1] for ``amplitude_percentile``."""
+        ``overwrite``: a float32 ``db`` may be turned into the result in place (no new array).
+        """
+        unit = np.array(db, dtype=np.float32, copy=None if overwrite else True)
+        unit -= self.db_min
+        unit /= self.db_max - self.db_min
+        return np.clip(unit, 0.0, 1.0, out=unit)
+
+    def unit_from_amplitude(
+        self, amplitude: np.ndarray, reference: float, *, overwrite: bool = False
+    ) -> np.ndarray:
+        """amplitude / scene percentile ``reference`` -> [0, 1] for ``amplitude_percentile``
+        (float32; ``overwrite`` as in :meth:`unit_from_db`)."""
         if not reference > 0:
             raise ValueError(f"percentile reference must be positive, got {reference}")
-        return np.clip(np.asarray(amplitude, dtype=np.float32) / np.float32(reference), 0.0, 1.0)
+        unit = np.array(amplitude, dtype=np.float32, copy=None if overwrite else True)
+        unit /= np.float32(reference)
+        return np.clip(unit, 0.0, 1.0, out=unit)
 
 
 #: Named presets for the data sets users train on.
