@@ -22,6 +22,10 @@ ceiling
     the same end-to-end run with the network replaced by a null runner (output = the input
     tile repeated to three bands): what reading, blending, writing and the COG copy cost
     alone, i.e. the pipeline's own speed limit, which a GPU model runs into.
+writer
+    the writer stage alone (:class:`geocolor.infer.stream._Writer`: blend, quantise, write the
+    scratch file) on batches of ready tile outputs for a 4096 x 8192 scene, with 1 and
+    --blend-threads (default 2) threads: how its column stripes scale where cores are free.
 seams
     :func:`geocolor.infer.tiling.seam_ratio` (mean |difference| of neighbouring
     pixels across tile edges / inside tiles) of a real scene (the first
@@ -153,7 +157,8 @@ def model_only(model_path: Path, tiles: int, batch: int | None, device: str,
 
 
 def end_to_end(model_path: Path, scene: Path, out: Path, batch: int | None, device: str,
-               backend: str = "torch", overlap: int | None = None, cpu_bf16: bool = False) -> dict[str, Any]:
+               backend: str = "torch", overlap: int | None = None, cpu_bf16: bool = False,
+               blend_threads: int | None = None) -> dict[str, Any]:
     from geocolor.infer.backend import make_runner
     from geocolor.infer.scene import colorize_scene
     from geocolor.io.modelfile import load_model
@@ -166,7 +171,8 @@ def end_to_end(model_path: Path, scene: Path, out: Path, batch: int | None, devi
                     tile=int(loaded.card.input.get("tile_size", 256)))
     start = time.perf_counter()
     result = colorize_scene(scene, out, loaded, batch_size=batch, device=device, overwrite=True,
-                            backend=backend, overlap=overlap, cpu_bf16=cpu_bf16)
+                            backend=backend, overlap=overlap, cpu_bf16=cpu_bf16,
+                            blend_threads=blend_threads)
     seconds = time.perf_counter() - start
     return {"tiles": result["tiles"], "tiles_skipped": result["tiles_skipped"], "seconds": round(seconds, 3),
             "tiles_per_s": round(result["tiles"] / seconds, 3), "width": result["width"],
@@ -191,11 +197,60 @@ def ceiling(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]
     scene_module.make_runner = lambda *a, **k: NullRunner()
     try:
         runs = [end_to_end(model, scene, work / "ceiling_rgb.tif", args.batch_size, "cpu",
-                           overlap=args.overlap) for _ in range(args.rounds)]
+                           overlap=args.overlap, blend_threads=args.blend_threads)
+                for _ in range(args.rounds)]
     finally:
         scene_module.make_runner = real
     figures = {"scene": str(scene), "runs": runs,
                "seconds_median": round(float(np.median([r["seconds"] for r in runs])), 3)}
+    print(json.dumps(figures), file=sys.stderr)
+    return figures
+
+
+def writer_alone(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Wall and CPU seconds of the writer stage alone, 1 thread against ``--blend-threads``."""
+    import rasterio
+
+    from geocolor.infer.output import SCRATCH_OPTIONS, open_scratch
+    from geocolor.infer.stream import _Batch, _Writer
+    from geocolor.infer.tiling import TileGrid
+
+    height, width = (1024, 2048) if args.quick else (4096, 8192)
+    grid = TileGrid(height, width, 256, args.overlap if args.overlap is not None else 32)
+    y = np.random.default_rng(0).uniform(-1, 1, (8, 3, 256, 256)).astype(np.float32)
+    batches, pending = [], _Batch()
+    for r, top in enumerate(grid.ys):  # the batches the reader and the model would hand over
+        rows = np.subtract(*grid.scene_span(top, height)[::-1])
+        for c, left in enumerate(grid.xs):
+            cols = np.subtract(*grid.scene_span(left, width)[::-1])
+            pending.tiles.append((r, c))
+            pending.masks.append(np.ones((rows, cols), dtype=bool))
+            if len(pending.tiles) == len(y):
+                pending.y = y
+                batches.append(pending)
+                pending = _Batch()
+        pending.completes.append((len(pending.tiles), r))
+    pending.y = y
+    batches.append(pending)
+    runs = []
+    for threads in [1, args.blend_threads or 2] * args.rounds:
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+            ds = open_scratch(work / "writer.tif", width, height, {"kind": "none"}, False,
+                              SCRATCH_OPTIONS)
+            writer = _Writer(ds, grid, "mask", threads)
+            start, cpu = time.perf_counter(), time.process_time()
+            for batch in batches:
+                first = 0
+                for k, r in batch.completes:
+                    writer.add(batch, first, k)
+                    writer.finish_row(r)
+                    first = k
+                writer.add(batch, first, len(batch.tiles))
+            runs.append({"threads": threads, "seconds": round(time.perf_counter() - start, 3),
+                         "cpu_s": round(time.process_time() - cpu, 3)})
+            writer.close()
+            ds.close()
+    figures = {"scene": [height, width], "tiles": len(grid), "runs": runs}
     print(json.dumps(figures), file=sys.stderr)
     return figures
 
@@ -265,7 +320,7 @@ def throughput(model: Path, work: Path, args: argparse.Namespace) -> dict[str, A
         load = open("/proc/loadavg").read().split()[:3]
         alone = model_only(model, tiles, args.batch_size, args.device, args.backend, args.cpu_bf16)
         e2e = end_to_end(model, scene, work / "scene_rgb.tif", args.batch_size, args.device,
-                         args.backend, args.overlap, args.cpu_bf16)
+                         args.backend, args.overlap, args.cpu_bf16, args.blend_threads)
         rounds.append({
             "model_only": alone,
             "end_to_end": e2e,
@@ -322,6 +377,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap [default: geocolor's]")
+    parser.add_argument("--blend-threads", type=int, default=None,
+                        help="threads blending the output [default: geocolor's: 1 on the CPU, "
+                             "half the cores on a GPU]; the ceiling part runs on the CPU, so "
+                             "set it there to see what a GPU run's writer does")
     parser.add_argument("--cpu-bf16", action="store_true",
                         help="both sides in bf16 on a CPU with native bf16 (colorize --cpu-bf16)")
     parser.add_argument("--ngf", type=int, default=None,
@@ -331,7 +390,8 @@ def main() -> None:
     parser.add_argument("--seam-scene", type=Path, default=None,
                         help=f"real scene for the seam ratio [default: the first PNG in {SEAM_SCENES}]")
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
-    parser.add_argument("--parts", nargs="+", choices=("throughput", "ceiling", "rss", "seams"),
+    parser.add_argument("--parts", nargs="+",
+                        choices=("throughput", "ceiling", "writer", "rss", "seams"),
                         default=("throughput", "rss", "seams"), help="which figures to measure")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--rss-child", nargs=4, help=argparse.SUPPRESS)
@@ -378,6 +438,8 @@ def main() -> None:
             report["throughput"] = throughput(model, work, args)
         if "ceiling" in args.parts:
             report["ceiling"] = ceiling(model, work, args)
+        if "writer" in args.parts:
+            report["writer"] = writer_alone(args, work)
         if "rss" in args.parts:
             report["peak_rss"] = memory(work, args)
         if "seams" in args.parts:

@@ -58,6 +58,7 @@ from geocolor.infer.output import (
     scratch_overviews,
 )
 from geocolor.infer.preview import write_scene_preview
+from geocolor.infer.pyramid import StreamedOverviews
 from geocolor.infer.result import ColorizeResult
 from geocolor.infer.sarinput import resolve_sar_input
 from geocolor.infer.sarmodel import (
@@ -68,7 +69,7 @@ from geocolor.infer.sarmodel import (
     size_multiple,
     tile_settings,
 )
-from geocolor.infer.stream import ProgressFn, stream
+from geocolor.infer.stream import ProgressFn, stream, writer_threads
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.atomic import atomic_path, temporary_path_for
 from geocolor.io.creation import check_creation_options, output_driver
@@ -86,9 +87,12 @@ GDAL_CACHE_BYTES = 16 * 2**20
 
 
 def _gdal_cache_bytes(width: int) -> int:
-    """GDAL's block cache: enough for three full-width rows of 256-px RGB blocks (what the
-    writer leaves half-written and what the input rows span), at least :data:`GDAL_CACHE_BYTES`."""
-    return max(GDAL_CACHE_BYTES, 3 * 4 * 256 * 256 * -(-width // 256))
+    """GDAL's block cache: enough for four full-width rows of 256-px RGB blocks (what the
+    writer leaves half-written, what the input rows span, and the half-written rows of the
+    overview levels, :mod:`geocolor.infer.pyramid`, which together are narrower than one), at
+    least :data:`GDAL_CACHE_BYTES`. A smaller cache makes GDAL flush half-written blocks and
+    read them back."""
+    return max(GDAL_CACHE_BYTES, 4 * 4 * 256 * 256 * -(-width // 256))
 
 
 def colorize_scene(
@@ -112,6 +116,7 @@ def colorize_scene(
     backend: str = "torch",
     tta: str | None = None,
     cpu_bf16: bool = False,
+    blend_threads: int | None = None,
 ) -> ColorizeResult:
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
@@ -136,6 +141,9 @@ def colorize_scene(
             to ~30 DN at a few pixels (42-51 dB PSNR against float32 on real scenes, the
             same accuracy against Sentinel-2 within 0.1 dB); elsewhere a warning and
             float32 (:func:`geocolor.infer.backend.use_cpu_bf16`).
+        blend_threads: threads that blend the tiles and quantise the output (the result does
+            not depend on it); default :func:`~geocolor.infer.stream.writer_threads`: 1 on the
+            CPU, half the cores (at most 8) when the model runs on a GPU.
         cog: write a Cloud-Optimized GeoTIFF (else a tiled GeoTIFF with overviews).
         creation_options: GDAL creation options of the output driver (``COMPRESS=ZSTD`` ...).
         alpha: GeoTIFF nodata as an alpha band instead of an internal mask.
@@ -169,6 +177,8 @@ def colorize_scene(
     tile, overlap = tile_settings(loaded, tile_size, overlap)
     if batch_size is not None and batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if blend_threads is not None and blend_threads < 1:
+        raise UsageError(f"blend_threads must be at least 1, got {blend_threads}")
     if tta and tta not in TTA_MODES:
         raise UsageError(f"--tta: unknown mode {tta!r}; choose one of {', '.join(TTA_MODES)}")
     dev = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
@@ -219,8 +229,14 @@ def colorize_scene(
             runner = TTARunner(runner, tta)
 
         scratch = temporary_path_for(dst, ".tif")
+        overviews = scratch_overviews(fmt, cog, grid.width, grid.height, options)
+        pyramid = None
         try:
             with atomic_path(dst, suffix=dst.suffix) as target_tmp, reporting_disk_full(dst):
+                if fmt == "gtiff" and cog and mask_mode != "alpha":
+                    pyramid = StreamedOverviews.for_plan(
+                        scratch, grid.width, grid.height, overviews, masked=mask_mode == "mask"
+                    )
                 stats = stream(
                     src,
                     sar,
@@ -231,17 +247,26 @@ def colorize_scene(
                     georef,
                     mask_mode,
                     scratch_options,
-                    scratch_overviews(fmt, cog, grid.width, grid.height, options),
+                    None if pyramid is not None else overviews,
                     progress,
+                    writer_threads(dev.type) if blend_threads is None else blend_threads,
+                    pyramid,
                 )
                 if stats["tiles_run"] == 0:
                     raise RasterError(f"{src}: has no valid pixels (all nodata)")
+                source = scratch
+                if pyramid is not None:
+                    t0 = time.perf_counter()
+                    source = pyramid.finish()
+                    stats["timing"]["overviews_s"] = round(time.perf_counter() - t0, 3)
                 t0 = time.perf_counter()
-                finalise(scratch, target_tmp, fmt, cog, options)
+                finalise(source, target_tmp, fmt, cog, options)
                 stats["timing"]["finalise_s"] = round(time.perf_counter() - t0, 3)
                 if preview is not None:
                     write_scene_preview(src, sar, target_tmp, Path(preview))
         finally:
+            if pyramid is not None:
+                pyramid.remove()
             with contextlib.suppress(FileNotFoundError):
                 scratch.unlink()
     return ColorizeResult(

@@ -8,10 +8,16 @@ The writer adds each tile's output times the blending window
 done, the rows no later tile touches are divided by the (separable) summed
 weights, quantised and written, and the buffer shifts up. Memory holds one band
 of input rows, one buffer of output rows and a few batches in the queues.
+
+When the model runs on a GPU, the writer's work (blending and quantising) is the
+bottleneck, so it is split by column stripes over several threads
+(:func:`writer_threads`). The overviews of a COG are made from each band of
+written rows in a thread of their own (:mod:`geocolor.infer.pyramid`).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import queue
@@ -19,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ from geocolor import __version__
 from geocolor.infer.backend import Runner
 from geocolor.infer.heap import release_freed_memory
 from geocolor.infer.output import OverviewPlan, open_scratch
+from geocolor.infer.pyramid import StreamedOverviews
 from geocolor.infer.sarinput import SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.diskspace import raise_if_disk_full
@@ -178,32 +186,126 @@ def _stack(batch: _Batch, pin: bool) -> _Batch:
     return batch
 
 
+def column_stripes(width: int, parts: int) -> list[tuple[int, int]]:
+    """``[a, b)`` column ranges splitting ``width`` columns into ``parts`` near-equal stripes
+    (fewer when the scene is narrower than ``parts`` columns)."""
+    parts = max(1, min(parts, width))
+    edges = [round(i * width / parts) for i in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def writer_threads(device_type: str) -> int:
+    """Threads that blend and quantise the output (:class:`_Writer`).
+
+    One when the model runs on the CPU: its threads want every core, and the writer's work
+    fits in the gaps. On a GPU the model is no longer the bottleneck and the writer is
+    (fifteenth session, ``benchmarks/README.md``: 16-20 CPU-s of blending for 2-4 s of model
+    on an H100), so half the cores, at most 8, take a column stripe each.
+    """
+    if device_type == "cpu":
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores // 2))
+
+
 class _Writer:
-    """Blends tile outputs into a ``tile``-row buffer and writes finished rows."""
+    """Blends tile outputs into a ``tile``-row buffer and writes finished rows.
+
+    With ``threads`` > 1 the buffer is cut into column stripes, one per thread, and each thread
+    blends, quantises and shifts its own stripe (numpy releases the GIL there). Every pixel
+    still sums its tiles in the same order, so the output is bit-identical to one thread's.
+    """
 
     def __init__(
-        self, dataset: rasterio.io.DatasetWriter, grid: TileGrid, mask_mode: str | None
+        self,
+        dataset: rasterio.io.DatasetWriter,
+        grid: TileGrid,
+        mask_mode: str | None,
+        threads: int = 1,
+        pyramid: StreamedOverviews | None = None,
     ) -> None:
         self.ds = dataset
+        self.pyramid = pyramid
         self.grid = grid
         self.mask_mode = mask_mode  # None | "mask" | "alpha"
         self.acc = np.zeros((3, grid.tile, grid.width), dtype=np.float32)
         self.valid = np.zeros((grid.tile, grid.width), dtype=bool)
         self.top = 0  # scene row of buffer row 0
         self.rows_written = 0
+        self.stripes = column_stripes(grid.width, threads)
+        self.pool = (
+            ThreadPoolExecutor(len(self.stripes) - 1, thread_name_prefix="geocolor-blend")
+            if len(self.stripes) > 1
+            else None
+        )
+        # the overviews get a thread of their own, so that where cores are free (a GPU run)
+        # they do not lengthen the writer's path; one worker keeps the bands in order
+        self.overview_pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="geocolor-overviews")
+            if pyramid is not None
+            else None
+        )
+        self.overview_jobs: collections.deque[Future] = collections.deque()
+        self.overview_cpu_s = 0.0
+
+    def close(self) -> None:
+        """Stop the stripe and overview threads (idempotent)."""
+        for pool in (self.pool, self.overview_pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = self.overview_pool = None
+
+    def _send_to_overviews(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
+        """Queue a written band of rows for the overview thread (at most QUEUE_DEPTH waiting)."""
+        while len(self.overview_jobs) >= QUEUE_DEPTH:
+            self.overview_jobs.popleft().result()
+        self.overview_jobs.append(self.overview_pool.submit(self._push_overviews, rgb, valid))
+
+    def _push_overviews(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
+        start = time.thread_time()
+        with rasterio.Env():  # GDAL's error handler is per thread (see _in_gdal_env)
+            self.pyramid.push(rgb, valid)
+        self.overview_cpu_s += time.thread_time() - start
+
+    def drain(self) -> None:
+        """Wait for the overview thread to take every band sent (raises what it raised)."""
+        while self.overview_jobs:
+            self.overview_jobs.popleft().result()
+
+    def _each_stripe(self, work: Callable[[int, int], None]) -> None:
+        """``work(a, b)`` for every column stripe: the calling thread takes the first."""
+        if self.pool is None:
+            work(0, self.grid.width)
+            return
+        futures = [self.pool.submit(work, a, b) for a, b in self.stripes[1:]]
+        try:
+            work(*self.stripes[0])
+        finally:
+            for future in futures:
+                future.result()
 
     def add(self, batch: _Batch, start: int, stop: int) -> None:
         """Blend tiles ``start:stop`` of ``batch`` into the buffer."""
+        self._each_stripe(lambda a, b: self._add_columns(batch, start, stop, a, b))
+
+    def _add_columns(self, batch: _Batch, start: int, stop: int, c0: int, c1: int) -> None:
         grid = self.grid
         for k in range(start, stop):
             r, c = batch.tiles[k]
             y, x = grid.ys[r], grid.xs[c]
             ya, yb = grid.scene_span(y, grid.height)
-            xa, xb = grid.scene_span(x, grid.width)
+            tile_a, tile_b = grid.scene_span(x, grid.width)  # the columns batch.masks[k] covers
+            xa, xb = max(tile_a, c0), min(tile_b, c1)
+            if xa >= xb:
+                continue
             out = batch.y[k, :, ya - y : yb - y, xa - x : xb - x]
             w = grid.window[ya - y : yb - y, xa - x : xb - x]
             self.acc[:, ya - self.top : yb - self.top, xa:xb] += out * w
-            self.valid[ya - self.top : yb - self.top, xa:xb] |= batch.masks[k]
+            mask = batch.masks[k][:, xa - tile_a : xb - tile_a]
+            self.valid[ya - self.top : yb - self.top, xa:xb] |= mask
 
     def finish_row(self, r: int) -> None:
         grid = self.grid
@@ -211,32 +313,44 @@ class _Writer:
         n = end - self.top
         if n <= 0:
             return
-        block = self.acc[:, :n]  # in place: these rows are cleared below anyway
-        block /= grid.norm_y[self.top : end, None]
-        block /= grid.norm_x[None, :]  # now the blend in [-1, 1]
-        block += 1.0
-        block *= 127.5
-        np.rint(block, out=block)
-        np.clip(block, 0, 255, out=block)
-        rgb = block.astype(np.uint8)
+        rgb = np.empty((3, n, grid.width), dtype=np.uint8)
+        self._each_stripe(lambda a, b: self._quantise(rgb, n, a, b))
         valid = self.valid[:n]
-        rgb *= valid  # 0 outside the data; 4-5x faster than rgb[:, ~valid] = 0 (no fancy indexing)
         window = Window(0, self.top, grid.width, n)
         self.ds.write(rgb, indexes=[1, 2, 3], window=window)
         if self.mask_mode == "mask":
             self.ds.write_mask(valid.astype(np.uint8) * 255, window=window)
         elif self.mask_mode == "alpha":
             self.ds.write(valid.astype(np.uint8) * 255, indexes=4, window=window)
+        if self.pyramid is not None:
+            self._send_to_overviews(rgb, valid.copy() if self.mask_mode is not None else None)
         self.rows_written += n
-        # shift the rows still in flight up, n rows at a time (no overlapping copy, no temporary)
-        keep = grid.tile - n
+        self._each_stripe(lambda a, b: self._shift(n, a, b))
+        self.top = end
+
+    def _quantise(self, rgb: np.ndarray, n: int, c0: int, c1: int) -> None:
+        """Rows ``:n``, columns ``c0:c1`` of the buffer -> uint8 RGB in ``rgb``, 0 outside the data."""
+        block = self.acc[:, :n, c0:c1]  # in place: these rows are cleared by _shift anyway
+        block /= self.grid.norm_y[self.top : self.top + n, None]
+        block /= self.grid.norm_x[None, c0:c1]  # now the blend in [-1, 1]
+        block += 1.0
+        block *= 127.5
+        np.rint(block, out=block)
+        np.clip(block, 0, 255, out=block)
+        part = rgb[:, :, c0:c1]
+        np.copyto(part, block, casting="unsafe")
+        part *= self.valid[:n, c0:c1]  # 4-5x faster than part[:, ~valid] = 0 (no fancy indexing)
+
+    def _shift(self, n: int, c0: int, c1: int) -> None:
+        """Move the rows still in flight up by ``n`` (columns ``c0:c1``), ``n`` rows at a time (no
+        overlapping copy, no temporary), and clear the rows freed at the bottom."""
+        keep = self.grid.tile - n
         for i in range(0, keep, n):
             j = min(keep, i + n)
-            self.acc[:, i:j] = self.acc[:, i + n : j + n]
-            self.valid[i:j] = self.valid[i + n : j + n]
-        self.acc[:, keep:] = 0.0
-        self.valid[keep:] = False
-        self.top = end
+            self.acc[:, i:j, c0:c1] = self.acc[:, i + n : j + n, c0:c1]
+            self.valid[i:j, c0:c1] = self.valid[i + n : j + n, c0:c1]
+        self.acc[:, keep:, c0:c1] = 0.0
+        self.valid[keep:, c0:c1] = False
 
 
 def _in_gdal_env(fn: Callable[..., None]) -> Callable[..., None]:
@@ -266,7 +380,10 @@ def _writer_loop(
         while True:
             item = _get(inbox, stop)
             if item is _END:
+                writer.drain()
                 timing["writer_cpu_s"] = time.thread_time()
+                if writer.pyramid is not None:
+                    timing["overviews_cpu_s"] = writer.overview_cpu_s
                 return
             start = 0
             for k, r in item.completes:
@@ -296,8 +413,15 @@ def stream(
     options: dict[str, str],
     overviews: OverviewPlan | None,
     progress: ProgressFn | None,
+    blend_threads: int = 1,
+    pyramid: StreamedOverviews | None = None,
 ) -> dict[str, Any]:
-    """Run reader, model and writer over the whole scene into ``scratch``, then build ``overviews``."""
+    """Run reader, model and writer over the whole scene into ``scratch``, then build ``overviews``.
+
+    ``blend_threads``: threads that blend and quantise the output (:func:`writer_threads`).
+    ``pyramid``: overview levels the writer makes from each band of rows it writes (then
+    ``overviews`` is None; the caller finishes it once the scratch file is closed).
+    """
     stop = threading.Event()
     to_model: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     to_writer: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -310,7 +434,7 @@ def stream(
         GEOCOLOR_SOURCE=src.name,
         GEOCOLOR_INPUT=sar.describe(),
     )
-    writer = _Writer(ds, grid, mask_mode)
+    writer = _Writer(ds, grid, mask_mode, blend_threads, pyramid)
     reader_thread = threading.Thread(
         target=_in_gdal_env(_reader),
         args=(src, sar, grid, batch_size, runner.pin_memory, to_model, stop, timing),
@@ -364,6 +488,7 @@ def stream(
         stop.set()
         reader_thread.join(timeout=10)
         writer_thread.join(timeout=10)
+        writer.close()
         ds.close()
         release_freed_memory()  # the scene's buffers and the model's working memory
     skipped = len(grid) - tiles_run

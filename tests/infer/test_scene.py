@@ -153,6 +153,41 @@ def test_result_does_not_depend_on_batch_size(tmp_path: Path, sar_model: Path) -
         assert (other == outputs[0]).mean() > 0.999
 
 
+@pytest.mark.parametrize("alpha", [False, True])
+def test_blend_threads_give_the_same_bytes(tmp_path: Path, sar_model: Path, alpha: bool) -> None:
+    """The writer cuts its buffer into column stripes when it has threads (on a GPU): every
+    pixel, its mask and the nodata border must come out exactly as with one thread, including
+    stripes narrower than a tile and a stripe boundary inside every tile."""
+    db = db_scene(170, 203, bands=1)
+    db[:, :, :83] = np.nan  # nodata on the left: tiles skipped, stripes partly outside
+    db[:, 150:, 90:] = np.nan
+    src = write_raster(tmp_path / "s.tif", db, descriptions=("VV",))
+    model = load_model(sar_model)
+    outputs = []
+    for threads in (1, 2, 7):
+        dst = tmp_path / f"o{threads}.tif"
+        result = colorize_scene(src, dst, model, device="cpu", batch_size=3, alpha=alpha,
+                                blend_threads=threads)
+        with rasterio.open(dst) as b:
+            outputs.append((b.read(), b.read_masks(1), b.overviews(1)))
+    assert result["tiles_skipped"] > 0
+    for pixels, mask, overviews in outputs[1:]:
+        np.testing.assert_array_equal(pixels, outputs[0][0])
+        np.testing.assert_array_equal(mask, outputs[0][1])
+        assert overviews == outputs[0][2]
+    assert (outputs[0][1] == 0).any() and (outputs[0][1] == 255).any()
+
+
+def test_column_stripes_cover_the_scene_once() -> None:
+    from geocolor.infer.stream import column_stripes
+
+    for width, parts in [(203, 7), (5, 8), (1, 3), (4096, 8)]:
+        stripes = column_stripes(width, parts)
+        assert stripes[0][0] == 0 and stripes[-1][1] == width
+        assert all(a < b for a, b in stripes) and len(stripes) == min(width, parts)
+        assert all(b == c for (_, b), (c, _) in zip(stripes, stripes[1:]))
+
+
 def test_blending_leaves_no_seams(tmp_path: Path) -> None:
     """A model whose tone differs per tile (as instance norm does) shows seams unless blended."""
     src = write_raster(tmp_path / "s.tif", db_scene(256, 256, bands=1))
