@@ -184,9 +184,14 @@ class OverviewPlan:
         now, so they are idle): 0.47 s instead of 0.71 s for a 4096^2 scene on 2 cores,
         the same pixels. A ``GDAL_NUM_THREADS`` in the environment is left as it is.
         """
-        threads = {} if "GDAL_NUM_THREADS" in os.environ else {"GDAL_NUM_THREADS": "ALL_CPUS"}
-        with rasterio.Env(**threads):
+        with rasterio.Env(**all_cores()):
             ds.build_overviews(list(self.factors), self.resampling)
+
+
+def all_cores() -> dict[str, str]:
+    """GDAL config for multi-threaded work once the model is done (its cores are idle then):
+    ``GDAL_NUM_THREADS=ALL_CPUS``, unless the environment sets it already."""
+    return {} if "GDAL_NUM_THREADS" in os.environ else {"GDAL_NUM_THREADS": "ALL_CPUS"}
 
 
 #: COG creation options that change which overviews the driver makes (or reproject):
@@ -266,7 +271,9 @@ def finalise(scratch: Path, target_tmp: Path, fmt: str, cog: bool, options: dict
     else:
         opts, driver = {"QUALITY": "90", **options}, "JPEG"
     try:
-        with rasterio.Env(GDAL_PAM_ENABLED=fmt == "gtiff"):
+        # all cores also decode the scratch file (the driver's own NUM_THREADS only encodes):
+        # 0.38 -> 0.33 s for a 4096 x 8192 scene on 2 cores
+        with rasterio.Env(GDAL_PAM_ENABLED=fmt == "gtiff", **all_cores()):
             rasterio.shutil.copy(scratch, target_tmp, driver=driver, **opts)
     except RASTER_ERRORS as exc:
         raise OutputError(
