@@ -240,12 +240,7 @@ def writer_alone(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             writer = _Writer(ds, grid, "mask", threads)
             start, cpu = time.perf_counter(), time.process_time()
             for batch in batches:
-                first = 0
-                for k, r in batch.completes:
-                    writer.add(batch, first, k)
-                    writer.finish_row(r)
-                    first = k
-                writer.add(batch, first, len(batch.tiles))
+                writer.take(batch)
             runs.append({"threads": threads, "seconds": round(time.perf_counter() - start, 3),
                          "cpu_s": round(time.process_time() - cpu, 3)})
             writer.close()

@@ -287,6 +287,15 @@ class _Writer:
             for future in futures:
                 future.result()
 
+    def take(self, batch: _Batch) -> None:
+        """Blend a batch of model outputs, writing each tile row as soon as it is complete."""
+        start = 0
+        for k, r in batch.completes:
+            self.add(batch, start, k)
+            self.finish_row(r)
+            start = k
+        self.add(batch, start, len(batch.tiles))
+
     def add(self, batch: _Batch, start: int, stop: int) -> None:
         """Blend tiles ``start:stop`` of ``batch`` into the buffer."""
         self._each_stripe(lambda a, b: self._add_columns(batch, start, stop, a, b))
@@ -385,12 +394,7 @@ def _writer_loop(
                 if writer.pyramid is not None:
                     timing["overviews_cpu_s"] = writer.overview_cpu_s
                 return
-            start = 0
-            for k, r in item.completes:
-                writer.add(item, start, k)
-                writer.finish_row(r)
-                start = k
-            writer.add(item, start, len(item.tiles))
+            writer.take(item)
             done += len(item.tiles) + item.skipped
             if progress is not None:
                 progress(done, total)
