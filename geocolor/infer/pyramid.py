@@ -2,12 +2,13 @@
 
 A COG needs overviews. Building them with GDAL after the last tile reads the whole scratch
 file back, decompresses it and averages it on a tail that nothing overlaps: a quarter of the
-pipeline's time when the model is fast (a GPU; benchmarks/README.md). Here the writer thread
-halves each band of finished rows as it writes it (:func:`halve`, GDAL's AVERAGE: the mean
-of the valid pixels of each 2 x 2 block, rounded half up, 0 where none is valid, and valid
-where any is) and writes the halves into one small file per level; each level is made from
-the one above it, as GDAL does. :meth:`StreamedOverviews.finish` then gives the COG driver a
-VRT of the scratch file that names these files as its overviews, and the driver copies them.
+pipeline's time when the model is fast (a GPU; benchmarks/README.md). Here a thread of its
+own (:class:`geocolor.infer.stream._Writer` hands it each band of rows once written) halves
+the rows (:func:`halve`, GDAL's AVERAGE: the mean of the valid pixels of each 2 x 2 block,
+rounded half up, 0 where none is valid, and valid where any is) and writes the halves into
+one small file per level; each level is made from the one above it, as GDAL does.
+:meth:`StreamedOverviews.finish` then gives the COG driver a VRT of the scratch file that
+names these files as its overviews, and the driver copies them.
 
 Halving is exact only while the level above has even sides. From the first level whose
 parent has an odd side, GDAL builds the rest from the last streamed level (a file 4x or more
@@ -91,7 +92,8 @@ class _Level:
     def take(
         self, rgb: np.ndarray, valid: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """Write ``rgb`` rows (and their ``valid``) and return them; keep an odd last row back."""
+        """The rows of ``rgb`` (and ``valid``) that pair up, after the row kept from the last
+        call; an odd last row is kept for the next. None when no pair is complete."""
         if self.carry is not None:
             rgb = np.concatenate([self.carry[0], rgb], axis=1)
             valid = None if valid is None else np.concatenate([self.carry[1], valid], axis=0)
@@ -105,6 +107,7 @@ class _Level:
         return rgb, valid
 
     def write(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
+        """Append rows of this level (and their mask) to its file."""
         window = Window(0, self.row, rgb.shape[2], rgb.shape[1])
         self.ds.write(rgb, indexes=[1, 2, 3], window=window)
         if self.masked:

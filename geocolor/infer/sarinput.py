@@ -283,8 +283,10 @@ class SarInput:
         # each step after the first works in place on one new float32 array (``data`` is kept)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if self.scaling.scheme == "db_clip":
-                db = np.nan_to_num(x, nan=self.scaling.db_min, copy=x is data) if self.scale == "db" \
-                    else np.nan_to_num(self._db(x), nan=self.scaling.db_min, copy=False)
+                if self.scale == "db":
+                    db = np.nan_to_num(x, nan=self.scaling.db_min, copy=x is data)
+                else:
+                    db = np.nan_to_num(self._db(x), nan=self.scaling.db_min, copy=False)
                 return self.scaling.unit_from_db(db, overwrite=True)
             amplitude = np.nan_to_num(self._amplitude(x), nan=0.0, copy=False)
             return self.scaling.unit_from_amplitude(amplitude, self.reference, overwrite=True)

@@ -338,7 +338,8 @@ class _Writer:
         self.top = end
 
     def _quantise(self, rgb: np.ndarray, n: int, c0: int, c1: int) -> None:
-        """Rows ``:n``, columns ``c0:c1`` of the buffer -> uint8 RGB in ``rgb``, 0 outside the data."""
+        """Rows ``:n``, columns ``c0:c1`` of the buffer -> uint8 RGB in ``rgb`` (0 outside the
+        data)."""
         block = self.acc[:, :n, c0:c1]  # in place: these rows are cleared by _shift anyway
         block /= self.grid.norm_y[self.top : self.top + n, None]
         block /= self.grid.norm_x[None, c0:c1]  # now the blend in [-1, 1]
