@@ -237,14 +237,16 @@ class _Writer:
         self.rows_written = 0
         self.stripes = column_stripes(grid.width, threads)
         self.pool = (
-            ThreadPoolExecutor(len(self.stripes) - 1, thread_name_prefix="geocolor-blend")
+            ThreadPoolExecutor(len(self.stripes) - 1, thread_name_prefix="geocolor-blend",
+                               initializer=_lower_priority)
             if len(self.stripes) > 1
             else None
         )
         # the overviews get a thread of their own, so that where cores are free (a GPU run)
         # they do not lengthen the writer's path; one worker keeps the bands in order
         self.overview_pool = (
-            ThreadPoolExecutor(1, thread_name_prefix="geocolor-overviews")
+            ThreadPoolExecutor(1, thread_name_prefix="geocolor-overviews",
+                               initializer=_lower_priority)
             if pyramid is not None
             else None
         )
