@@ -82,10 +82,9 @@ def streamable_levels(width: int, height: int, factors: tuple[int, ...]) -> int:
 class _Level:
     """One overview level's file, written a band of rows at a time, and its odd leftover row."""
 
-    def __init__(self, path: Path, width: int, height: int, masked: bool) -> None:
+    def __init__(self, path: Path, width: int, height: int) -> None:
         self.path = path
         self.ds = open_scratch(path, width, height, {"kind": "none"}, False, SCRATCH_OPTIONS)
-        self.masked = masked
         self.row = 0
         self.carry: tuple[np.ndarray, np.ndarray | None] | None = None
 
@@ -107,10 +106,10 @@ class _Level:
         return rgb, valid
 
     def write(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
-        """Append rows of this level (and their mask) to its file."""
+        """Append rows of this level (and their mask, unless ``valid`` is None) to its file."""
         window = Window(0, self.row, rgb.shape[2], rgb.shape[1])
         self.ds.write(rgb, indexes=[1, 2, 3], window=window)
-        if self.masked:
+        if valid is not None:
             self.ds.write_mask(valid.astype(np.uint8) * 255, window=window)
         self.row += rgb.shape[1]
 
@@ -123,19 +122,19 @@ class StreamedOverviews:
     """The overview levels of a scratch file, made from its rows as the writer writes them."""
 
     def __init__(self, scratch: Path, width: int, height: int, plan: OverviewPlan,
-                 masked: bool) -> None:
-        """Use :meth:`for_plan`, which says whether streaming applies."""
+                 masked: bool, streamed: int) -> None:
+        """Use :meth:`for_plan`, which says whether streaming applies and how many of
+        ``plan``'s levels (``streamed``) are halved here."""
         self.scratch = scratch
         self.masked = masked
-        streamed = streamable_levels(width, height, plan.factors)
         self.rest = tuple(f // 2**streamed for f in plan.factors[streamed:])
         self.vrt = scratch.with_name(f"{scratch.name}.vrt")
         self.levels: list[_Level] = []
-        self.extra: list[Path] = []  # the levels GDAL builds, copied out
+        self.gdal_levels: list[_Level] = []  # the levels GDAL builds, copied out
         try:
             for i in range(1, streamed + 1):
                 path = scratch.with_name(f"{scratch.name}.ovr{2**i}.tif")
-                self.levels.append(_Level(path, width >> i, height >> i, masked))
+                self.levels.append(_Level(path, width >> i, height >> i))
         except BaseException:
             self.remove()
             raise
@@ -147,15 +146,14 @@ class StreamedOverviews:
         first level cannot be halved (an odd side) or the plan asks for something else."""
         if plan is None or plan.resampling != Resampling.average:
             return None
-        if streamable_levels(width, height, plan.factors) == 0:
-            return None
-        return cls(scratch, width, height, plan, masked)
+        streamed = streamable_levels(width, height, plan.factors)
+        return cls(scratch, width, height, plan, masked, streamed) if streamed else None
 
     def push(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
         """Rows just written to the scratch file: (3, n, W) uint8 and (n, W) bool validity
-        (None without a mask), top to bottom."""
+        (None when the scratch file has no mask, ``masked`` False), top to bottom."""
         for level in self.levels:
-            pairs = level.take(rgb, valid if self.masked else None)
+            pairs = level.take(rgb, valid)
             if pairs is None:
                 return
             rgb, valid = halve(*pairs)
@@ -187,25 +185,20 @@ class StreamedOverviews:
         level, each copied out to a file of its own."""
         with rasterio.open(last, "r+") as ds:
             OverviewPlan(self.rest, Resampling.average).build(ds)
-        paths = []
         for i, f in enumerate(self.rest):
             path = last.with_name(f"{self.scratch.name}.ovr{f * 2 ** len(self.levels)}.tif")
-            self.extra.append(path)
-            with rasterio.open(last, overview_level=i) as src, open_scratch(
-                path, src.width, src.height, {"kind": "none"}, False, SCRATCH_OPTIONS
-            ) as out:
-                out.write(src.read())
-                if self.masked:
-                    out.write_mask(src.read_masks(1))
-            paths.append(path)
-        return paths
+            with rasterio.open(last, overview_level=i) as src:
+                level = _Level(path, src.width, src.height)
+                self.gdal_levels.append(level)
+                level.write(src.read(), src.read_masks(1) > 0 if self.masked else None)
+                level.close()
+        return [level.path for level in self.gdal_levels]
 
     def remove(self) -> None:
         """Close and delete the level files and the VRT (they are temporaries)."""
-        for level in self.levels:
+        for level in self.levels + self.gdal_levels:
             level.close()
-        for path in [level.path for level in self.levels] + self.extra:
-            for name in (path, Path(f"{path}.msk")):
+            for name in (level.path, Path(f"{level.path}.msk")):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name)
         with contextlib.suppress(FileNotFoundError):

@@ -334,7 +334,7 @@ class _Writer:
         elif self.mask_mode == "alpha":
             self.ds.write(valid.astype(np.uint8) * 255, indexes=4, window=window)
         if self.pyramid is not None:
-            self._send_to_overviews(rgb, valid.copy() if self.mask_mode is not None else None)
+            self._send_to_overviews(rgb, valid.copy() if self.pyramid.masked else None)
         self.rows_written += n
         self._each_stripe(lambda a, b: self._shift(n, a, b))
         self.top = end
