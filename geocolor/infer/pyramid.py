@@ -28,6 +28,7 @@ import rasterio.shutil
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from geocolor.infer.cogwrite import CogWriter
 from geocolor.infer.output import SCRATCH_OPTIONS, OverviewPlan, open_scratch
 
 #: 1 / (number of valid pixels in a 2 x 2 block), for the blocks that are partly valid.
@@ -80,11 +81,16 @@ def streamable_levels(width: int, height: int, factors: tuple[int, ...]) -> int:
 
 
 class _Level:
-    """One overview level's file, written a band of rows at a time, and its odd leftover row."""
+    """One overview level's file (if it has one), written a band of rows at a time, and its
+    odd leftover row."""
 
-    def __init__(self, path: Path, width: int, height: int) -> None:
+    def __init__(self, path: Path | None, width: int, height: int) -> None:
         self.path = path
-        self.ds = open_scratch(path, width, height, {"kind": "none"}, False, SCRATCH_OPTIONS)
+        self.height = height
+        self.ds = (
+            None if path is None
+            else open_scratch(path, width, height, {"kind": "none"}, False, SCRATCH_OPTIONS)
+        )
         self.row = 0
         self.carry: tuple[np.ndarray, np.ndarray | None] | None = None
 
@@ -107,14 +113,15 @@ class _Level:
 
     def write(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
         """Append rows of this level (and their mask, unless ``valid`` is None) to its file."""
-        window = Window(0, self.row, rgb.shape[2], rgb.shape[1])
-        self.ds.write(rgb, indexes=[1, 2, 3], window=window)
-        if valid is not None:
-            self.ds.write_mask(valid.astype(np.uint8) * 255, window=window)
+        if self.ds is not None:
+            window = Window(0, self.row, rgb.shape[2], rgb.shape[1])
+            self.ds.write(rgb, indexes=[1, 2, 3], window=window)
+            if valid is not None:
+                self.ds.write_mask(valid.astype(np.uint8) * 255, window=window)
         self.row += rgb.shape[1]
 
     def close(self) -> None:
-        if not self.ds.closed:
+        if self.ds is not None and not self.ds.closed:
             self.ds.close()
 
 
@@ -122,11 +129,17 @@ class StreamedOverviews:
     """The overview levels of a scratch file, made from its rows as the writer writes them."""
 
     def __init__(self, scratch: Path, width: int, height: int, plan: OverviewPlan,
-                 masked: bool, streamed: int) -> None:
+                 masked: bool, streamed: int, cog: CogWriter | None = None) -> None:
         """Use :meth:`for_plan`, which says whether streaming applies and how many of
-        ``plan``'s levels (``streamed``) are halved here."""
+        ``plan``'s levels (``streamed``) are halved here.
+
+        ``cog``: the levels go to this COG (its levels 1, 2, ...; level 0 must exist) instead
+        of files of their own; only the last streamed level still gets a file, when GDAL
+        has levels to build from it.
+        """
         self.scratch = scratch
         self.masked = masked
+        self.cog = cog
         self.rest = tuple(f // 2**streamed for f in plan.factors[streamed:])
         self.vrt = scratch.with_name(f"{scratch.name}.vrt")
         self.levels: list[_Level] = []
@@ -134,6 +147,10 @@ class StreamedOverviews:
         try:
             for i in range(1, streamed + 1):
                 path = scratch.with_name(f"{scratch.name}.ovr{2**i}.tif")
+                if cog is not None:
+                    cog.add_level(width >> i, height >> i)
+                    if i < streamed or not self.rest:
+                        path = None
                 self.levels.append(_Level(path, width >> i, height >> i))
         except BaseException:
             self.remove()
@@ -141,31 +158,47 @@ class StreamedOverviews:
 
     @classmethod
     def for_plan(cls, scratch: Path, width: int, height: int, plan: OverviewPlan | None,
-                 masked: bool) -> StreamedOverviews | None:
+                 masked: bool, cog: CogWriter | None = None) -> StreamedOverviews | None:
         """Streamed overviews for ``plan`` (AVERAGE, factors 2, 4, ...), or None where the
         first level cannot be halved (an odd side) or the plan asks for something else."""
         if plan is None or plan.resampling != Resampling.average:
             return None
         streamed = streamable_levels(width, height, plan.factors)
-        return cls(scratch, width, height, plan, masked, streamed) if streamed else None
+        return cls(scratch, width, height, plan, masked, streamed, cog) if streamed else None
 
     def push(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
         """Rows just written to the scratch file: (3, n, W) uint8 and (n, W) bool validity
         (None when the scratch file has no mask, ``masked`` False), top to bottom."""
-        for level in self.levels:
+        for index, level in enumerate(self.levels, 1):
             pairs = level.take(rgb, valid)
             if pairs is None:
                 return
             rgb, valid = halve(*pairs)
             level.write(rgb, valid)
+            if self.cog is not None:
+                self.cog.push(index, rgb, valid)
+
+    def _close_levels(self) -> None:
+        for index, level in enumerate(self.levels, 1):
+            if level.carry is not None or level.row != level.height:
+                raise RuntimeError(f"internal error: overview level {index} is incomplete")
+            level.close()
+
+    def finish_cog(self) -> None:
+        """Complete the COG's overview levels: GDAL builds those past the streamed ones from
+        the last streamed level's file, and they are pushed to the COG."""
+        self._close_levels()
+        if not self.rest:
+            return
+        for path in self._gdal_levels(self.levels[-1].path):
+            with rasterio.open(path) as src:
+                index = self.cog.add_level(src.width, src.height)
+                self.cog.push(index, src.read(), src.read_masks(1) > 0 if self.masked else None)
 
     def finish(self) -> Path:
         """Close the level files, let GDAL build the levels past the streamed ones, and write
         the VRT for the COG driver (the scratch file must be closed). Returns the VRT's path."""
-        for level in self.levels:
-            if level.carry is not None or level.row != level.ds.height:
-                raise RuntimeError(f"internal error: overview {level.path.name} is incomplete")
-            level.close()
+        self._close_levels()
         paths = [level.path for level in self.levels]
         if self.rest:
             paths += self._gdal_levels(self.levels[-1].path)
@@ -198,6 +231,8 @@ class StreamedOverviews:
         """Close and delete the level files and the VRT (they are temporaries)."""
         for level in self.levels + self.gdal_levels:
             level.close()
+            if level.path is None:
+                continue
             for name in (level.path, Path(f"{level.path}.msk")):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name)

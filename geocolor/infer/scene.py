@@ -45,10 +45,12 @@ import torch
 from geocolor.device import resolve_device
 from geocolor.errors import RasterError, UsageError
 from geocolor.infer.backend import make_runner
+from geocolor.infer.cogwrite import CogWriter, direct_cog_settings, georeference_tags
 from geocolor.infer.output import (
     DEFAULT_COG_OPTIONS,
     DEFAULT_GTIFF_OPTIONS,
     SCRATCH_OPTIONS,
+    OverviewPlan,
     check_output,
     finalise,
     georeference,
@@ -58,7 +60,7 @@ from geocolor.infer.output import (
     scratch_overviews,
 )
 from geocolor.infer.preview import write_scene_preview
-from geocolor.infer.pyramid import StreamedOverviews
+from geocolor.infer.pyramid import StreamedOverviews, streamable_levels
 from geocolor.infer.result import ColorizeResult
 from geocolor.infer.sarinput import resolve_sar_input
 from geocolor.infer.sarmodel import (
@@ -69,7 +71,7 @@ from geocolor.infer.sarmodel import (
     size_multiple,
     tile_settings,
 )
-from geocolor.infer.stream import ProgressFn, stream, writer_threads
+from geocolor.infer.stream import ProgressFn, output_tags, stream, writer_threads
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.atomic import atomic_path, temporary_path_for
 from geocolor.io.creation import check_creation_options, output_driver
@@ -93,6 +95,26 @@ def _gdal_cache_bytes(width: int) -> int:
     least :data:`GDAL_CACHE_BYTES`. A smaller cache makes GDAL flush half-written blocks and
     read them back."""
     return max(GDAL_CACHE_BYTES, 4 * 4 * 256 * 256 * -(-width // 256))
+
+
+def _direct_cog(
+    scratch: Path, grid: TileGrid, options: dict[str, str], overviews: OverviewPlan | None,
+    masked: bool, threads: int,
+) -> CogWriter | None:
+    """A :class:`~geocolor.infer.cogwrite.CogWriter` for the COG, when it can make it (the
+    default options, and an even first overview level or none); else None: the COG driver."""
+    settings = direct_cog_settings(options)
+    if settings is None:
+        return None
+    if overviews is not None and not streamable_levels(grid.width, grid.height, overviews.factors):
+        return None
+    writer = CogWriter(scratch, masked, settings, threads)
+    try:
+        writer.add_level(grid.width, grid.height)
+    except BaseException:
+        writer.remove()
+        raise
+    return writer
 
 
 def colorize_scene(
@@ -230,13 +252,20 @@ def colorize_scene(
 
         scratch = temporary_path_for(dst, ".tif")
         overviews = scratch_overviews(fmt, cog, grid.width, grid.height, options)
-        pyramid = None
+        threads = writer_threads(dev.type) if blend_threads is None else blend_threads
+        pyramid = direct = None
         try:
             with atomic_path(dst, suffix=dst.suffix) as target_tmp, reporting_disk_full(dst):
                 if fmt == "gtiff" and cog and mask_mode != "alpha":
-                    pyramid = StreamedOverviews.for_plan(
-                        scratch, grid.width, grid.height, overviews, masked=mask_mode == "mask"
+                    direct = _direct_cog(
+                        scratch, grid, options, overviews, mask_mode == "mask", threads
                     )
+                    pyramid = StreamedOverviews.for_plan(
+                        scratch, grid.width, grid.height, overviews, masked=mask_mode == "mask",
+                        cog=direct,
+                    )
+                    if direct is not None and overviews is not None and pyramid is None:
+                        raise RuntimeError("internal error: a direct COG without its overviews")
                 stats = stream(
                     src,
                     sar,
@@ -249,24 +278,41 @@ def colorize_scene(
                     scratch_options,
                     None if pyramid is not None else overviews,
                     progress,
-                    writer_threads(dev.type) if blend_threads is None else blend_threads,
+                    threads,
                     pyramid,
+                    direct,
                 )
                 if stats["tiles_run"] == 0:
                     raise RasterError(f"{src}: has no valid pixels (all nodata)")
-                source = scratch
-                if pyramid is not None:
+                timing = stats["timing"]
+                if direct is not None:
                     t0 = time.perf_counter()
-                    source = pyramid.finish()
-                    stats["timing"]["overviews_s"] = round(time.perf_counter() - t0, 3)
-                t0 = time.perf_counter()
-                finalise(source, target_tmp, fmt, cog, options)
-                stats["timing"]["finalise_s"] = round(time.perf_counter() - t0, 3)
+                    if pyramid is not None:
+                        pyramid.finish_cog()
+                    timing["overviews_s"] = round(time.perf_counter() - t0, 3)
+                    t0 = time.perf_counter()
+                    fields = georeference_tags(
+                        scratch.with_name(f"{scratch.name}.template.tif"), grid.width,
+                        grid.height, georef, output_tags(src, sar),
+                    )
+                    direct.assemble(target_tmp, fields)
+                    timing["finalise_s"] = round(time.perf_counter() - t0, 3)
+                else:
+                    source = scratch
+                    if pyramid is not None:
+                        t0 = time.perf_counter()
+                        source = pyramid.finish()
+                        timing["overviews_s"] = round(time.perf_counter() - t0, 3)
+                    t0 = time.perf_counter()
+                    finalise(source, target_tmp, fmt, cog, options)
+                    timing["finalise_s"] = round(time.perf_counter() - t0, 3)
                 if preview is not None:
                     write_scene_preview(src, sar, target_tmp, Path(preview))
         finally:
             if pyramid is not None:
                 pyramid.remove()
+            if direct is not None:
+                direct.remove()
             with contextlib.suppress(FileNotFoundError):
                 scratch.unlink()
     return ColorizeResult(

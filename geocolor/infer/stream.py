@@ -37,6 +37,7 @@ from rasterio.windows import Window
 
 from geocolor import __version__
 from geocolor.infer.backend import Runner
+from geocolor.infer.cogwrite import CogWriter
 from geocolor.infer.heap import release_freed_memory
 from geocolor.infer.output import OverviewPlan, open_scratch
 from geocolor.infer.pyramid import StreamedOverviews
@@ -221,13 +222,17 @@ class _Writer:
 
     def __init__(
         self,
-        dataset: rasterio.io.DatasetWriter,
+        dataset: rasterio.io.DatasetWriter | None,
         grid: TileGrid,
         mask_mode: str | None,
         threads: int = 1,
         pyramid: StreamedOverviews | None = None,
+        cog: CogWriter | None = None,
     ) -> None:
+        """Rows go to ``dataset``, or to level 0 of ``cog`` when it is given (then
+        ``dataset`` is None)."""
         self.ds = dataset
+        self.cog = cog
         self.pyramid = pyramid
         self.grid = grid
         self.mask_mode = mask_mode  # None | "mask" | "alpha"
@@ -327,17 +332,24 @@ class _Writer:
         rgb = np.empty((3, n, grid.width), dtype=np.uint8)
         self._each_stripe(lambda a, b: self._quantise(rgb, n, a, b))
         valid = self.valid[:n]
-        window = Window(0, self.top, grid.width, n)
-        self.ds.write(rgb, indexes=[1, 2, 3], window=window)
-        if self.mask_mode == "mask":
-            self.ds.write_mask(valid.astype(np.uint8) * 255, window=window)
-        elif self.mask_mode == "alpha":
-            self.ds.write(valid.astype(np.uint8) * 255, indexes=4, window=window)
+        if self.cog is not None:
+            self.cog.push(0, rgb, valid)  # copies the rows: the buffer may shift
+        else:
+            self._write_rows(rgb, valid)
         if self.pyramid is not None:
             self._send_to_overviews(rgb, valid.copy() if self.pyramid.masked else None)
         self.rows_written += n
         self._each_stripe(lambda a, b: self._shift(n, a, b))
         self.top = end
+
+    def _write_rows(self, rgb: np.ndarray, valid: np.ndarray) -> None:
+        """Rows ``self.top:`` (and their mask or alpha) into the scratch file."""
+        window = Window(0, self.top, self.grid.width, rgb.shape[1])
+        self.ds.write(rgb, indexes=[1, 2, 3], window=window)
+        if self.mask_mode == "mask":
+            self.ds.write_mask(valid.astype(np.uint8) * 255, window=window)
+        elif self.mask_mode == "alpha":
+            self.ds.write(valid.astype(np.uint8) * 255, indexes=4, window=window)
 
     def _quantise(self, rgb: np.ndarray, n: int, c0: int, c1: int) -> None:
         """Rows ``:n``, columns ``c0:c1`` of the buffer -> uint8 RGB in ``rgb`` (0 outside the
@@ -363,6 +375,15 @@ class _Writer:
             self.valid[i:j, c0:c1] = self.valid[i + n : j + n, c0:c1]
         self.acc[:, keep:, c0:c1] = 0.0
         self.valid[keep:, c0:c1] = False
+
+
+def output_tags(src: Path, sar: SarInput) -> dict[str, str]:
+    """The dataset tags of an output: geocolor's version, the input's name and how it was read."""
+    return {
+        "GEOCOLOR_VERSION": __version__,
+        "GEOCOLOR_SOURCE": src.name,
+        "GEOCOLOR_INPUT": sar.describe(),
+    }
 
 
 def _in_gdal_env(fn: Callable[..., None]) -> Callable[..., None]:
@@ -422,12 +443,15 @@ def stream(
     progress: ProgressFn | None,
     blend_threads: int = 1,
     pyramid: StreamedOverviews | None = None,
+    cog: CogWriter | None = None,
 ) -> dict[str, Any]:
     """Run reader, model and writer over the whole scene into ``scratch``, then build ``overviews``.
 
     ``blend_threads``: threads that blend and quantise the output (:func:`writer_threads`).
     ``pyramid``: overview levels the writer makes from each band of rows it writes (then
     ``overviews`` is None; the caller finishes it once the scratch file is closed).
+    ``cog``: the rows go to this COG's level 0 instead of a scratch file (``scratch``,
+    ``options`` and ``overviews`` are then unused; the caller assembles it).
     """
     stop = threading.Event()
     to_model: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -435,13 +459,11 @@ def stream(
     writer_errors: list[BaseException] = []
     timing: dict[str, float] = {"model_s": 0.0}
     tiles_run = 0
-    ds = open_scratch(scratch, grid.width, grid.height, georef, mask_mode == "alpha", options)
-    ds.update_tags(
-        GEOCOLOR_VERSION=__version__,
-        GEOCOLOR_SOURCE=src.name,
-        GEOCOLOR_INPUT=sar.describe(),
-    )
-    writer = _Writer(ds, grid, mask_mode, blend_threads, pyramid)
+    ds = None
+    if cog is None:
+        ds = open_scratch(scratch, grid.width, grid.height, georef, mask_mode == "alpha", options)
+        ds.update_tags(**output_tags(src, sar))
+    writer = _Writer(ds, grid, mask_mode, blend_threads, pyramid, cog)
     reader_thread = threading.Thread(
         target=_in_gdal_env(_reader),
         args=(src, sar, grid, batch_size, runner.pin_memory, to_model, stop, timing),
@@ -458,7 +480,8 @@ def stream(
         try:
             progress(0, len(grid))
         except BaseException:  # a callback may stop the run (GUI cancel): close the scratch
-            ds.close()
+            if ds is not None:
+                ds.close()
             raise
     try:
         reader_thread.start()
@@ -496,7 +519,8 @@ def stream(
         reader_thread.join(timeout=10)
         writer_thread.join(timeout=10)
         writer.close()
-        ds.close()
+        if ds is not None:
+            ds.close()
         release_freed_memory()  # the scene's buffers and the model's working memory
     skipped = len(grid) - tiles_run
     return {

@@ -18,46 +18,59 @@ def _scene(path: Path, side: int) -> Path:
     return write_raster(path, db_scene(side, side), descriptions=("VV", "VH"))
 
 
-def test_simulated_enospc_in_finalise(tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fail_at(step: str, failure, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Make the last step of writing the COG raise ``failure``: GDAL's COG driver copy
+    (``finalise``, taken for a ZSTD COG) or the direct COG's assembly (the default COG);
+    returns the creation options that lead there."""
+    import geocolor.infer.cogwrite as cogwrite
     import geocolor.infer.scene as scene_module
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    if step == "finalise":
+        monkeypatch.setattr(scene_module, "finalise", fail)
+        return {"COMPRESS": "ZSTD"}
+    monkeypatch.setattr(cogwrite.CogWriter, "assemble", fail)
+    return {}
+
+
+@pytest.mark.parametrize("step", ["finalise", "assemble"])
+def test_simulated_enospc_in_finalise(tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                      step: str) -> None:
     from geocolor.infer.scene import colorize_scene
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(scene_module, "finalise", full)
+    options = _fail_at(step, OSError(errno.ENOSPC, "No space left on device"), monkeypatch)
     src = _scene(tmp_path / "s.tif", 100)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(OutputError) as info:
-        colorize_scene(src, out / "o.tif", sar_model, device="cpu")
+        colorize_scene(src, out / "o.tif", sar_model, device="cpu", creation_options=options)
     message = str(info.value)
     assert str(out / "o.tif") in message and "no space left" in message and "nothing was written" in message
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("step", ["finalise", "assemble"])
 def test_gdal_write_failure_on_a_nearly_full_disk(tmp_path: Path, sar_model: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     """GDAL's own "Write failed" (no errno) while the disk has no space left."""
     import rasterio.errors
 
-    import geocolor.infer.scene as scene_module
     import geocolor.io.diskspace as diskspace
     from geocolor.infer.scene import colorize_scene
 
-    def failed(*args, **kwargs):
-        raise rasterio.errors.RasterioIOError("Write failed. See previous exception for details.")
-
-    monkeypatch.setattr(scene_module, "finalise", failed)
+    failure = rasterio.errors.RasterioIOError("Write failed. See previous exception for details.")
+    options = _fail_at(step, failure, monkeypatch)
     monkeypatch.setattr(diskspace.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 0))
     src = _scene(tmp_path / "s.tif", 100)
     with pytest.raises(OutputError, match="no space left"):
-        colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+        colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu", creation_options=options)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif"]
     # with space left the same failure is not called a full disk
     monkeypatch.setattr(diskspace.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, 10**9))
     with pytest.raises(rasterio.errors.RasterioIOError):
-        colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+        colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu", creation_options=options)
 
 
 @pytest.fixture()

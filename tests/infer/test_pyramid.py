@@ -14,8 +14,16 @@ import rasterio
 from colorize_fakes import corner_gcps, db_scene, write_raster
 from rasterio.enums import Resampling
 
+import geocolor.infer.scene as scene_module
 from geocolor.infer.pyramid import StreamedOverviews, halve, streamable_levels
 from geocolor.infer.scene import colorize_scene
+
+
+@pytest.fixture(autouse=True)
+def _through_the_cog_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the levels handed to GDAL's COG driver (through a VRT), so the
+    COG is not written directly here (that route: tests/infer/test_cogwrite.py)."""
+    monkeypatch.setattr(scene_module, "_direct_cog", lambda *args, **kwargs: None)
 
 
 def _gdal_average_overview(tmp_path: Path, rgb: np.ndarray, valid: np.ndarray | None) -> tuple:
