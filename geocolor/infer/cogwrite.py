@@ -4,18 +4,21 @@ Through GDAL, a COG is a copy: the rows go into a scratch GeoTIFF (ZSTD) and GDA
 driver then reads it all back, decompresses it and compresses it again into the COG's layout,
 after the last tile. On a GPU that copy is the largest cost left once the model is done
 (fifteenth session, ``benchmarks/README.md``: 5-7.5 s for a full IW GRD scene, for 2-4 s of
-model). Here each 512-px tile of every level is DEFLATE-compressed in a thread pool as soon as
-its rows are written (zlib releases the GIL), into one spool file per level. At the end
+model). Here each tile of every level is DEFLATE-compressed in a thread pool as soon as its
+rows are written (libdeflate releases the GIL), into one spool file per level. At the end
 :meth:`CogWriter.assemble` writes the header, GDAL's structural metadata and the image file
 directories, and appends the spools, smallest level first: the layout GDAL's COG driver
 writes (``LAYOUT=IFDS_BEFORE_DATA``, block leaders and trailers, masks interleaved with the
-imagery), with the same pixels, masks, georeferencing and tags (tests).
+imagery), with the same compressed tiles, directory fields, georeferencing and tags (tests;
+only where the tile arrays sit in the head, and the integer type of their byte counts, may
+differ).
 
-It makes the default COG only (DEFLATE with the horizontal predictor, 512-px blocks, AVERAGE
-overviews, an internal mask, RGB); other creation options, an alpha band, PNG and JPEG keep
-the COG driver (:func:`direct_cog_level`). The georeferencing tags are taken from a one-block
-template GeoTIFF that GDAL writes for the scene (:func:`georeference_tags`), so that CRS,
-transform, GCPs, RPCs and metadata are encoded by GDAL itself.
+It makes the default COG (DEFLATE with the horizontal predictor, AVERAGE overviews, an
+internal mask or none, RGB), at any ``BLOCKSIZE`` and ``LEVEL``; other creation options, an
+alpha band, PNG and JPEG keep the COG driver (:func:`direct_cog_settings`). The georeferencing
+tags are taken from a sparse template GeoTIFF that GDAL writes for the scene
+(:func:`georeference_tags`), so that CRS, transform, GCPs, RPCs and metadata are encoded by
+GDAL itself.
 """
 
 from __future__ import annotations
@@ -34,13 +37,13 @@ from typing import Any, BinaryIO
 import numpy as np
 import rasterio
 
+from geocolor.errors import OutputError
+from geocolor.infer.output import DEFAULT_COG_OPTIONS, open_scratch
+
 try:  # libdeflate, which GDAL itself uses: GDAL's bytes, at twice zlib's speed
     from deflate import zlib_compress as _libdeflate_compress
 except ImportError:  # pragma: no cover - then the standard library's zlib: valid, ~8 % larger
     _libdeflate_compress = None
-
-from geocolor.errors import OutputError
-from geocolor.infer.output import DEFAULT_COG_OPTIONS, open_scratch
 
 #: Creation options this writer makes exactly, with the values it accepts (upper case);
 #: ``LEVEL`` (DEFLATE level, 1-9), ``BLOCKSIZE``, ``NUM_THREADS`` and ``BIGTIFF`` are
@@ -57,7 +60,7 @@ _BIGTIFF_MODES = {"YES", "NO", "IF_NEEDED", "IF_SAFER"}
 #: GDAL_METADATA, GDAL_NODATA and RPC coefficients.
 _GEOREFERENCE_TAGS = frozenset({33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113, 50844})
 
-# TIFF field types: (struct code, size in bytes)
+# TIFF field types, and the size in bytes of one value of each
 _SHORT, _LONG, _LONG8 = 3, 4, 16
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8,
                16: 8, 17: 8, 18: 8}
@@ -211,9 +214,10 @@ def _encode_mask_tile(valid: np.ndarray, rows: int, x0: int, x1: int, level: int
     return _compress(np.packbits(tile, axis=1).data, level)
 
 
-def _encode_block_row(
+def _encode_tile(
     rgb: np.ndarray, valid: np.ndarray | None, rows: int, x0: int, x1: int, level: int
 ) -> tuple[bytes, bytes | None]:
+    """A tile's compressed imagery and, when ``valid`` is given, its compressed mask."""
     image = _encode_image_tile(rgb, rows, x0, x1, level)
     mask = None if valid is None else _encode_mask_tile(valid, rows, x0, x1, MASK_LEVEL)
     return image, mask
@@ -262,7 +266,7 @@ class _LevelTiles:
         rgb, valid, rows = self.rgb, self.valid, self.filled
         edges = [min(self.width, c * self.block) for c in range(self.across + 1)]
         self.pending.append([
-            pool.submit(_encode_block_row, rgb, valid, rows, a, b, level)
+            pool.submit(_encode_tile, rgb, valid, rows, a, b, level)
             for a, b in zip(edges[:-1], edges[1:])
         ])
         # the jobs read these buffers: the next block row goes into new ones

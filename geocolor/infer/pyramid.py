@@ -190,8 +190,9 @@ class StreamedOverviews:
         self._close_levels()
         if not self.rest:
             return
-        for path in self._gdal_levels(self.levels[-1].path):
-            with rasterio.open(path) as src:
+        last = self._build_rest(self.levels[-1].path)
+        for i in range(len(self.rest)):
+            with rasterio.open(last, overview_level=i) as src:
                 index = self.cog.add_level(src.width, src.height)
                 self.cog.push(index, src.read(), src.read_masks(1) > 0 if self.masked else None)
 
@@ -213,11 +214,17 @@ class StreamedOverviews:
         tree.write(self.vrt)
         return self.vrt
 
+    def _build_rest(self, last: Path) -> Path:
+        """GDAL's overviews of the last streamed level (its file ``last``): the levels past the
+        streamed ones. Returns ``last``."""
+        with rasterio.open(last, "r+") as ds:
+            OverviewPlan(self.rest, Resampling.average).build(ds)
+        return last
+
     def _gdal_levels(self, last: Path) -> list[Path]:
         """Files of the levels past the streamed ones: GDAL's overviews of the last streamed
         level, each copied out to a file of its own."""
-        with rasterio.open(last, "r+") as ds:
-            OverviewPlan(self.rest, Resampling.average).build(ds)
+        self._build_rest(last)
         for i, f in enumerate(self.rest):
             path = last.with_name(f"{self.scratch.name}.ovr{f * 2 ** len(self.levels)}.tif")
             with rasterio.open(last, overview_level=i) as src:

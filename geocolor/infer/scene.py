@@ -18,15 +18,19 @@ Memory holds one band of input rows, one buffer of output rows and a few batches
 in the queues: it does not grow with the scene's height, and grows with its
 width only through those row buffers.
 
-The rows are streamed into a temporary tiled GeoTIFF next to the target; it is
-then copied to a Cloud-Optimized GeoTIFF (or PNG/JPEG) under another temporary
-name that is renamed onto the target when complete
-(:func:`geocolor.io.atomic.atomic_path`), so the target never holds a partial
-file and no temporary file survives a Python-level failure.
+The default Cloud-Optimized GeoTIFF is written directly: each tile of every level is
+compressed as its rows stream (:mod:`geocolor.infer.cogwrite`), and the file is assembled
+under a temporary name when the last row is in. Other outputs (COG creation options the
+direct writer does not make, an alpha band, PNG, JPEG) stream into a temporary tiled
+GeoTIFF next to the target that GDAL then copies to the requested format under another
+temporary name. Either way the target is renamed into place when complete
+(:func:`geocolor.io.atomic.atomic_path`), so it never holds a partial file and no
+temporary file survives a Python-level failure.
 
 The pieces live in modules of one job each: :mod:`geocolor.infer.stream` (the
 three stages), :mod:`geocolor.infer.output` (format, creation options, scratch file,
-finalisation), :mod:`geocolor.infer.preview` (the side-by-side PNG),
+finalisation), :mod:`geocolor.infer.cogwrite` (the direct COG),
+:mod:`geocolor.infer.pyramid` (overviews made as the rows stream), :mod:`geocolor.infer.preview` (the side-by-side PNG),
 :mod:`geocolor.infer.sarmodel` (default model, card scaling, tile settings) and
 :mod:`geocolor.infer.backend` (running the network on a batch).
 """
