@@ -1,8 +1,8 @@
 """Issue 8: the default COG is written directly while the rows stream (geocolor.infer.cogwrite).
 
-What a user gets must be the file GDAL's COG driver made from the scratch file: byte for byte
-(the same DEFLATE library, libdeflate, through the ``deflate`` package), and otherwise pixel
-for pixel at every level with the same masks, georeference and tags.
+What a user gets must be the file GDAL's COG driver made from the scratch file: pixel for
+pixel at every level with the same masks, georeference, tags and directory fields, and, where
+GDAL compresses with libdeflate as the ``deflate`` package does, the same bytes in every tile.
 """
 from __future__ import annotations
 
@@ -22,9 +22,27 @@ from geocolor.errors import OutputError
 from geocolor.infer.cogwrite import DirectSettings, direct_cog_settings, read_directories
 from geocolor.infer.scene import colorize_scene
 
-#: With libdeflate (a dependency) the bytes are GDAL's; with the standard library's zlib only
-#: the pixels are.
-LIBDEFLATE = importlib.util.find_spec("deflate") is not None
+
+def _gdal_deflates_as_we_do(tmp_path_factory: pytest.TempPathFactory) -> bool:
+    """Whether GDAL's DEFLATE gives the bytes ours gives: both libdeflate (GDAL 3.10's wheels
+    and the ``deflate`` package). GDAL 3.9.2 in rasterio 1.3.11's wheels uses zlib: the same
+    pixels, other bytes."""
+    if importlib.util.find_spec("deflate") is None:
+        return False
+    path = tmp_path_factory.mktemp("probe") / "probe.tif"
+    rgb = np.random.default_rng(0).integers(0, 60, (3, 64, 64), dtype=np.uint8)
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=3, dtype="uint8",
+                       tiled=True, blockxsize=64, blockysize=64, compress="deflate", zlevel=1,
+                       predictor=2, photometric="RGB") as ds:
+        ds.write(rgb)
+    (fields,) = read_directories(path)
+    (at,), (n,) = fields[324].numbers(), fields[325].numbers()
+    return path.read_bytes()[at : at + n] == cogwrite._encode_image_tile(rgb, 64, 0, 64, 1)
+
+
+@pytest.fixture(scope="module")
+def same_deflate(tmp_path_factory: pytest.TempPathFactory) -> bool:
+    return _gdal_deflates_as_we_do(tmp_path_factory)
 
 
 def _levels(path: Path) -> list[tuple]:
@@ -54,20 +72,22 @@ def _structure(path: Path) -> tuple[bytes, list[dict], list[list[bytes]]]:
     return data[:first], fields, tiles
 
 
-def _assert_same_file(direct: Path, driver: Path) -> None:
-    """Same levels, masks, georeference and tags; with libdeflate also the same bytes in every
-    tile, directory field and in the structural metadata (only where libtiff puts the tile
-    arrays, and whether it stores their byte counts as SHORT or LONG, may differ)."""
+def _assert_same_file(direct: Path, driver: Path, same_deflate: bool) -> None:
+    """Same levels, masks, georeference and tags, the same directory fields and structural
+    metadata (only where libtiff puts the tile arrays, and whether it stores their byte counts
+    as SHORT or LONG, may differ); and where GDAL compresses as we do, the same bytes in every
+    tile."""
     a, b = _levels(direct), _levels(driver)
     assert a[0] == b[0]
     assert len(a) == len(b)
     for (x, xm), (y, ym) in zip(a[1:], b[1:]):
         np.testing.assert_array_equal(x, y)
         np.testing.assert_array_equal(xm, ym)
-    if LIBDEFLATE:
-        head_a, fields_a, tiles_a = _structure(direct)
-        head_b, fields_b, tiles_b = _structure(driver)
-        assert head_a == head_b and fields_a == fields_b
+    head_a, fields_a, tiles_a = _structure(direct)
+    head_b, fields_b, tiles_b = _structure(driver)
+    assert head_a == head_b and fields_a == fields_b
+    assert [len(t) for t in tiles_a] == [len(t) for t in tiles_b]
+    if same_deflate:
         assert tiles_a == tiles_b
 
 
@@ -100,7 +120,7 @@ def _both_ways(tmp_path: Path, src: Path, model: Path, monkeypatch: pytest.Monke
     ],
 )
 def test_direct_cog_is_the_cog_drivers_file(
-    tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch, same_deflate: bool,
     height: int, width: int, gcps: bool, overviews: list[int],
 ) -> None:
     db = db_scene(height, width, bands=1)
@@ -114,12 +134,13 @@ def test_direct_cog_is_the_cog_drivers_file(
     assert levels[0][7] == overviews and levels[0][2]["LAYOUT"] == "COG"
     assert (levels[1][1] == 0).any() and (levels[1][1] == 255).any()
     assert "GEOCOLOR_VERSION" in levels[0][1] and bool(levels[0][5]) == gcps
-    _assert_same_file(direct, driver)
+    _assert_same_file(direct, driver, same_deflate)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["direct.tif", "driver.tif", "s.tif"]
 
 
 def test_unmasked_default_blocks_and_level(tmp_path: Path, sar_model: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           same_deflate: bool) -> None:
     """No nodata (no mask), the default 512-px blocks and a DEFLATE level of the user's."""
     grey = (db_scene(600, 1100, bands=1) + 25.0) * 10.0  # 8-bit, no nodata value: no mask
     src = write_raster(tmp_path / "s.tif", grey.astype(np.uint8), descriptions=("VV",))
@@ -128,16 +149,16 @@ def test_unmasked_default_blocks_and_level(tmp_path: Path, sar_model: Path,
     with rasterio.open(direct) as ds:
         assert ds.block_shapes[0] == (512, 512) and ds.overviews(1) == [2, 4]
         assert ds.mask_flag_enums[0] == [rasterio.enums.MaskFlags.all_valid]
-    _assert_same_file(direct, driver)
+    _assert_same_file(direct, driver, same_deflate)
 
 
 def test_bigtiff_when_asked_or_needed(tmp_path: Path, sar_model: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                      monkeypatch: pytest.MonkeyPatch, same_deflate: bool) -> None:
     src = write_raster(tmp_path / "s.tif", db_scene(130, 300, bands=1), descriptions=("VV",))
     direct, driver = _both_ways(tmp_path, src, sar_model, monkeypatch,
                                 creation_options={"BIGTIFF": "YES", "BLOCKSIZE": "128"})
     assert direct.read_bytes()[2:4] == struct.pack("<H", 43)  # BigTIFF's magic number
-    _assert_same_file(direct, driver)
+    _assert_same_file(direct, driver, same_deflate)
     # a file over the classic limit becomes BigTIFF by itself, or is refused with BIGTIFF=NO
     monkeypatch.setattr(cogwrite, "CLASSIC_TIFF_LIMIT", 1000)
     colorize_scene(src, tmp_path / "auto.tif", sar_model, device="cpu")
@@ -230,3 +251,37 @@ def test_directory_reader(tmp_path: Path) -> None:
     with rasterio.open(path, "r+") as ds:
         ds.build_overviews([2])
     assert [d[256].numbers() for d in read_directories(path)] == [(50,), (25,)]
+
+
+def test_layout_is_cloud_optimized(tmp_path: Path, sar_model: Path) -> None:
+    """What COG readers rely on, checked on the file itself (with or without libdeflate):
+    directories and tile arrays before the first tile; the smallest level's tiles first and the
+    full resolution's last; tiles in row-major order, each with its byte count before it and
+    its last 4 bytes after it; each image tile followed by its mask tile."""
+    db = db_scene(520, 700, bands=1)
+    db[:, :, :90] = np.nan
+    src = write_raster(tmp_path / "s.tif", db, descriptions=("VV",))
+    out = tmp_path / "o.tif"
+    colorize_scene(src, out, sar_model, device="cpu", creation_options={"BLOCKSIZE": "128"})
+    data = out.read_bytes()
+    assert b"LAYOUT=IFDS_BEFORE_DATA" in data[:300] and b"MASK_INTERLEAVED_WITH_IMAGERY=YES" in data[:300]
+    directories = read_directories(out)
+    head_end = max(f.source_offset + len(f.data) for d in directories for f in d.values())
+    images = [d for d in directories if not d.get(254, None) or not d[254].numbers()[0] & 4]
+    masks = [d for d in directories if d.get(254) and d[254].numbers()[0] & 4]
+    assert [d[256].numbers() for d in images] == [(700,), (350,), (175,), (88,)]  # 88: GDAL's
+    assert len(masks) == len(images)
+    first_tile = min(min(d[324].numbers()) for d in directories)
+    assert head_end <= first_tile
+    previous_start = len(data)
+    for image, mask in zip(images, masks):  # largest first: each starts after the next one
+        offsets, counts = image[324].numbers(), image[325].numbers()
+        assert list(offsets) == sorted(offsets) and offsets[0] < previous_start
+        assert max(mask[324].numbers()) < previous_start
+        previous_start = offsets[0]
+        for at, n, mask_at, mask_n in zip(offsets, counts, mask[324].numbers(), mask[325].numbers()):
+            for start, size in ((at, n), (mask_at, mask_n)):
+                assert struct.unpack_from("<I", data, start - 4)[0] == size  # leader
+                assert data[start + size : start + size + 4] == data[start + size - 4 : start + size]
+            assert mask_at == at + n + 4 + 4  # the mask tile right after the image tile
+    assert first_tile == images[-1][324].numbers()[0]  # the smallest level comes first
