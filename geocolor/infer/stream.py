@@ -140,11 +140,8 @@ def _reader(
                 except RASTER_ERRORS as exc:
                     raise read_failure(src, exc) from None
                 valid = sar.valid(data, mask)
-                band = sar.to_unit(data)
+                band = sar.to_model(data, valid)  # the model's [-1, 1], -1 outside the data
                 del data, mask
-                band[~valid] = 0.0
-                band *= np.float32(2.0)  # -> the model's [-1, 1], in place
-                band -= np.float32(1.0)
                 top, bottom = grid.row_pads(r)
                 for c, x in enumerate(grid.xs):
                     xa, xb = grid.scene_span(x, grid.width)

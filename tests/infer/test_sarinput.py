@@ -79,6 +79,38 @@ def test_integer_lookup_gives_the_arithmetic_numbers(
     np.testing.assert_array_equal(sar.to_unit(big_endian), looked_up)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32])
+@pytest.mark.parametrize("scale", ["dn", "scaled", "db"])
+@pytest.mark.parametrize(("zero_is_nodata", "read_mask"), [(False, False), (True, False), (True, True)])
+def test_model_values_are_the_unit_values_rescaled(
+    tmp_path: Path, dtype: type, scale: str, zero_is_nodata: bool, read_mask: bool
+) -> None:
+    """What the reader hands the model: 2 * unit - 1, and -1 wherever a pixel is not valid (0
+    as nodata, or GDAL's mask), bit for bit, whether looked up or computed."""
+    rng = np.random.default_rng(1)
+    if np.dtype(dtype).kind == "f":
+        data = rng.uniform(-30, 5, (6, 700)).astype(dtype)
+        data[0, :5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    else:
+        info = np.iinfo(dtype)
+        data = rng.integers(info.min, info.max, (6, 700), endpoint=True).astype(dtype)
+        data[0, :3] = [0, info.min, info.max]
+    path = write_raster(tmp_path / "s.tif", np.full((4, 4), 100, dtype=dtype),
+                        descriptions=(DB.polarisation,))
+    sar = dataclasses.replace(_resolve(path, DB, input_scale=scale),
+                              zero_is_nodata=zero_is_nodata, read_mask=read_mask)
+    gdal_mask = (rng.random(data.shape) > 0.2).astype(np.uint8) * 255 if read_mask else None
+    valid = sar.valid(data, gdal_mask)
+    expected = sar.to_unit(data)
+    expected[~valid] = 0.0
+    expected = expected * np.float32(2.0) - np.float32(1.0)
+    got = sar.to_model(data, valid)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    assert (got[~valid] == -1.0).all() and (~valid).any() == (zero_is_nodata or read_mask or
+                                                             np.dtype(dtype).kind == "f")
+
+
 @pytest.mark.parametrize(
     "data,expected",
     [
