@@ -28,6 +28,7 @@ import contextlib
 import os
 import shutil
 import struct
+import time
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -216,11 +217,13 @@ def _encode_mask_tile(valid: np.ndarray, rows: int, x0: int, x1: int, level: int
 
 def _encode_tile(
     rgb: np.ndarray, valid: np.ndarray | None, rows: int, x0: int, x1: int, level: int
-) -> tuple[bytes, bytes | None]:
-    """A tile's compressed imagery and, when ``valid`` is given, its compressed mask."""
+) -> tuple[bytes, bytes | None, float]:
+    """A tile's compressed imagery, its compressed mask when ``valid`` is given (else None),
+    and the CPU seconds that took."""
+    start = time.thread_time()
     image = _encode_image_tile(rgb, rows, x0, x1, level)
     mask = None if valid is None else _encode_mask_tile(valid, rows, x0, x1, MASK_LEVEL)
-    return image, mask
+    return image, mask, time.thread_time() - start
 
 
 class _LevelTiles:
@@ -238,6 +241,7 @@ class _LevelTiles:
         self.filled = 0  # rows of the current block row received
         self.rows = 0  # rows of the level received
         self.size = 0  # bytes in the spool
+        self.cpu_s = 0.0  # CPU seconds its tiles took to compress
         self.image: list[tuple[int, int]] = []  # (offset in the spool, byte count) per tile
         self.mask: list[tuple[int, int]] = []
         self.pending: collections.deque[list[Future]] = collections.deque()
@@ -278,7 +282,8 @@ class _LevelTiles:
 
     def _write_oldest(self) -> None:
         for job in self.pending.popleft():
-            image, mask = job.result()
+            image, mask, cpu_s = job.result()
+            self.cpu_s += cpu_s
             self.image.append(self._append(image))
             if mask is not None:
                 self.mask.append(self._append(mask))
@@ -329,6 +334,11 @@ class CogWriter:
         self.deflate_level = settings.level
         self.levels: list[_LevelTiles] = []
         self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="geocolor-deflate")
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds spent compressing the tiles written to the spools so far."""
+        return sum(lvl.cpu_s for lvl in self.levels)
 
     def add_level(self, width: int, height: int) -> int:
         """Add the next level (each smaller than the one before); returns its index."""

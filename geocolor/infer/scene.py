@@ -188,7 +188,8 @@ def colorize_scene(
         tiles_skipped (all nodata), preview; details: band, input_scale, reference
         (the amplitude percentile, if the scaling uses one), georeference
         ("transform" | "gcps" | "rpcs" | "none") and timing (model_s,
-        reader_cpu_s, writer_cpu_s, finalise_s). ``result["tiles"]`` works too.
+        reader_cpu_s, writer_cpu_s, finalise_s; with a COG, overviews_cpu_s and overviews_s;
+        with a directly written COG, deflate_cpu_s). ``result["tiles"]`` works too.
 
     Raises:
         RasterError, OutputError (also for a full disk, after removing the
@@ -301,6 +302,7 @@ def colorize_scene(
                     )
                     direct.assemble(target_tmp, fields)
                     timing["finalise_s"] = round(time.perf_counter() - t0, 3)
+                    timing["deflate_cpu_s"] = round(direct.cpu_s, 3)
                 else:
                     source = scratch
                     if pyramid is not None:
