@@ -280,7 +280,7 @@ class SarInput:
 
         8- and 16-bit integers are looked up in a table of the final values (the invalid value
         at 0 when 0 is nodata), a few rows at a time so that numpy's index copy stays in the
-        cache: one pass over the band instead of four, 4-5x faster on a full-width GRD band.
+        cache: one pass over the band instead of four.
         """
         if data.dtype.kind in "ui" and data.dtype.itemsize <= 2 and data.dtype.isnative:
             table = _model_table(self, data.dtype.str)
@@ -288,8 +288,9 @@ class SarInput:
             out = np.empty(data.shape, dtype=np.float32)
             rows = patterns.reshape(-1, data.shape[-1]) if data.ndim > 1 else patterns[None]
             flat = out.reshape(rows.shape)
-            for i in range(0, rows.shape[0], _LOOKUP_ROWS):
-                np.take(table, rows[i : i + _LOOKUP_ROWS], out=flat[i : i + _LOOKUP_ROWS])
+            step = max(1, _LOOKUP_VALUES // rows.shape[1])
+            for i in range(0, rows.shape[0], step):
+                np.take(table, rows[i : i + step], out=flat[i : i + step])
             if self.read_mask:  # GDAL's mask can flag any value: the table alone cannot
                 np.copyto(out, np.float32(-1.0), where=~valid)
             return out
@@ -349,9 +350,10 @@ def _unit_table(sar: SarInput, dtype: str) -> np.ndarray:
     return table
 
 
-#: Rows per ``np.take`` call in :meth:`SarInput.to_model` (numpy copies the indices to int64
-#: first: a few full-width rows of them fit in the cache, a whole band does not).
-_LOOKUP_ROWS = 4
+#: Values per ``np.take`` call in :meth:`SarInput.to_model` (whole rows of them): numpy copies
+#: the indices to int64 first, and 32K of them stay in the cache where a whole band does not
+#: (per 256-row band: 2048 columns 0.78 -> 0.48 ms, 25,000 columns 17.0 -> 6.5 ms).
+_LOOKUP_VALUES = 32768
 
 
 @functools.lru_cache(maxsize=8)
