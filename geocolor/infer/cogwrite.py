@@ -30,6 +30,7 @@ import shutil
 import struct
 import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,15 +326,18 @@ class CogWriter:
     :meth:`remove` in any case.
     """
 
-    def __init__(self, stem: Path, masked: bool, settings: DirectSettings, threads: int) -> None:
+    def __init__(self, stem: Path, masked: bool, settings: DirectSettings, threads: int,
+                 initializer: Callable[[], None] | None = None) -> None:
         """``stem``: a temporary path; the spools are named after it. ``threads``: compression
-        threads."""
+        threads, each started with ``initializer`` (the pipeline lowers their priority as it
+        does its other I/O threads')."""
         self.stem = stem
         self.masked = masked
         self.settings = settings
         self.deflate_level = settings.level
         self.levels: list[_LevelTiles] = []
-        self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="geocolor-deflate")
+        self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="geocolor-deflate",
+                                       initializer=initializer)
 
     @property
     def cpu_s(self) -> float:

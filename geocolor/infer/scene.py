@@ -75,7 +75,13 @@ from geocolor.infer.sarmodel import (
     size_multiple,
     tile_settings,
 )
-from geocolor.infer.stream import ProgressFn, output_tags, stream, writer_threads
+from geocolor.infer.stream import (
+    ProgressFn,
+    lower_io_priority,
+    output_tags,
+    stream,
+    writer_threads,
+)
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.atomic import atomic_path, temporary_path_for
 from geocolor.io.creation import check_creation_options, output_driver
@@ -112,7 +118,7 @@ def _direct_cog(
         return None
     if overviews is not None and not streamable_levels(grid.width, grid.height, overviews.factors):
         return None
-    writer = CogWriter(scratch, masked, settings, threads)
+    writer = CogWriter(scratch, masked, settings, threads, initializer=lower_io_priority)
     try:
         writer.add_level(grid.width, grid.height)
     except BaseException:

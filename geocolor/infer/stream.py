@@ -48,9 +48,11 @@ from geocolor.io.raster import RASTER_ERRORS, open_raster
 
 #: Batches waiting between stages (each queue).
 QUEUE_DEPTH = 3
-#: Nice increment of the reader and writer threads (Linux sets it per thread): on few
-#: cores the model's threads then keep their core and the I/O work, which can wait in
-#: the queues, fills the gaps. 0 turns it off.
+#: Nice increment of the I/O threads: reader, writer, blend, overview and compression threads
+#: (Linux sets it per thread), so that on few cores the model's threads would keep their
+#: cores and the I/O work, which can wait in the queues, fill the gaps. 0, the default, turns
+#: it off: neither 10 nor 19 changed the CPU ratio beyond this host's noise (nineteenth and
+#: twentieth sessions, benchmarks/README.md).
 IO_THREAD_NICE = 0
 
 ProgressFn = Callable[[int, int], None]
@@ -82,7 +84,7 @@ class _Stopped(Exception):
     pass
 
 
-def _lower_priority() -> None:
+def lower_io_priority() -> None:
     """Give the calling thread :data:`IO_THREAD_NICE` more niceness (Linux only; best effort)."""
     if IO_THREAD_NICE <= 0 or not sys.platform.startswith("linux"):
         return
@@ -127,7 +129,7 @@ def _reader(
 ) -> None:
     """Read row bands, cut tiles, skip all-nodata ones, and queue batches."""
     try:
-        _lower_priority()
+        lower_io_priority()
         with open_raster(src) as ds:
             pending = _Batch()
             tile = grid.tile
@@ -240,7 +242,7 @@ class _Writer:
         self.stripes = column_stripes(grid.width, threads)
         self.pool = (
             ThreadPoolExecutor(len(self.stripes) - 1, thread_name_prefix="geocolor-blend",
-                               initializer=_lower_priority)
+                               initializer=lower_io_priority)
             if len(self.stripes) > 1
             else None
         )
@@ -248,7 +250,7 @@ class _Writer:
         # they do not lengthen the writer's path; one worker keeps the bands in order
         self.overview_pool = (
             ThreadPoolExecutor(1, thread_name_prefix="geocolor-overviews",
-                               initializer=_lower_priority)
+                               initializer=lower_io_priority)
             if pyramid is not None
             else None
         )
@@ -406,7 +408,7 @@ def _writer_loop(
 ) -> None:
     done = 0
     try:
-        _lower_priority()
+        lower_io_priority()
         while True:
             item = _get(inbox, stop)
             if item is _END:
