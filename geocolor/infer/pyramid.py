@@ -126,7 +126,8 @@ class _Level:
 
 
 class StreamedOverviews:
-    """The overview levels of a scratch file, made from its rows as the writer writes them."""
+    """The overview levels of a scratch file or a direct COG, made from its rows as the
+    writer writes them."""
 
     def __init__(self, scratch: Path, width: int, height: int, plan: OverviewPlan,
                  masked: bool, streamed: int, cog: CogWriter | None = None) -> None:
@@ -167,8 +168,9 @@ class StreamedOverviews:
         return cls(scratch, width, height, plan, masked, streamed, cog) if streamed else None
 
     def push(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
-        """Rows just written to the scratch file: (3, n, W) uint8 and (n, W) bool validity
-        (None when the scratch file has no mask, ``masked`` False), top to bottom."""
+        """Rows just written (to the scratch file, or to the COG's full resolution): (3, n, W)
+        uint8 and (n, W) bool validity (None when there is no mask, ``masked`` False), top to
+        bottom."""
         for index, level in enumerate(self.levels, 1):
             pairs = level.take(rgb, valid)
             if pairs is None:

@@ -30,9 +30,10 @@ temporary file survives a Python-level failure.
 The pieces live in modules of one job each: :mod:`geocolor.infer.stream` (the
 three stages), :mod:`geocolor.infer.output` (format, creation options, scratch file,
 finalisation), :mod:`geocolor.infer.cogwrite` (the direct COG),
-:mod:`geocolor.infer.pyramid` (overviews made as the rows stream), :mod:`geocolor.infer.preview` (the side-by-side PNG),
-:mod:`geocolor.infer.sarmodel` (default model, card scaling, tile settings) and
-:mod:`geocolor.infer.backend` (running the network on a batch).
+:mod:`geocolor.infer.pyramid` (overviews made as the rows stream),
+:mod:`geocolor.infer.preview` (the side-by-side PNG), :mod:`geocolor.infer.sarmodel`
+(default model, card scaling, tile settings) and :mod:`geocolor.infer.backend` (running the
+network on a batch).
 """
 
 from __future__ import annotations

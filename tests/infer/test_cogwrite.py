@@ -264,7 +264,8 @@ def test_layout_is_cloud_optimized(tmp_path: Path, sar_model: Path) -> None:
     out = tmp_path / "o.tif"
     colorize_scene(src, out, sar_model, device="cpu", creation_options={"BLOCKSIZE": "128"})
     data = out.read_bytes()
-    assert b"LAYOUT=IFDS_BEFORE_DATA" in data[:300] and b"MASK_INTERLEAVED_WITH_IMAGERY=YES" in data[:300]
+    assert b"LAYOUT=IFDS_BEFORE_DATA" in data[:300]
+    assert b"MASK_INTERLEAVED_WITH_IMAGERY=YES" in data[:300]
     directories = read_directories(out)
     head_end = max(f.source_offset + len(f.data) for d in directories for f in d.values())
     images = [d for d in directories if not d.get(254, None) or not d[254].numbers()[0] & 4]
@@ -279,9 +280,11 @@ def test_layout_is_cloud_optimized(tmp_path: Path, sar_model: Path) -> None:
         assert list(offsets) == sorted(offsets) and offsets[0] < previous_start
         assert max(mask[324].numbers()) < previous_start
         previous_start = offsets[0]
-        for at, n, mask_at, mask_n in zip(offsets, counts, mask[324].numbers(), mask[325].numbers()):
+        mask_offsets, mask_counts = mask[324].numbers(), mask[325].numbers()
+        for at, n, mask_at, mask_n in zip(offsets, counts, mask_offsets, mask_counts):
             for start, size in ((at, n), (mask_at, mask_n)):
+                end = start + size
                 assert struct.unpack_from("<I", data, start - 4)[0] == size  # leader
-                assert data[start + size : start + size + 4] == data[start + size - 4 : start + size]
+                assert data[end : end + 4] == data[end - 4 : end]  # trailer
             assert mask_at == at + n + 4 + 4  # the mask tile right after the image tile
     assert first_tile == images[-1][324].numbers()[0]  # the smallest level comes first

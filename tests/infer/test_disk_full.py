@@ -36,8 +36,8 @@ def _fail_at(step: str, failure, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
 
 
 @pytest.mark.parametrize("step", ["finalise", "assemble"])
-def test_simulated_enospc_in_finalise(tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch,
-                                      step: str) -> None:
+def test_simulated_enospc_in_finalise(tmp_path: Path, sar_model: Path,
+                                      monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     from geocolor.infer.scene import colorize_scene
 
     options = _fail_at(step, OSError(errno.ENOSPC, "No space left on device"), monkeypatch)
@@ -52,8 +52,9 @@ def test_simulated_enospc_in_finalise(tmp_path: Path, sar_model: Path, monkeypat
 
 
 @pytest.mark.parametrize("step", ["finalise", "assemble"])
-def test_gdal_write_failure_on_a_nearly_full_disk(tmp_path: Path, sar_model: Path,
-                                                  monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+def test_gdal_write_failure_on_a_nearly_full_disk(
+    tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
     """GDAL's own "Write failed" (no errno) while the disk has no space left."""
     import rasterio.errors
 

@@ -81,7 +81,9 @@ def test_integer_lookup_gives_the_arithmetic_numbers(
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32])
 @pytest.mark.parametrize("scale", ["dn", "scaled", "db"])
-@pytest.mark.parametrize(("zero_is_nodata", "read_mask"), [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize(
+    ("zero_is_nodata", "read_mask"), [(False, False), (True, False), (True, True)]
+)
 def test_model_values_are_the_unit_values_rescaled(
     tmp_path: Path, dtype: type, scale: str, zero_is_nodata: bool, read_mask: bool
 ) -> None:
