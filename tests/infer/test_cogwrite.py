@@ -186,23 +186,6 @@ def test_spools_are_appended_without_copy_file_range(
     assert (tmp_path / "kernel.tif").read_bytes() == (tmp_path / "python.tif").read_bytes()
 
 
-def test_no_spool_is_left_when_a_run_stops(tmp_path: Path, sar_model: Path) -> None:
-    src = write_raster(tmp_path / "s.tif", db_scene(512, 1024, bands=1), descriptions=("VV",))
-    out = tmp_path / "out"
-    calls = []
-
-    def stop_late(done: int, total: int) -> None:
-        calls.append(done)
-        if done > total * 3 // 4:  # by now spools of level 0 and the overviews exist
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        colorize_scene(src, out / "o.tif", sar_model, device="cpu", batch_size=4,
-                       creation_options={"BLOCKSIZE": "128"}, progress=stop_late)
-    assert len(calls) > 2
-    assert list(out.iterdir()) == []
-
-
 @pytest.mark.parametrize(
     ("options", "expected"),
     [

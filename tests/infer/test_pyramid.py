@@ -19,10 +19,9 @@ from geocolor.infer.pyramid import StreamedOverviews, halve, streamable_levels
 from geocolor.infer.scene import colorize_scene
 
 
-@pytest.fixture(autouse=True)
 def _through_the_cog_driver(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about the levels handed to GDAL's COG driver (through a VRT), so the
-    COG is not written directly here (that route: tests/infer/test_cogwrite.py)."""
+    """Most tests here are about the levels handed to GDAL's COG driver (through a VRT), so
+    they do not let the COG be written directly (that route: tests/infer/test_cogwrite.py)."""
     monkeypatch.setattr(scene_module, "_direct_cog", lambda *args, **kwargs: None)
 
 
@@ -103,6 +102,7 @@ def test_streamed_overviews_give_gdals_output(
     tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch,
     height: int, width: int, gcps: bool, factors: list[int],
 ) -> None:
+    _through_the_cog_driver(monkeypatch)
     db = db_scene(height, width, bands=1)
     db[:, :, :37] = np.nan  # a nodata margin: partial and empty blocks at every level
     db[:, height // 2 :, width - 50 :] = np.nan
@@ -136,6 +136,7 @@ def test_the_cog_driver_copies_the_streamed_levels(
     """Not a copy of GDAL's by chance: levels marked on their way out reach the COG."""
     import geocolor.infer.pyramid as pyramid
 
+    _through_the_cog_driver(monkeypatch)
     src = write_raster(tmp_path / "s.tif", db_scene(256, 1024, bands=1), descriptions=("VV",))
     colorize_scene(src, tmp_path / "plain.tif", sar_model, device="cpu",
                    creation_options={"BLOCKSIZE": "128"})
@@ -156,7 +157,14 @@ def test_the_cog_driver_copies_the_streamed_levels(
         assert np.array_equal(a.read() ^ np.uint8(1), b.read())
 
 
-def test_no_temporary_is_left_when_a_run_stops(tmp_path: Path, sar_model: Path) -> None:
+@pytest.mark.parametrize("route", ["cog driver", "direct COG"])
+def test_no_temporary_is_left_when_a_run_stops(
+    tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    """Stopped halfway (level files or spools of every level exist by then), a run leaves
+    nothing behind."""
+    if route == "cog driver":
+        _through_the_cog_driver(monkeypatch)
     src = write_raster(tmp_path / "s.tif", db_scene(256, 1024, bands=1), descriptions=("VV",))
     out = tmp_path / "out"
     calls = []
