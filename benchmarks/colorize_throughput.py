@@ -208,13 +208,21 @@ def ceiling(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]
 
 
 def writer_alone(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Wall and CPU seconds of the writer stage alone, 1 thread against ``--blend-threads``."""
+    """Wall and CPU seconds of the writer stage alone, 1 thread against ``--blend-threads``.
+
+    ``--writer-sink cog`` (the default route): the rows go to a direct COG
+    (:class:`geocolor.infer.cogwrite.CogWriter`) with as many compression threads as blend
+    threads, and the time includes finishing the compression and assembling the file;
+    ``scratch``: into the ZSTD scratch GeoTIFF the COG driver's route writes.
+    """
     import rasterio
 
+    from geocolor.infer.cogwrite import CogWriter, direct_cog_settings
     from geocolor.infer.output import SCRATCH_OPTIONS, open_scratch
     from geocolor.infer.stream import _Batch, _Writer
     from geocolor.infer.tiling import TileGrid
 
+    sink = getattr(args, "writer_sink", "cog")
     height, width = (1024, 2048) if args.quick else (4096, 8192)
     grid = TileGrid(height, width, 256, args.overlap if args.overlap is not None else 32)
     y = np.random.default_rng(0).uniform(-1, 1, (8, 3, 256, 256)).astype(np.float32)
@@ -235,17 +243,27 @@ def writer_alone(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     runs = []
     for threads in [1, args.blend_threads or 2] * args.rounds:
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-            ds = open_scratch(work / "writer.tif", width, height, {"kind": "none"}, False,
-                              SCRATCH_OPTIONS)
-            writer = _Writer(ds, grid, "mask", threads)
+            ds = cog = None
+            if sink == "cog":
+                cog = CogWriter(work / "writer.cog", True, direct_cog_settings({}), threads)
+                cog.add_level(width, height)
+            else:
+                ds = open_scratch(work / "writer.tif", width, height, {"kind": "none"}, False,
+                                  SCRATCH_OPTIONS)
+            writer = _Writer(ds, grid, "mask", threads, None, cog)
             start, cpu = time.perf_counter(), time.process_time()
             for batch in batches:
                 writer.take(batch)
+            if cog is not None:
+                cog.assemble(work / "writer.tif", [])
             runs.append({"threads": threads, "seconds": round(time.perf_counter() - start, 3),
                          "cpu_s": round(time.process_time() - cpu, 3)})
             writer.close()
-            ds.close()
-    figures = {"scene": [height, width], "tiles": len(grid), "runs": runs}
+            if cog is not None:
+                cog.remove()
+            else:
+                ds.close()
+    figures = {"scene": [height, width], "tiles": len(grid), "sink": sink, "runs": runs}
     print(json.dumps(figures), file=sys.stderr)
     return figures
 
@@ -385,6 +403,9 @@ def main() -> None:
     parser.add_argument("--seam-scene", type=Path, default=None,
                         help=f"real scene for the seam ratio [default: the first PNG in {SEAM_SCENES}]")
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the script")
+    parser.add_argument("--writer-sink", choices=("cog", "scratch"), default="cog",
+                        help="the writer part's rows go to a direct COG (the default route) or "
+                             "to the COG driver's scratch GeoTIFF")
     parser.add_argument("--parts", nargs="+",
                         choices=("throughput", "ceiling", "writer", "rss", "seams"),
                         default=("throughput", "rss", "seams"), help="which figures to measure")

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 
 from geocolor.infer.tiling import TileGrid
@@ -35,8 +36,10 @@ def test_ceiling_runs_the_whole_pipeline_with_a_null_model(tmp_path: Path) -> No
     assert np.array_equal(rgb[0], rgb[1]) and np.array_equal(rgb[1], rgb[2]) and rgb.any()
 
 
-def test_writer_part_times_one_thread_against_the_stripes(tmp_path: Path) -> None:
-    args = argparse.Namespace(quick=True, overlap=None, blend_threads=3, rounds=1)
+@pytest.mark.parametrize("sink", ["cog", "scratch"])
+def test_writer_part_times_one_thread_against_the_stripes(tmp_path: Path, sink: str) -> None:
+    args = argparse.Namespace(quick=True, overlap=None, blend_threads=3, rounds=1,
+                              writer_sink=sink)
     figures = bench.writer_alone(args, tmp_path)
     assert [run["threads"] for run in figures["runs"]] == [1, 3]
     assert all(run["seconds"] > 0 for run in figures["runs"])
