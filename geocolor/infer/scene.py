@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,10 @@ def _direct_cog(
     masked: bool, threads: int,
 ) -> CogWriter | None:
     """A :class:`~geocolor.infer.cogwrite.CogWriter` for the COG, when it can make it (the
-    default options, and an even first overview level or none); else None: the COG driver."""
+    default options, and an even first overview level or none) and the environment does not
+    ask for GDAL's driver (``GEOCOLOR_COG_WRITER=gdal``); else None: the COG driver."""
+    if os.environ.get("GEOCOLOR_COG_WRITER", "").strip().lower() == "gdal":
+        return None
     settings = direct_cog_settings(options)
     if settings is None:
         return None

@@ -206,20 +206,32 @@ def test_which_options_are_written_directly(options: dict, expected: DirectSetti
     assert direct_cog_settings(options) == expected
 
 
-def test_other_options_and_alpha_go_through_the_cog_driver(
-    tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch
+def test_other_options_alpha_and_the_environment_go_through_the_cog_driver(
+    tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch, same_deflate: bool
 ) -> None:
     db = db_scene(200, 300, bands=1)
     db[:, :40] = np.nan
     src = write_raster(tmp_path / "s.tif", db, descriptions=("VV",))
     used = []
-    monkeypatch.setattr(cogwrite.CogWriter, "assemble", lambda *a: used.append(a))
+    real = cogwrite.CogWriter.assemble
+
+    def spy(*args):
+        used.append(args)
+        real(*args)
+
+    monkeypatch.setattr(cogwrite.CogWriter, "assemble", spy)
     colorize_scene(src, tmp_path / "zstd.tif", sar_model, device="cpu",
                    creation_options={"COMPRESS": "ZSTD"})
     colorize_scene(src, tmp_path / "alpha.tif", sar_model, device="cpu", alpha=True)
+    monkeypatch.setenv("GEOCOLOR_COG_WRITER", "GDAL")  # a user's way back to GDAL's driver
+    colorize_scene(src, tmp_path / "gdal.tif", sar_model, device="cpu")
     assert not used
     with rasterio.open(tmp_path / "zstd.tif") as a, rasterio.open(tmp_path / "alpha.tif") as b:
         assert a.compression.name == "zstd" and b.count == 4
+    monkeypatch.delenv("GEOCOLOR_COG_WRITER")
+    colorize_scene(src, tmp_path / "direct.tif", sar_model, device="cpu")
+    assert len(used) == 1  # the same scene without the variable: written directly
+    _assert_same_file(tmp_path / "direct.tif", tmp_path / "gdal.tif", same_deflate)
 
 
 def test_directory_reader(tmp_path: Path) -> None:
