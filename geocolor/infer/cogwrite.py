@@ -232,8 +232,11 @@ class _LevelTiles:
     order (row-major; each image tile followed by its mask tile, both with a 4-byte size
     before and their last 4 bytes repeated after)."""
 
-    def __init__(self, spool: Path, width: int, height: int, masked: bool, block: int) -> None:
+    def __init__(self, spool: Path, width: int, height: int, masked: bool, block: int,
+                 pool: ThreadPoolExecutor, level: int) -> None:
+        """``pool`` compresses the tiles at DEFLATE ``level``."""
         self.spool_path = spool
+        self.pool, self.deflate_level = pool, level
         self.width, self.height, self.block = width, height, block
         self.across = -(-width // block)
         self.tile_count = self.across * -(-height // block)
@@ -248,10 +251,9 @@ class _LevelTiles:
         self.pending: collections.deque[list[Future]] = collections.deque()
         self.file: BinaryIO = open(spool, "wb")  # noqa: SIM115 - closed by finish / close
 
-    def push(self, rgb: np.ndarray, valid: np.ndarray | None, pool: ThreadPoolExecutor,
-             level: int) -> None:
+    def push(self, rgb: np.ndarray, valid: np.ndarray | None) -> None:
         """Take rows (3, n, width) uint8 (and (n, width) bool validity when masked), top to
-        bottom; each block row, once complete, is compressed in ``pool``."""
+        bottom; each block row, once complete, is compressed in the pool."""
         n, i = rgb.shape[1], 0
         if self.rows + n > self.height:
             raise RuntimeError("internal error: more rows than the COG level holds")
@@ -264,14 +266,14 @@ class _LevelTiles:
             self.rows += k
             i += k
             if self.filled == self.block or self.rows == self.height:
-                self._submit(pool, level)
+                self._submit()
 
-    def _submit(self, pool: ThreadPoolExecutor, level: int) -> None:
+    def _submit(self) -> None:
         """Compress the full block row in ``pool``, keeping one more in flight at most."""
         rgb, valid, rows = self.rgb, self.valid, self.filled
         edges = [min(self.width, c * self.block) for c in range(self.across + 1)]
         self.pending.append([
-            pool.submit(_encode_tile, rgb, valid, rows, a, b, level)
+            self.pool.submit(_encode_tile, rgb, valid, rows, a, b, self.deflate_level)
             for a, b in zip(edges[:-1], edges[1:])
         ])
         # the jobs read these buffers: the next block row goes into new ones
@@ -334,7 +336,6 @@ class CogWriter:
         self.stem = stem
         self.masked = masked
         self.settings = settings
-        self.deflate_level = settings.level
         self.levels: list[_LevelTiles] = []
         self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="geocolor-deflate",
                                        initializer=initializer)
@@ -347,14 +348,14 @@ class CogWriter:
     def add_level(self, width: int, height: int) -> int:
         """Add the next level (each smaller than the one before); returns its index."""
         path = self.stem.with_name(f"{self.stem.name}.cog{len(self.levels)}")
-        self.levels.append(_LevelTiles(path, width, height, self.masked, self.settings.block))
+        self.levels.append(_LevelTiles(path, width, height, self.masked, self.settings.block,
+                                       self.pool, self.settings.level))
         return len(self.levels) - 1
 
     def push(self, index: int, rgb: np.ndarray, valid: np.ndarray | None) -> None:
         """Rows of level ``index``: (3, n, width) uint8, and their (n, width) bool validity
         (needed when the COG is masked, else ignored)."""
-        self.levels[index].push(rgb, valid if self.masked else None, self.pool,
-                                self.deflate_level)
+        self.levels[index].push(rgb, valid if self.masked else None)
 
     def assemble(self, target: Path, fields: list[TiffField]) -> None:
         """Write the COG at ``target``: header, structural metadata, the directories (full

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -190,21 +191,14 @@ class StreamedOverviews:
         """Complete the COG's overview levels: GDAL builds those past the streamed ones from
         the last streamed level's file, and they are pushed to the COG."""
         self._close_levels()
-        if not self.rest:
-            return
-        last = self._build_rest(self.levels[-1].path)
-        for i in range(len(self.rest)):
-            with rasterio.open(last, overview_level=i) as src:
-                index = self.cog.add_level(src.width, src.height)
-                self.cog.push(index, src.read(), src.read_masks(1) > 0 if self.masked else None)
+        for rgb, valid in self._rest_levels():
+            self.cog.push(self.cog.add_level(rgb.shape[2], rgb.shape[1]), rgb, valid)
 
     def finish(self) -> Path:
         """Close the level files, let GDAL build the levels past the streamed ones, and write
         the VRT for the COG driver (the scratch file must be closed). Returns the VRT's path."""
         self._close_levels()
-        paths = [level.path for level in self.levels]
-        if self.rest:
-            paths += self._gdal_levels(self.levels[-1].path)
+        paths = [level.path for level in self.levels] + self._gdal_levels()
         rasterio.shutil.copy(self.scratch, self.vrt, driver="VRT")
         tree = ET.parse(self.vrt)
         bands = tree.getroot().findall("VRTRasterBand")
@@ -216,24 +210,27 @@ class StreamedOverviews:
         tree.write(self.vrt)
         return self.vrt
 
-    def _build_rest(self, last: Path) -> Path:
-        """GDAL's overviews of the last streamed level (its file ``last``): the levels past the
-        streamed ones. Returns ``last``."""
+    def _rest_levels(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """The levels past the streamed ones, largest first, as (C, h, w) uint8 and (h, w)
+        validity (None unmasked): GDAL's overviews of the last streamed level's file."""
+        if not self.rest:
+            return
+        last = self.levels[-1].path
         with rasterio.open(last, "r+") as ds:
             OverviewPlan(self.rest, Resampling.average).build(ds)
-        return last
-
-    def _gdal_levels(self, last: Path) -> list[Path]:
-        """Files of the levels past the streamed ones: GDAL's overviews of the last streamed
-        level, each copied out to a file of its own."""
-        self._build_rest(last)
-        for i, f in enumerate(self.rest):
-            path = last.with_name(f"{self.scratch.name}.ovr{f * 2 ** len(self.levels)}.tif")
+        for i in range(len(self.rest)):
             with rasterio.open(last, overview_level=i) as src:
-                level = _Level(path, src.width, src.height)
-                self.gdal_levels.append(level)
-                level.write(src.read(), src.read_masks(1) > 0 if self.masked else None)
-                level.close()
+                yield src.read(), (src.read_masks(1) > 0 if self.masked else None)
+
+    def _gdal_levels(self) -> list[Path]:
+        """Files of the levels past the streamed ones (:meth:`_rest_levels`), one per level."""
+        last = self.levels[-1].path
+        for f, (rgb, valid) in zip(self.rest, self._rest_levels(), strict=True):
+            path = last.with_name(f"{self.scratch.name}.ovr{f * 2 ** len(self.levels)}.tif")
+            level = _Level(path, rgb.shape[2], rgb.shape[1])
+            self.gdal_levels.append(level)
+            level.write(rgb, valid)
+            level.close()
         return [level.path for level in self.gdal_levels]
 
     def remove(self) -> None:
