@@ -361,15 +361,22 @@ def _bit_patterns(data: np.ndarray) -> np.ndarray | None:
 
 def _look_up(table: np.ndarray, patterns: np.ndarray) -> np.ndarray:
     """``table[patterns]`` (``patterns``' shape, ``table``'s dtype), :data:`_LOOKUP_VALUES`
-    values per ``np.take`` call."""
+    values per ``np.take`` call.
+
+    ``table`` holds a value for every bit pattern, so no index can be out of range: numpy's
+    ``mode="wrap"`` never wraps here, and skips the bounds check of the default mode, which
+    took half the time (25,000-column band: 7.9 -> 3.9 ms).
+    """
+    if len(table) != 1 << (8 * patterns.dtype.itemsize):
+        raise ValueError("internal error: the table must hold every bit pattern")
     if patterns.ndim < 2 or patterns.size == 0:
-        return np.take(table, patterns)
+        return np.take(table, patterns, mode="wrap")
     out = np.empty(patterns.shape, dtype=table.dtype)
     rows = patterns.reshape(-1, patterns.shape[-1])
     flat = out.reshape(rows.shape)
     step = max(1, _LOOKUP_VALUES // rows.shape[1])
     for i in range(0, rows.shape[0], step):
-        np.take(table, rows[i : i + step], out=flat[i : i + step])
+        np.take(table, rows[i : i + step], out=flat[i : i + step], mode="wrap")
     return out
 
 

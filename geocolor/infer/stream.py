@@ -63,7 +63,7 @@ class _Batch:
     """Tiles travelling reader -> model -> writer."""
 
     tiles: list[tuple[int, int]] = field(default_factory=list)
-    masks: list[np.ndarray] = field(default_factory=list)
+    masks: list[np.ndarray | None] = field(default_factory=list)  # per tile; None: all valid
     inputs: list[np.ndarray] = field(default_factory=list)
     x: Any = None  # (B, 1, T, T) model input (numpy or pinned tensor)
     y: np.ndarray | None = None  # (B, 3, T, T) model output in [-1, 1]
@@ -144,15 +144,19 @@ def _reader(
                 valid = sar.valid(data, mask)
                 band = sar.to_model(data, valid)  # the model's [-1, 1], -1 outside the data
                 del data, mask
+                # per column of the band (a tile spans all its rows): one pass each, instead
+                # of one per tile over its own and its neighbours' overlapping columns
+                any_valid, all_valid = valid.any(axis=0), valid.all(axis=0)
                 top, bottom = grid.row_pads(r)
                 for c, x in enumerate(grid.xs):
                     xa, xb = grid.scene_span(x, grid.width)
-                    tile_valid = valid[:, xa:xb]
-                    if not tile_valid.any():
+                    if not any_valid[xa:xb].any():
                         pending.skipped += 1
                         continue
                     pending.tiles.append((r, c))
-                    pending.masks.append(tile_valid.copy())  # no view keeps the row band alive
+                    # None: every pixel valid; a copy, so that no view keeps the band alive
+                    full = all_valid[xa:xb].all()
+                    pending.masks.append(None if full else valid[:, xa:xb].copy())
                     pads = ((top, bottom), (xa - x, x + tile - xb))
                     piece = band[:, xa:xb]
                     # reflect about the scene's edges (only edge tiles need it)
@@ -319,8 +323,11 @@ class _Writer:
             out = batch.y[k, :, ya - y : yb - y, xa - x : xb - x]
             w = grid.window[ya - y : yb - y, xa - x : xb - x]
             self.acc[:, ya - self.top : yb - self.top, xa:xb] += out * w
-            mask = batch.masks[k][:, xa - tile_a : xb - tile_a]
-            self.valid[ya - self.top : yb - self.top, xa:xb] |= mask
+            valid = self.valid[ya - self.top : yb - self.top, xa:xb]
+            if batch.masks[k] is None:
+                valid[...] = True
+            else:
+                valid |= batch.masks[k][:, xa - tile_a : xb - tile_a]
 
     def finish_row(self, r: int) -> None:
         grid = self.grid
