@@ -154,8 +154,10 @@ def colorize(
 ) -> None:
     """Colorize SAR scenes (GeoTIFF -> RGB GeoTIFF on the same grid) and plain images.
 
-    INPUTS are raster files, directories (searched recursively) or '-' to read
-    paths from stdin, one per line. The model card decides the pipeline: a SAR
+    INPUTS are raster files, Sentinel-1 products (a .SAFE folder or its .zip: the
+    measurement GeoTIFF of the model's polarisation, or of --band VV), directories
+    (searched recursively) or '-' to read paths from stdin, one per line. The
+    model card decides the pipeline: a SAR
     model tiles the scene with overlapping, blended tiles and streams the result;
     a semantic model colorizes plain images. Output paths are printed on stdout
     (or JSON lines with --json); a failed input is one line on stderr and the
@@ -164,6 +166,7 @@ def colorize(
     \b
     Examples:
       geocolor colorize scene.tif -o out.tif --preview preview.png
+      geocolor colorize S1A_IW_GRDH_1SDV_..._7E07.zip -o out.tif
       geocolor colorize scenes/ -o colored/
       find . -name '*.tif' | geocolor colorize - -o colored/ --json
     """

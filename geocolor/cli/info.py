@@ -1,4 +1,4 @@
-"""``geocolor info PATH``: describe a raster or a geocolor model file."""
+"""``geocolor info PATH``: describe a raster, a Sentinel-1 product or a geocolor model file."""
 from __future__ import annotations
 
 import json
@@ -68,6 +68,7 @@ def describe_path(path: Path) -> dict[str, Any]:
     """JSON-ready description of a model file or a raster."""
     from geocolor.io.modelfile import KINDS, SUFFIX, is_model_file, load_model, resolve_model_path
     from geocolor.io.raster import describe_raster
+    from geocolor.io.s1product import is_product, measurements
 
     if str(path) in KINDS:  # the packaged model of that kind
         path = resolve_model_path(str(path))
@@ -79,7 +80,23 @@ def describe_path(path: Path) -> dict[str, Any]:
             "card": loaded.card.to_dict(),
             "parameters": sum(p.numel() for p in loaded.network.parameters()),
         }
+    if is_product(path):
+        found = measurements(path)
+        return {
+            "type": "product",
+            "path": str(path),
+            "polarisations": sorted(found),
+            "measurements": [describe_raster(file) for pol in sorted(found) for file in found[pol]],
+        }
     return describe_raster(path)
+
+
+def _format_product(info: dict[str, Any]) -> str:
+    pols = ", ".join(info["polarisations"]) or "none"
+    lines = [f"{info['path']}", f"  Sentinel-1 product, polarisations: {pols}"]
+    for measurement in info["measurements"]:
+        lines += ["  " + line for line in _format_raster(measurement).splitlines()]
+    return "\n".join(lines)
 
 
 @click.command()
@@ -88,12 +105,15 @@ def describe_path(path: Path) -> dict[str, Any]:
 def info(path: Path, as_json: bool) -> None:
     """Describe a raster (size, bands, CRS, georeference, ...) or a geocolor model file.
 
-    PATH 'sar' or 'semantic' describes the packaged model of that kind.
+    PATH 'sar' or 'semantic' describes the packaged model of that kind; a Sentinel-1 product
+    (a .SAFE folder or its zip) is described by its measurement GeoTIFFs.
     """
     described = describe_path(path)
     if as_json:
         click.echo(json.dumps(described))
     elif described["type"] == "model":
         click.echo(_format_card(described))
+    elif described["type"] == "product":
+        click.echo(_format_product(described))
     else:
         click.echo(_format_raster(described))

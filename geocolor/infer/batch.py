@@ -11,13 +11,15 @@ Output names:
 - otherwise ``-o`` is a directory: files from a directory argument keep their
   path relative to it (``scenes/a/b.tif -> colored/a/b.tif``); files named on
   the command line or on stdin keep their base name. GeoTIFF, PNG and JPEG
-  inputs keep their extension; other formats (``.jp2``, ``.vrt``, ...) get ``.tif``.
+  inputs keep their extension; other formats (``.jp2``, ``.vrt``, ...) get ``.tif``, and so
+  do Sentinel-1 products (``S1A_..._7E07.SAFE`` or ``.zip`` -> ``S1A_..._7E07.tif``).
 - with several inputs, ``--preview`` and ``--mask-out`` are directories too and
   get ``<name>.preview.png`` / ``<name>.mask.png`` for each input.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -27,6 +29,7 @@ from typing import Any
 from geocolor.errors import GeocolorError, RasterError, UsageError
 from geocolor.infer.result import ColorizeResult
 from geocolor.io.raster import RASTER_ERRORS, gdal_reason
+from geocolor.io.s1product import is_product
 
 log = logging.getLogger("geocolor.infer")
 
@@ -84,16 +87,31 @@ def _output_name(rel: Path) -> Path:
 
 
 def _rasters_in(directory: Path, exclude: Path | None) -> list[Path]:
+    """The rasters under ``directory``, and its Sentinel-1 products (a ``.SAFE`` folder or its
+    zip: one input each, whose files are not taken one by one)."""
     found = []
-    for path in sorted(directory.rglob("*")):
-        if not path.is_file() or path.suffix.lower() not in RASTER_SUFFIXES:
-            continue
-        if any(part.startswith(".") for part in path.relative_to(directory).parts):
-            continue  # hidden files, our own .partial temporaries
-        if exclude is not None and exclude in path.resolve().parents:
-            continue  # outputs of an earlier run written inside the input directory
-        found.append(path)
-    return found
+    for root, dirs, files in os.walk(directory):
+        here = Path(root)
+        products = [d for d in dirs if is_product(here / d)]
+        dirs[:] = sorted(d for d in dirs if d not in products and not d.startswith("."))
+        for name in sorted(files) + products:
+            path = here / name
+            if name.startswith("."):
+                continue  # hidden files, our own .partial temporaries
+            suffix = path.suffix.lower()
+            if name not in products and suffix not in RASTER_SUFFIXES and not (
+                suffix == ".zip" and is_product(path)
+            ):
+                continue
+            if exclude is not None and exclude in path.resolve().parents:
+                continue  # outputs of an earlier run written inside the input directory
+            found.append(path)
+    return sorted(found)
+
+
+def _is_folder(path: Path) -> bool:
+    """A directory of inputs (a ``.SAFE`` product folder is one input, not a folder of them)."""
+    return path.is_dir() and not is_product(path)
 
 
 def read_path_lines(lines: Iterable[str]) -> list[str]:
@@ -120,7 +138,7 @@ def plan_jobs(
         entries += [Path(p) for p in read_path_lines(stdin_lines)] if arg == "-" else [Path(arg)]
     if not entries:
         raise UsageError("no inputs given (stdin was empty)" if "-" in inputs else "no inputs given")
-    single = len(inputs) == 1 and inputs[0] != "-" and not Path(inputs[0]).is_dir()
+    single = len(inputs) == 1 and inputs[0] != "-" and not _is_folder(Path(inputs[0]))
     to_dir = not single or output.is_dir() or str(output).endswith(("/", "\\"))
     if to_dir and output.is_file():
         raise UsageError(f"-o {output}: several inputs need an output directory, and this is a file")
@@ -128,7 +146,7 @@ def plan_jobs(
 
     if to_dir:
         for path in entries:
-            if path.is_dir() and (path.resolve() == exclude or exclude in path.resolve().parents):
+            if _is_folder(path) and (path.resolve() == exclude or exclude in path.resolve().parents):
                 where = "is" if path.resolve() == exclude else "contains"
                 raise UsageError(
                     f"-o {output}: the output directory {where} the input directory {path}; "
@@ -139,7 +157,7 @@ def plan_jobs(
         if not to_dir:
             jobs.append(Job(path, output, preview, mask_out))
             continue
-        if path.is_dir():
+        if _is_folder(path):
             rasters = _rasters_in(path, exclude)
             if not rasters:
                 jobs.append(Job(path, output, error=(
@@ -202,6 +220,8 @@ def input_is_plain_image(path: Path) -> bool:
     from geocolor.infer.sarinput import is_plain_image
     from geocolor.io.raster import open_raster
 
+    if is_product(path):
+        return False
     with open_raster(path) as ds:
         return is_plain_image(ds, path)
 
@@ -209,6 +229,7 @@ def input_is_plain_image(path: Path) -> bool:
 def choose_model_kind(path: Path) -> tuple[str, str]:
     """The packaged model an input gets without ``--model``, and why (for the log).
 
+    - a Sentinel-1 product (a ``.SAFE`` folder or its zip): ``sar``;
     - a raster that is not a plain picture (georeferenced, or not 8-bit): ``sar``;
     - a grey 8-bit picture whose name or folder says SAR (``_s1_``, ``/s1/``,
       ``sar``; e.g. Kaggle Sentinel-1 chips): ``sar``;
@@ -217,6 +238,8 @@ def choose_model_kind(path: Path) -> tuple[str, str]:
     from geocolor.infer.sarinput import is_grey_image, is_plain_image, sar_name_hint
     from geocolor.io.raster import open_raster
 
+    if is_product(path):
+        return "sar", "a Sentinel-1 product"
     with open_raster(path) as ds:
         if not is_plain_image(ds, path):
             return "sar", "a georeferenced or non-8-bit raster"

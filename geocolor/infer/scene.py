@@ -90,6 +90,7 @@ from geocolor.io.creation import check_creation_options, output_driver
 from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
 from geocolor.io.raster import open_raster
+from geocolor.io.s1product import is_product, measurement_for
 from geocolor.models.tta import MODES as TTA_MODES
 from geocolor.models.tta import TTARunner
 
@@ -158,7 +159,10 @@ def colorize_scene(
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
     Args:
-        src: any GDAL raster (see :mod:`geocolor.infer.sarinput` for what is accepted).
+        src: any GDAL raster (see :mod:`geocolor.infer.sarinput` for what is accepted), or a
+            Sentinel-1 product as downloaded, a ``.SAFE`` folder or its ``.zip``: its
+            measurement GeoTIFF of the model's polarisation, or of ``band``'s
+            (:mod:`geocolor.io.s1product`).
         dst: output path: ``.tif`` (RGB uint8 GeoTIFF on the input's grid,
             Cloud-Optimized unless ``cog=False``), ``.png`` or ``.jpg`` (plain image).
         model: a loaded SAR model, a model file path, or None for the packaged default.
@@ -208,9 +212,14 @@ def colorize_scene(
     """
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
+    given = src
     fmt = output_format(dst)
     loaded = require_sar_model(model)
     scaling = sar_scaling_of(loaded)
+    if is_product(src):  # a .SAFE folder or its zip: one of its measurement GeoTIFFs
+        measurement, band = measurement_for(src, scaling.polarisation, band)
+        log.info("%s: a Sentinel-1 product; colorizing %s", src, measurement)
+        src = Path(measurement)
     network = loaded.network
     tile, overlap = tile_settings(loaded, tile_size, overlap)
     if batch_size is not None and batch_size < 1:
@@ -333,7 +342,7 @@ def colorize_scene(
             with contextlib.suppress(FileNotFoundError):
                 scratch.unlink()
     return ColorizeResult(
-        input=str(src),
+        input=str(given),
         output=str(dst),
         kind="sar",
         model=str(loaded.path) if loaded.path else None,

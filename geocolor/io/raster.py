@@ -21,9 +21,12 @@ RASTER_ERRORS = (RasterioError, RasterioIOError)
 
 @contextlib.contextmanager
 def open_raster(path: Path | str) -> Iterator[rasterio.DatasetReader]:
-    """Open ``path`` for reading; a missing, foreign or corrupt file is a :class:`RasterError`."""
+    """Open ``path`` for reading; a missing, foreign or corrupt file is a :class:`RasterError`.
+
+    GDAL's virtual paths (``/vsizip/...``: a file inside a zip) are opened as they are."""
     path = Path(path)
-    require_file(path, RasterError, "a raster")
+    if not str(path).startswith("/vsi"):
+        require_file(path, RasterError, "a raster")
     try:
         with warnings.catch_warnings():
             # A missing georeference is reported by georeference_kind(), not as a warning.

@@ -1,0 +1,161 @@
+"""Sentinel-1 products as downloaded (a .SAFE folder, or its zip) as ``geocolor colorize`` inputs."""
+from __future__ import annotations
+
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infer"))
+from colorize_fakes import AMP_VH, corner_gcps, save_tiny_sar_model, write_raster  # noqa: E402
+
+from geocolor.cli import main  # noqa: E402
+from geocolor.errors import RasterError, UsageError  # noqa: E402
+from geocolor.io.s1product import is_product, measurement_for, measurements  # noqa: E402
+
+NAME = "S1A_IW_GRDH_1SDV_20201107T135058_20201107T135123_035152_041A5F_7E07"
+STAMP = "20201107t135058-20201107t135123-035152-041a5f"
+
+
+def grd(height: int = 70, width: int = 90, seed: int = 0) -> np.ndarray:
+    """uint16 GRD amplitude DN with the zero border of a real product."""
+    rng = np.random.default_rng(seed)
+    dn = (40 + 300 * rng.gamma(4.0, 0.25, (height, width))).astype(np.uint16)
+    dn[:, :6] = 0
+    return dn
+
+
+def make_safe(parent: Path, polarisations: tuple[str, ...] = ("vh", "vv"), swaths: int = 1) -> Path:
+    """A GRD product's folder: manifest, one measurement GeoTIFF (with GCPs) per polarisation
+    (``swaths`` of them each, as in an SLC product), a quick-look PNG and an annotation."""
+    safe = parent / f"{NAME}.SAFE"
+    (safe / "measurement").mkdir(parents=True)
+    (safe / "preview").mkdir()
+    (safe / "annotation").mkdir()
+    (safe / "manifest.safe").write_text("<xfdu:XFDU/>")
+    (safe / "annotation" / f"s1a-iw-grd-vh-{STAMP}-001.xml").write_text("<product/>")
+    for n, pol in enumerate(polarisations, 1):
+        for swath in range(1, swaths + 1):
+            mode = "iw" if swaths == 1 else f"iw{swath}"
+            name = f"s1a-{mode}-grd-{pol}-{STAMP}-00{n}.tiff"
+            write_raster(safe / "measurement" / name, grd(seed=n), gcps=corner_gcps(70, 90))
+    write_raster(safe / "preview" / "quick-look.png", np.zeros((3, 20, 30), np.uint8), crs=None,
+                 driver="PNG")
+    return safe
+
+
+def zip_of(safe: Path) -> Path:
+    """The product zipped as it is distributed: ``<name>.zip`` holding ``<name>.SAFE/...``."""
+    target = safe.parent / f"{NAME}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(safe.rglob("*")):
+            archive.write(path, path.relative_to(safe.parent))
+    return target
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_sar_model(tmp_path_factory.mktemp("m") / "tiny_vh.model", AMP_VH)
+
+
+def run(args: list[str]):
+    return CliRunner().invoke(main, args)
+
+
+def test_products_are_told_from_other_inputs(tmp_path: Path) -> None:
+    safe = make_safe(tmp_path / "p")
+    assert is_product(safe) and is_product(zip_of(safe))
+    tif = safe / "measurement" / f"s1a-iw-grd-vh-{STAMP}-001.tiff"
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("notes.txt", "not a product")
+    (tmp_path / "empty.SAFE").mkdir()
+    assert not any(map(is_product, (tif, other, tmp_path / "empty.SAFE", tmp_path)))
+    assert sorted(measurements(safe)) == ["VH", "VV"]
+
+
+def test_the_measurement_of_the_models_polarisation_or_of_band(tmp_path: Path) -> None:
+    safe = make_safe(tmp_path)
+    for product in (safe, zip_of(safe)):
+        path, band = measurement_for(product, "VH", None)
+        assert Path(path).name == f"s1a-iw-grd-vh-{STAMP}-001.tiff" and band is None
+        path, band = measurement_for(product, "VH", "vv")  # the user's choice, read as band 1
+        assert Path(path).name == f"s1a-iw-grd-vv-{STAMP}-002.tiff" and band == 1
+        with rasterio.open(path) as ds:  # inside the zip: a path rasterio opens as it is
+            assert ds.count == 1 and ds.dtypes[0] == "uint16" and len(ds.gcps[0]) == 4
+    with pytest.raises(UsageError, match="pass --band VH or --band VV"):
+        measurement_for(safe, "VH", 2)
+    with pytest.raises(RasterError, match="has no HH measurement .it holds VH, VV."):
+        measurement_for(safe, "VH", "HH")
+
+
+def test_products_that_cannot_be_colorized_say_why(tmp_path: Path) -> None:
+    only_vv = make_safe(tmp_path / "vv", ("vv",))
+    with pytest.raises(RasterError, match="holds VV, but the model was trained on VH .pass --band VV"):
+        measurement_for(only_vv, "VH", None)
+    slc = make_safe(tmp_path / "slc", ("vh",), swaths=3)
+    with pytest.raises(RasterError, match="3 VH measurement files"):
+        measurement_for(slc, "VH", None)
+    empty = make_safe(tmp_path / "empty", ())
+    with pytest.raises(RasterError, match="without measurement GeoTIFFs"):
+        measurement_for(empty, "VH", None)
+
+
+def test_colorize_a_product_folder_or_zip_as_its_measurement(tmp_path: Path, model: Path) -> None:
+    safe = make_safe(tmp_path / "in")
+    tif = safe / "measurement" / f"s1a-iw-grd-vh-{STAMP}-001.tiff"
+    outputs = {}
+    for name, src in (("tiff", tif), ("safe", safe), ("zip", zip_of(safe))):
+        out = tmp_path / f"{name}.tif"
+        r = run(["-q", "colorize", str(src), "-o", str(out), "-m", str(model)])
+        assert r.exit_code == 0, r.output
+        assert r.stdout.strip() == str(out)
+        outputs[name] = out.read_bytes()
+    assert outputs["safe"] == outputs["tiff"] and outputs["zip"] == outputs["tiff"]
+    with rasterio.open(tmp_path / "zip.tif") as ds:
+        assert ds.count == 3 and len(ds.gcps[0]) == 4  # georeferenced by the product's GCPs
+        assert ds.read_masks(1)[:, :6].max() == 0  # its zero border is nodata
+
+
+def test_a_folder_of_products_gives_one_output_per_product(tmp_path: Path, model: Path) -> None:
+    scenes = tmp_path / "scenes"
+    safe = make_safe(scenes / "a")
+    zipped = zip_of(make_safe(scenes / "b"))
+    shutil.rmtree(zipped.parent / f"{NAME}.SAFE")  # only the zip stays in b/
+    r = run(["-q", "colorize", str(scenes), "-o", str(tmp_path / "out"), "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    written = sorted(p.relative_to(tmp_path / "out").as_posix()
+                     for p in (tmp_path / "out").rglob("*") if p.is_file())
+    # neither the measurement GeoTIFFs nor the quick-look inside the product are inputs
+    assert written == [f"a/{NAME}.tif", f"b/{NAME}.tif"]
+    assert safe.is_dir()
+
+
+def test_a_product_in_another_polarisation_is_one_clear_error(tmp_path: Path, model: Path) -> None:
+    only_vv = zip_of(make_safe(tmp_path, ("vv",)))
+    r = run(["colorize", str(only_vv), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
+    assert r.exit_code == 1
+    errors = [line for line in r.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "pass --band VV" in errors[0] and "Traceback" not in r.output
+    assert not (tmp_path / "o.tif").exists()
+    r = run(["-q", "colorize", str(only_vv), "-o", str(tmp_path / "o.tif"), "-m", str(model),
+             "--band", "VV"])
+    assert r.exit_code == 0, r.output
+
+
+def test_info_describes_a_product_by_its_measurements(tmp_path: Path) -> None:
+    import json
+
+    zipped = zip_of(make_safe(tmp_path))
+    r = run(["info", "--json", str(zipped)])
+    assert r.exit_code == 0, r.output
+    described = json.loads(r.stdout)
+    assert described["type"] == "product" and described["polarisations"] == ["VH", "VV"]
+    assert [m["gcps"]["count"] for m in described["measurements"]] == [4, 4]
+    r = run(["info", str(zipped)])
+    assert r.exit_code == 0 and "Sentinel-1 product, polarisations: VH, VV" in r.stdout
