@@ -151,18 +151,27 @@ def select_band(
             )
         desc = ds.descriptions[index - 1]
         return index, f"band {index}" + (f" '{desc}'" if desc else "")
+    # several bands (VV, VH; or VV, VH, angle as Earth Engine exports them): the one band
+    # described as the model's polarisation
+    matches = [i for i in bands if _band_polarisation(ds, i) == want]
+    if len(matches) == 1:
+        i = matches[0]
+        return i, f"band {i} '{ds.descriptions[i - 1] or want}'"
+    described = ", ".join(f"{i}: {ds.descriptions[i - 1] or '-'}" for i in bands)
+    if matches:
+        raise RasterError(
+            f"{path}: {len(matches)} of its bands are described as {want} (bands {described}); "
+            "pass --band N"
+        )
     if len(bands) == 2:
-        for i in bands:
-            if _band_polarisation(ds, i) == want:
-                return i, f"band {i} '{ds.descriptions[i - 1] or want}'"
-        described = ", ".join(f"{i}: {ds.descriptions[i - 1] or '-'}" for i in bands)
         raise RasterError(
             f"{path}: none of its 2 bands is described as {want}, the polarisation the model "
             f"was trained on (bands {described}); pass --band N or --band NAME"
         )
     raise RasterError(
-        f"{path}: has {len(bands)} bands; a SAR model takes a 1-band raster or 2 bands "
-        "(VV, VH) told apart by their descriptions (or pass --band N)"
+        f"{path}: has {len(bands)} bands, none described as {want}, the polarisation the model "
+        f"was trained on (bands {described}); a SAR model takes a 1-band raster or bands told "
+        "apart by their descriptions (VV, VH), or pass --band N"
     )
 
 

@@ -146,13 +146,25 @@ def test_band_follows_the_card_polarisation(tmp_path: Path) -> None:
         _resolve(path, band="HH")
 
 
+def test_the_band_of_the_polarisation_among_several(tmp_path: Path) -> None:
+    """Earth Engine's Sentinel-1 exports: VV, VH and the incidence angle."""
+    data = np.concatenate([db_scene(30, 30), np.full((1, 30, 30), 35.0, np.float32)])
+    path = write_raster(tmp_path / "gee.tif", data, descriptions=("VV", "VH", "angle"))
+    assert _resolve(path).band == 1
+    assert _resolve(path, AMP).band == 2
+    assert _resolve(path, band="angle").band == 3  # any band by its description
+
+
 def test_unusable_bands_and_polarisations(tmp_path: Path) -> None:
     two = write_raster(tmp_path / "two.tif", db_scene(30, 30))
     with pytest.raises(RasterError, match="none of its 2 bands is described as VV"):
         _resolve(two)
     three = write_raster(tmp_path / "three.tif", np.ones((3, 30, 30), np.uint16))
-    with pytest.raises(RasterError, match="has 3 bands"):
+    with pytest.raises(RasterError, match="has 3 bands, none described as VV"):
         _resolve(three)
+    twice = write_raster(tmp_path / "twice.tif", db_scene(30, 30), descriptions=("VV", "VV"))
+    with pytest.raises(RasterError, match="2 of its bands are described as VV"):
+        _resolve(twice)
     vh = write_raster(tmp_path / "scene-vh.tif", db_scene(30, 30, bands=1))
     with pytest.raises(RasterError, match="holds VH polarisation, but the model was trained on VV"):
         _resolve(vh)
