@@ -157,9 +157,8 @@ def colorize(
     INPUTS are raster files, Sentinel-1 products (a .SAFE folder or its .zip: the
     measurement GeoTIFF of the model's polarisation, or of --band VV), directories
     (searched recursively) or '-' to read paths from stdin, one per line. The
-    model card decides the pipeline: a SAR
-    model tiles the scene with overlapping, blended tiles and streams the result;
-    a semantic model colorizes plain images. Output paths are printed on stdout
+    model card decides the pipeline: a SAR model tiles the scene with overlapping,
+    blended tiles and streams the result; a semantic model colorizes plain images. Output paths are printed on stdout
     (or JSON lines with --json); a failed input is one line on stderr and the
     others go on. Exit status: 0 all done, 1 some input failed, 2 bad usage.
 
