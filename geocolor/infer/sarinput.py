@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from geocolor.errors import RasterError, UsageError
 from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
 
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
+
+log = logging.getLogger("geocolor.infer")
 POLARISATIONS = ("VV", "VH", "HH", "HV")
 #: Longest side of the decimated read used to tell grey RGB images from colour ones.
 SAMPLE_SIDE = 1024
@@ -418,6 +421,31 @@ def _detect_scale(ds: rasterio.DatasetReader, index: int, sample: np.ndarray) ->
     return "linear", f"{dtype.name} without negative values; pass --input-scale amplitude if it is amplitude"
 
 
+#: Share of a scene's pixels above a dB model's range beyond which the scene's unit is wrong:
+#: calibrated sigma0 is rarely above 0 dB, while GRD digital numbers read as dB are 30-60.
+SATURATED_SHARE = 0.95
+
+
+def _check_db_range(sar: SarInput, values: np.ndarray, explicit: bool) -> None:
+    """Refuse a scene (or, with an explicit ``--input-scale``, warn) when nearly all of its
+    sampled pixels (``values``, valid ones) lie above a ``db_clip`` model's range: it would
+    see a white scene."""
+    with np.errstate(all="ignore"):
+        share = float(np.mean(sar.convert(values) >= 1.0)) if values.size else 0.0
+    if share <= SATURATED_SHARE:
+        return
+    why = " (GRD digital numbers are not calibrated)" if sar.scale == "dn" else ""
+    message = (
+        f"{sar.path}: {share:.0%} of its pixels lie above the model's range "
+        f"({sar.scaling.db_min:g} to {sar.scaling.db_max:g} dB) once read as {sar.scale}{why}; "
+        "give it calibrated sigma0 (e.g. SNAP: Calibration, then LinearToFromdB), use a model "
+        "trained on GRD amplitude (the packaged one), or pass the right --input-scale"
+    )
+    if not explicit:
+        raise RasterError(message)
+    log.warning("%s", message)
+
+
 def resolve_sar_input(
     ds: rasterio.DatasetReader,
     path: Path,
@@ -465,6 +493,8 @@ def resolve_sar_input(
     valid = info.valid(data, mask)
     if not valid.any():
         raise RasterError(f"{path}: has no valid pixels (all nodata)")
+    if scaling.scheme == "db_clip" and scale != "scaled":
+        _check_db_range(info, data[valid], explicit=input_scale != "auto")
     if scaling.scheme == "amplitude_percentile" and scale != "scaled":
         with np.errstate(over="ignore", invalid="ignore"):  # huge dB: inf, dropped below
             amplitude = info._amplitude(data[valid].astype(np.float32))

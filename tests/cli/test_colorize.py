@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infer"))
 from colorize_fakes import (  # noqa: E402
+    AMP_VH,
     corner_gcps,
     db_scene,
     save_tiny_sar_model,
@@ -249,7 +250,8 @@ def test_sigterm_mid_scene_leaves_nothing(tmp_path: Path, model: Path) -> None:
     assert list(out_dir.iterdir()) == []
 
 
-def test_auto_input_scale_is_logged(tmp_path: Path, model: Path) -> None:
+def test_auto_input_scale_is_logged(tmp_path: Path) -> None:
+    model = save_tiny_sar_model(tmp_path / "amp.model", AMP_VH)  # GRD amplitude / scene p99
     dn = (np.arange(40 * 50).reshape(40, 50) % 300 + 5).astype(np.uint16)
     src = write_raster(tmp_path / "grd.tif", dn, gcps=corner_gcps(40, 50))
     r = run(["colorize", str(src), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
@@ -257,6 +259,19 @@ def test_auto_input_scale_is_logged(tmp_path: Path, model: Path) -> None:
     assert "input scale dn (uint16 integers are GRD digital numbers" in r.stderr
     r = run(["colorize", str(src), "-o", str(tmp_path / "o2.tif"), "-m", str(model), "--input-scale", "amplitude"])
     assert "input scale amplitude (--input-scale)" in r.stderr
+
+
+def test_uncalibrated_grd_numbers_for_a_db_model_are_one_clear_error(
+    tmp_path: Path, model: Path
+) -> None:
+    """The dB model would see them as 30-60 dB: a white scene, colourless output."""
+    dn = (np.arange(40 * 50).reshape(40, 50) % 300 + 40).astype(np.uint16)
+    src = write_raster(tmp_path / "grd.tif", dn, gcps=corner_gcps(40, 50))
+    r = run(["colorize", str(src), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    errors = [line for line in r.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "GRD digital numbers are not calibrated" in errors[0]
+    assert "calibrated sigma0" in errors[0] and not (tmp_path / "o.tif").exists()
 
 
 def test_cli_input_scales_match_the_engine() -> None:

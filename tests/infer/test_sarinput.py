@@ -124,7 +124,24 @@ def test_model_values_are_the_unit_values_rescaled(
 )
 def test_auto_scale_from_dtype_and_values(tmp_path: Path, data: np.ndarray, expected: str) -> None:
     path = write_raster(tmp_path / "x.tif", data.astype(data.dtype))
-    assert _resolve(path).scale == expected
+    assert _resolve(path, AMP).scale == expected  # (a dB model refuses DN: the next test)
+
+
+def test_a_db_model_refuses_a_scene_it_would_see_as_white(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GRD digital numbers read as dB are 30-60 dB, above a [-25, 0] dB model's range."""
+    dn = write_raster(tmp_path / "grd.tif", (np.arange(900).reshape(30, 30) % 400 + 40).astype(np.uint16))
+    with pytest.raises(RasterError, match=r"grd.tif: 100% of its pixels lie above the model's "
+                                          r"range \(-25 to 0 dB\) once read as dn \(GRD digital"):
+        _resolve(dn)
+    assert _resolve(dn, AMP).scale == "dn"  # an amplitude model takes them as they are
+    with caplog.at_level("WARNING", logger="geocolor.infer"):
+        assert _resolve(dn, input_scale="dn").scale == "dn"  # the user's explicit choice
+    assert "lie above the model's range" in caplog.text
+    bright = db_scene(30, 30, bands=1)[0]
+    bright[:3] = 5.0  # a few pixels above 0 dB are a real scene's bright targets
+    assert _resolve(write_raster(tmp_path / "db.tif", bright)).scale == "db"
 
 
 def test_auto_scale_reads_metadata(tmp_path: Path) -> None:
@@ -152,7 +169,7 @@ def test_the_band_of_the_polarisation_among_several(tmp_path: Path) -> None:
     path = write_raster(tmp_path / "gee.tif", data, descriptions=("VV", "VH", "angle"))
     assert _resolve(path).band == 1
     assert _resolve(path, AMP).band == 2
-    assert _resolve(path, band="angle").band == 3  # any band by its description
+    assert _resolve(path, AMP, band="angle").band == 3  # any band by its description
 
 
 def test_unusable_bands_and_polarisations(tmp_path: Path) -> None:

@@ -55,12 +55,12 @@ def test_crs_and_transform_kept_exactly_on_odd_size(tmp_path: Path, sar_model: P
     assert result["tiles"] == len(TileGrid(257, 300, 64, 16)) and result["georeference"] == "transform"
 
 
-def test_gcps_kept_exactly(tmp_path: Path, sar_model: Path) -> None:
+def test_gcps_kept_exactly(tmp_path: Path, sar_model_vh_amplitude: Path) -> None:
     dn = (np.arange(90 * 70).reshape(90, 70) % 500 + 20).astype(np.uint16)
     dn[:, :4] = 0  # zero border of a GRD product
     gcps = corner_gcps(90, 70)
     src = write_raster(tmp_path / "grd.tif", dn, gcps=gcps)
-    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu")
+    colorize_scene(src, tmp_path / "o.tif", sar_model_vh_amplitude, device="cpu")
     with rasterio.open(src) as a, rasterio.open(tmp_path / "o.tif") as b:
         (g_in, crs_in), (g_out, crs_out) = a.gcps, b.gcps
         assert crs_out == crs_in
