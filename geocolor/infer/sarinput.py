@@ -377,7 +377,7 @@ def _look_up(table: np.ndarray, patterns: np.ndarray) -> np.ndarray:
 
     ``table`` holds a value for every bit pattern, so no index can be out of range: numpy's
     ``mode="wrap"`` never wraps here, and skips the bounds check of the default mode, which
-    took half the time (25,000-column band: 7.9 -> 3.9 ms).
+    took a third of the time (a real GRD band of 256 x 25,000: 8.1 -> 5.2 ms).
     """
     if len(table) != 1 << (8 * patterns.dtype.itemsize):
         raise ValueError("internal error: the table must hold every bit pattern")
