@@ -58,7 +58,10 @@ def write_scene_preview(
         with rasterio.open(src) as ds:
             data = ds.read(sar.band, out_shape=shape)
             mask = ds.read_masks(sar.band, out_shape=shape) if sar.read_mask else None
-    grey = np.rint(sar.to_unit(data) * 255).astype(np.uint8)
+    # the scene's pixel coordinates of the decimated read's pixel centres (for a calibration)
+    rows = (np.arange(shape[0]) + 0.5) * (height / shape[0]) - 0.5
+    cols = (np.arange(shape[1]) + 0.5) * (width / shape[1]) - 0.5
+    grey = np.rint(sar.to_unit(data, rows, cols) * 255).astype(np.uint8)
     grey[~(sar.valid(data, mask) & valid)] = 0
     rgb[:, ~valid] = 0
     gap = max(2, shape[1] // 100)

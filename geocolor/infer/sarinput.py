@@ -42,6 +42,7 @@ from rasterio.windows import Window
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import RasterError, UsageError
 from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
+from geocolor.io.s1product import SigmaNought
 
 INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
 
@@ -254,6 +255,9 @@ class SarInput:
     reference: float | None
     zero_is_nodata: bool
     read_mask: bool
+    #: A Sentinel-1 product's sigmaNought table, for a dB model given its digital numbers:
+    #: the conversion then depends on each pixel's place (``rows``, ``cols`` below).
+    calibration: SigmaNought | None = None
 
     @property
     def may_have_nodata(self) -> bool:
@@ -274,38 +278,66 @@ class SarInput:
             valid &= test
         return valid
 
-    def to_unit(self, data: np.ndarray) -> np.ndarray:
+    def to_unit(
+        self, data: np.ndarray, rows: np.ndarray | None = None, cols: np.ndarray | None = None
+    ) -> np.ndarray:
         """Values in the scene's unit -> the model's unit scale [0, 1] (float32, ``data``'s shape).
 
         8- and 16-bit integers (GRD digital numbers, 8-bit PNGs) are looked up in a table of
         all their values made by :meth:`convert` itself (:func:`_look_up`): the same numbers,
         5-6x faster than the per-pixel arithmetic (a logarithm or a division) on a full-width
         row band.
+
+        ``rows``, ``cols``: the scene's pixel coordinates of ``data``'s (H, W) rows and columns,
+        needed with a :attr:`calibration` (sigma0 = DN^2 / A^2, A from the table).
         """
+        if self.calibration is not None:
+            return self._calibrated_unit(data, rows, cols)
         patterns = _bit_patterns(data)
         if patterns is None:
             return self.convert(data)
         return _look_up(_unit_table(self, data.dtype.str), patterns)
 
-    def to_model(self, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def to_model(
+        self, data: np.ndarray, valid: np.ndarray, rows: np.ndarray | None = None,
+        cols: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Values in the scene's unit -> the model's input scale [-1, 1] (float32, ``data``'s
-        shape), -1 where not ``valid`` (:meth:`valid`): ``2 * to_unit(data) - 1``, bit for bit.
+        shape), -1 where not ``valid`` (:meth:`valid`): ``2 * to_unit(data) - 1``, bit for bit
+        (``rows``, ``cols`` as there).
 
         8- and 16-bit integers are looked up in a table of the final values (the invalid value
         at 0 when 0 is nodata), a few rows at a time so that numpy's index copy stays in the
         cache: one pass over the band instead of four.
         """
-        patterns = _bit_patterns(data)
+        patterns = None if self.calibration is not None else _bit_patterns(data)
         if patterns is not None:
             out = _look_up(_model_table(self, data.dtype.str), patterns)
             if self.read_mask:  # GDAL's mask can flag any value: the table alone cannot
                 np.copyto(out, np.float32(-1.0), where=~valid)
             return out
-        band = self.convert(data)
+        band = self.to_unit(data, rows, cols) if self.calibration is not None else self.convert(data)
         band[~valid] = 0.0
         band *= np.float32(2.0)  # in place
         band -= np.float32(1.0)
         return band
+
+    def _calibrated_unit(
+        self, data: np.ndarray, rows: np.ndarray | None, cols: np.ndarray | None
+    ) -> np.ndarray:
+        """:meth:`to_unit` of digital numbers with the :attr:`calibration`: sigma0 in dB is
+        ``20 log10 DN - 20 log10 A`` (A at each pixel's place), then the model's dB scaling."""
+        if rows is None or cols is None or data.shape[-2:] != (len(rows), len(cols)):
+            raise ValueError("internal error: calibrated input needs the pixels' rows and columns")
+        patterns = _bit_patterns(data)
+        if patterns is not None:  # 20 log10 DN from a table, as the uncalibrated dB does
+            db = _look_up(_db_table(self.scale, data.dtype.str), patterns)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                db = self._db(data.astype(np.float32, copy=False))
+        db -= self.calibration.offset_db(rows, cols)
+        np.nan_to_num(db, copy=False, nan=self.scaling.db_min)
+        return self.scaling.unit_from_db(db, overwrite=True)
 
     def convert(self, data: np.ndarray) -> np.ndarray:
         """:meth:`to_unit` by arithmetic, for any dtype."""
@@ -341,9 +373,24 @@ class SarInput:
 
     def describe(self) -> str:
         text = f"{self.band_label}, input scale {self.scale} ({self.scale_reason})"
+        if self.calibration is not None:
+            text += ", calibrated to sigma0 with the product's sigmaNought table"
         if self.reference is not None:
             text += f", amplitude p{self.scaling.percentile:g} = {self.reference:.6g}"
         return text
+
+
+@functools.lru_cache(maxsize=4)
+def _db_table(scale: str, dtype: str) -> np.ndarray:
+    """``20 log10`` of every value of a native 8- or 16-bit integer ``dtype`` (``10 log10`` for
+    ``linear``), indexed by bit pattern; -inf at 0 (float32)."""
+    size = np.dtype(dtype).itemsize
+    values = np.arange(2 ** (8 * size), dtype=np.dtype(f"u{size}")).view(dtype).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table = np.log10(np.maximum(values, np.float32(0.0)))
+    table *= np.float32(10.0 if scale == "linear" else 20.0)
+    table.flags.writeable = False
+    return table
 
 
 @functools.lru_cache(maxsize=8)
@@ -452,8 +499,12 @@ def resolve_sar_input(
     scaling: SarScaling,
     band: str | int | None = None,
     input_scale: str = "auto",
+    calibration: SigmaNought | None = None,
 ) -> SarInput:
     """Decide the band, the input unit, the nodata rules and the scene statistic.
+
+    ``calibration``: a Sentinel-1 product's sigmaNought table of this measurement; used when
+    the model wants dB and the scene holds digital numbers (sigma0 = DN^2 / A^2).
 
     Raises:
         RasterError: complex (SLC) data, unusable bands or polarisation, an
@@ -489,11 +540,13 @@ def resolve_sar_input(
     else:
         scale, reason = input_scale, "--input-scale"
     zero_is_nodata = not declared and scale != "scaled"
-    info = SarInput(path, index, label, scale, reason, scaling, None, zero_is_nodata, read_mask)
+    calibrated = calibration if scaling.scheme == "db_clip" and scale == "dn" else None
+    info = SarInput(path, index, label, scale, reason, scaling, None, zero_is_nodata, read_mask,
+                    calibrated)
     valid = info.valid(data, mask)
     if not valid.any():
         raise RasterError(f"{path}: has no valid pixels (all nodata)")
-    if scaling.scheme == "db_clip" and scale != "scaled":
+    if scaling.scheme == "db_clip" and scale != "scaled" and calibrated is None:
         _check_db_range(info, data[valid], explicit=input_scale != "auto")
     if scaling.scheme == "amplitude_percentile" and scale != "scaled":
         with np.errstate(over="ignore", invalid="ignore"):  # huge dB: inf, dropped below

@@ -90,7 +90,7 @@ from geocolor.io.creation import check_creation_options, output_driver
 from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
 from geocolor.io.raster import open_raster
-from geocolor.io.s1product import is_product, measurement_for
+from geocolor.io.s1product import calibration_for, is_product, measurement_for
 from geocolor.models.tta import MODES as TTA_MODES
 from geocolor.models.tta import TTARunner
 
@@ -216,9 +216,12 @@ def colorize_scene(
     fmt = output_format(dst)
     loaded = require_sar_model(model)
     scaling = sar_scaling_of(loaded)
+    calibration = None
     if is_product(src):  # a .SAFE folder or its zip: one of its measurement GeoTIFFs
         measurement, band = measurement_for(src, scaling.polarisation, band)
         log.info("%s: a Sentinel-1 product; colorizing %s", src, measurement)
+        if scaling.scheme == "db_clip":  # the model wants sigma0 in dB: DN need calibrating
+            calibration = calibration_for(measurement)
         src = Path(measurement)
     network = loaded.network
     tile, overlap = tile_settings(loaded, tile_size, overlap)
@@ -246,7 +249,8 @@ def colorize_scene(
             if _gdal_cache_bytes(ds.width) > GDAL_CACHE_BYTES:
                 stack.enter_context(rasterio.Env(GDAL_CACHEMAX=_gdal_cache_bytes(ds.width)))
             check_output(src, dst, overwrite)
-            sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale)
+            sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale,
+                                    calibration=calibration)
             if tile_size is None:
                 tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width, size_multiple(loaded))
             grid = TileGrid(ds.height, ds.width, tile, overlap)

@@ -142,7 +142,8 @@ def _reader(
                 except RASTER_ERRORS as exc:
                     raise read_failure(src, exc) from None
                 valid = sar.valid(data, mask)
-                band = sar.to_model(data, valid)  # the model's [-1, 1], -1 outside the data
+                # the model's [-1, 1], -1 outside the data
+                band = sar.to_model(data, valid, *_places(sar, a, b, grid.width))
                 del data, mask
                 # per column of the band (a tile spans all its rows): one pass each, instead
                 # of one per tile over its own and its neighbours' overlapping columns
@@ -180,6 +181,14 @@ def _reader(
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread
         with contextlib.suppress(_Stopped):
             _put(out, _Failure(exc), stop)
+
+
+def _places(sar: SarInput, a: int, b: int, width: int) -> tuple[np.ndarray | None, ...]:
+    """The rows ``a:b`` and all columns of the scene, where the conversion needs them (a
+    calibrated input); else nothing."""
+    if sar.calibration is None:
+        return ()
+    return np.arange(a, b, dtype=np.float64), np.arange(width, dtype=np.float64)
 
 
 def _stack(batch: _Batch, pin: bool) -> _Batch:

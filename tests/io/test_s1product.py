@@ -12,11 +12,24 @@ import rasterio
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infer"))
-from colorize_fakes import AMP_VH, corner_gcps, save_tiny_sar_model, write_raster  # noqa: E402
+from colorize_fakes import (  # noqa: E402
+    AMP_VH,
+    DB_VV,
+    TINY_ARGS,
+    ChannelCopy,
+    corner_gcps,
+    save_tiny_sar_model,
+    write_raster,
+)
 
 from geocolor.cli import main  # noqa: E402
 from geocolor.errors import RasterError, UsageError  # noqa: E402
-from geocolor.io.s1product import is_product, measurement_for, measurements  # noqa: E402
+from geocolor.io.s1product import (  # noqa: E402
+    calibration_for,
+    is_product,
+    measurement_for,
+    measurements,
+)
 
 NAME = "S1A_IW_GRDH_1SDV_20201107T135058_20201107T135123_035152_041A5F_7E07"
 STAMP = "20201107t135058-20201107t135123-035152-041a5f"
@@ -39,14 +52,42 @@ def make_safe(parent: Path, polarisations: tuple[str, ...] = ("vh", "vv"), swath
     (safe / "annotation").mkdir()
     (safe / "manifest.safe").write_text("<xfdu:XFDU/>")
     (safe / "annotation" / f"s1a-iw-grd-vh-{STAMP}-001.xml").write_text("<product/>")
+    (safe / "annotation" / "calibration").mkdir()
     for n, pol in enumerate(polarisations, 1):
         for swath in range(1, swaths + 1):
             mode = "iw" if swaths == 1 else f"iw{swath}"
             name = f"s1a-{mode}-grd-{pol}-{STAMP}-00{n}.tiff"
             write_raster(safe / "measurement" / name, grd(seed=n), gcps=corner_gcps(70, 90))
+            calibration = safe / "annotation" / "calibration" / f"calibration-{name[:-5]}.xml"
+            calibration.write_text(calibration_xml())
     write_raster(safe / "preview" / "quick-look.png", np.zeros((3, 20, 30), np.uint8), crs=None,
                  driver="PNG")
     return safe
+
+
+#: The calibration vectors of the fake products: lines, pixels, and A = sigma_nought(line, pixel).
+LINES, PIXELS = (-3, 35, 75), (0, 30, 60, 95)
+
+
+def sigma_nought(line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+    """A smooth table like a real product's (A about 450-700, rising with range)."""
+    return 450.0 + 2.0 * pixel + 0.5 * line
+
+
+def calibration_xml() -> str:
+    """A calibration annotation as in a product (other tables and the header trimmed)."""
+    vectors = "".join(
+        f"<calibrationVector><azimuthTime>2020-11-07T13:50:58</azimuthTime><line>{line}</line>"
+        f'<pixel count="{len(PIXELS)}">{" ".join(map(str, PIXELS))}</pixel>'
+        f'<sigmaNought count="{len(PIXELS)}">'
+        f'{" ".join(f"{a:.6e}" for a in sigma_nought(np.full(4, line), np.array(PIXELS)))}'
+        f"</sigmaNought><betaNought count=\"{len(PIXELS)}\">{' '.join(['4.7e+02'] * 4)}</betaNought>"
+        "</calibrationVector>"
+        for line in LINES
+    )
+    return ('<?xml version="1.0" encoding="UTF-8"?><calibration><adsHeader/>'
+            f'<calibrationVectorList count="{len(LINES)}">{vectors}</calibrationVectorList>'
+            "</calibration>")
 
 
 def zip_of(safe: Path) -> Path:
@@ -159,3 +200,50 @@ def test_info_describes_a_product_by_its_measurements(tmp_path: Path) -> None:
     assert [m["gcps"]["count"] for m in described["measurements"]] == [4, 4]
     r = run(["info", str(zipped)])
     assert r.exit_code == 0 and "Sentinel-1 product, polarisations: VH, VV" in r.stdout
+
+
+def test_the_calibration_table_is_read_and_interpolated(tmp_path: Path) -> None:
+    safe = make_safe(tmp_path)
+    for product in (safe, zip_of(safe)):
+        table = calibration_for(measurement_for(product, "VH", None)[0])
+        rows, cols = np.arange(70.0), np.arange(90.0)
+        got = table.offset_db(rows, cols)
+        # the exact bilinear interpolation of A itself, clamped at the table's last pixel
+        exact = 20 * np.log10(sigma_nought(rows[:, None], np.minimum(cols, 95)[None, :]))
+        assert got.shape == (70, 90) and np.abs(got - exact).max() < 0.01
+    (safe / "annotation" / "calibration" / f"calibration-s1a-iw-grd-vh-{STAMP}-001.xml").write_text(
+        "<calibration><calibrationVectorList><calibrationVector><line>0</line>"
+        "<pixel>0 10</pixel><sigmaNought>5e2</sigmaNought></calibrationVector>"
+        "</calibrationVectorList></calibration>")
+    with pytest.raises(RasterError, match="unreadable calibration table"):
+        calibration_for(measurement_for(safe, "VH", None)[0])
+    (safe / "annotation" / "calibration" / f"calibration-s1a-iw-grd-vh-{STAMP}-001.xml").unlink()
+    assert calibration_for(measurement_for(safe, "VH", None)[0]) is None
+
+
+def test_a_db_model_gets_calibrated_sigma0_from_a_product(tmp_path: Path) -> None:
+    """DN would be 32-62 'dB' (refused); calibrated they are sigma0 = DN^2 / A^2."""
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.io.modelfile import LoadedModel, ModelCard
+
+    copy = LoadedModel(card=ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
+                                      input={"sar_scaling": dict(DB_VV), "tile_size": 64}),
+                       network=ChannelCopy())
+    zipped = zip_of(make_safe(tmp_path))
+    with pytest.raises(RasterError, match="GRD digital numbers are not calibrated"):
+        colorize_scene(next((tmp_path / f"{NAME}.SAFE" / "measurement").glob("*-vv-*")),
+                       tmp_path / "raw.tif", copy, device="cpu")
+    result = colorize_scene(zipped, tmp_path / "o.tif", copy, device="cpu",
+                            preview=tmp_path / "p.png")
+    assert result["input"] == str(zipped)
+    dn = grd(seed=2).astype(np.float64)  # the VV measurement
+    rows, cols = np.mgrid[0:70, 0:90]
+    with np.errstate(divide="ignore"):
+        sigma0_db = 20 * np.log10(dn) - 20 * np.log10(sigma_nought(rows, np.minimum(cols, 95)))
+    expected = np.rint(np.clip((sigma0_db + 25) / 25, 0, 1) * 255)
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        red, valid = ds.read(1).astype(np.float64), ds.read_masks(1) > 0
+    assert (valid == (dn > 0)).all()
+    assert np.abs(red - expected)[valid].max() <= 1  # tiles blended: the same value, rounded
+    assert 0.2 < (expected[valid] / 255).mean() < 0.9  # not a white scene
+    assert (tmp_path / "p.png").is_file()
