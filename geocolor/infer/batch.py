@@ -83,7 +83,14 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def _output_name(rel: Path) -> Path:
-    return rel if rel.suffix.lower() in KEEP_SUFFIXES else rel.with_suffix(".tif")
+    return rel if rel.suffix.lower() in KEEP_SUFFIXES else _stem(rel).with_suffix(".tif")
+
+
+def _stem(rel: Path) -> Path:
+    """``rel`` without its extension; a product's ``.SAFE`` goes too (``X.SAFE.zip`` -> ``X``)."""
+    stem = rel.with_suffix("")
+    zipped_safe = rel.suffix.lower() == ".zip" and stem.suffix.lower() == ".safe"
+    return stem.with_suffix("") if zipped_safe else stem
 
 
 def _rasters_in(directory: Path, exclude: Path | None) -> list[Path]:
@@ -185,7 +192,7 @@ def plan_jobs(
 
 
 def _dir_job(path: Path, rel: Path, out_dir: Path, preview: Path | None, mask_out: Path | None) -> Job:
-    stem = rel.with_suffix("")
+    stem = _stem(rel)
     return Job(
         path,
         out_dir / _output_name(rel),

@@ -168,12 +168,16 @@ def test_a_folder_of_products_gives_one_output_per_product(tmp_path: Path, model
     safe = make_safe(scenes / "a")
     zipped = zip_of(make_safe(scenes / "b"))
     shutil.rmtree(zipped.parent / f"{NAME}.SAFE")  # only the zip stays in b/
-    r = run(["-q", "colorize", str(scenes), "-o", str(tmp_path / "out"), "-m", str(model)])
+    zip_of(make_safe(scenes / "c")).rename(scenes / "c" / f"{NAME}.SAFE.zip")  # another naming
+    shutil.rmtree(scenes / "c" / f"{NAME}.SAFE")
+    r = run(["-q", "colorize", str(scenes), "-o", str(tmp_path / "out"), "-m", str(model),
+             "--preview", str(tmp_path / "previews")])
     assert r.exit_code == 0, r.output
-    written = sorted(p.relative_to(tmp_path / "out").as_posix()
-                     for p in (tmp_path / "out").rglob("*") if p.is_file())
+    written = sorted(p.relative_to(tmp_path).as_posix()
+                     for p in tmp_path.glob("[op]*/**/*") if p.is_file())
     # neither the measurement GeoTIFFs nor the quick-look inside the product are inputs
-    assert written == [f"a/{NAME}.tif", f"b/{NAME}.tif"]
+    assert written == [f"out/{d}/{NAME}.tif" for d in "abc"] + [
+        f"previews/{d}/{NAME}.preview.png" for d in "abc"]
     assert safe.is_dir()
 
 
