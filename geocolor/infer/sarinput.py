@@ -44,9 +44,9 @@ from geocolor.errors import RasterError, UsageError
 from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
 from geocolor.io.s1product import SigmaNought
 
-INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
-
 log = logging.getLogger("geocolor.infer")
+
+INPUT_SCALES = ("auto", "db", "linear", "amplitude", "dn", "scaled")
 POLARISATIONS = ("VV", "VH", "HH", "HV")
 #: Longest side of the decimated read used to tell grey RGB images from colour ones.
 SAMPLE_SIDE = 1024
@@ -358,10 +358,7 @@ class SarInput:
 
     def _db(self, x: np.ndarray) -> np.ndarray:
         """dB of intensity (``linear``) or of amplitude (``amplitude``, ``dn``), as a new array."""
-        db = np.maximum(x, np.float32(0.0))
-        np.log10(db, out=db)
-        db *= 10.0 if self.scale == "linear" else 20.0
-        return db
+        return _decibels(x, self.scale)
 
     def _amplitude(self, x: np.ndarray) -> np.ndarray:
         """Amplitude of ``x`` in the scene's unit, as a new array."""
@@ -380,15 +377,23 @@ class SarInput:
         return text
 
 
+def _decibels(x: np.ndarray, scale: str) -> np.ndarray:
+    """float32 ``x`` in dB as a new array: ``10 log10`` of intensity (``linear``), ``20 log10``
+    of amplitude (``amplitude``, ``dn``); -inf at 0 and below."""
+    db = np.maximum(x, np.float32(0.0))
+    np.log10(db, out=db)
+    db *= 10.0 if scale == "linear" else 20.0
+    return db
+
+
 @functools.lru_cache(maxsize=4)
 def _db_table(scale: str, dtype: str) -> np.ndarray:
-    """``20 log10`` of every value of a native 8- or 16-bit integer ``dtype`` (``10 log10`` for
-    ``linear``), indexed by bit pattern; -inf at 0 (float32)."""
+    """:func:`_decibels` of every value of a native 8- or 16-bit integer ``dtype``, indexed by
+    bit pattern (float32)."""
     size = np.dtype(dtype).itemsize
     values = np.arange(2 ** (8 * size), dtype=np.dtype(f"u{size}")).view(dtype).astype(np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        table = np.log10(np.maximum(values, np.float32(0.0)))
-    table *= np.float32(10.0 if scale == "linear" else 20.0)
+        table = _decibels(values, scale)
     table.flags.writeable = False
     return table
 
