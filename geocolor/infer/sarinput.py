@@ -42,7 +42,7 @@ from rasterio.windows import Window
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import RasterError, UsageError
 from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
-from geocolor.io.s1product import SigmaNought
+from geocolor.io.s1product import SigmaNought, polarisation_named
 
 log = logging.getLogger("geocolor.infer")
 
@@ -55,26 +55,15 @@ SAMPLE_SIDE = 1024
 SAMPLE_CELL = 256
 SAMPLE_CELLS = 64
 
-_POL_RE = re.compile(r"(?<![a-z0-9])(vv|vh|hh|hv)(?![a-z0-9])")
-
-
-def _polarisation_of(text: str | None) -> str | None:
-    """``"VV"`` etc. if ``text`` names exactly one polarisation as a word."""
-    if not text:
-        return None
-    found = set(_POL_RE.findall(text.lower().replace("_", " ")))
-    return found.pop().upper() if len(found) == 1 else None
-
-
 def _band_polarisation(ds: rasterio.DatasetReader, index: int) -> str | None:
     """Polarisation named by band ``index``'s description or tags."""
-    pol = _polarisation_of(ds.descriptions[index - 1])
+    pol = polarisation_named(ds.descriptions[index - 1])
     if pol:
         return pol
     tags = ds.tags(index)
     for key in ("POLARISATION", "POLARIZATION", "polarisation", "polarization"):
         if key in tags:
-            return _polarisation_of(tags[key])
+            return polarisation_named(tags[key])
     return None
 
 
@@ -147,7 +136,7 @@ def select_band(
         return bands[0], "band 1 (grey stored as RGB)"
     if len(bands) == 1:
         index = bands[0]
-        pol = _band_polarisation(ds, index) or (None if ds.count > 1 else _polarisation_of(path.stem))
+        pol = _band_polarisation(ds, index) or (None if ds.count > 1 else polarisation_named(path.stem))
         if pol and pol != want:
             raise RasterError(
                 f"{path}: holds {pol} polarisation, but the model was trained on {want} "

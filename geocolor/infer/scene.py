@@ -221,7 +221,7 @@ def colorize_scene(
         measurement, band = measurement_for(src, scaling.polarisation, band)
         log.info("%s: a Sentinel-1 product; colorizing %s", src, measurement)
         if scaling.scheme == "db_clip":  # the model wants sigma0 in dB: DN need calibrating
-            calibration = calibration_for(measurement)
+            calibration = calibration_for(src, measurement)
         src = Path(measurement)
     network = loaded.network
     tile, overlap = tile_settings(loaded, tile_size, overlap)

@@ -25,8 +25,17 @@ from geocolor.errors import RasterError, UsageError
 
 #: A measurement GeoTIFF inside a zipped product: ``<name>.SAFE/measurement/<file>.tiff``.
 _ZIP_MEMBER = re.compile(r"^[^/]+\.safe/measurement/[^/]+\.tiff?$", re.IGNORECASE)
-#: The polarisation in a measurement file's name (``s1a-iw-grd-vh-...``).
-_POLARISATION = re.compile(r"(?:^|-)(vv|vh|hh|hv)(?:-|\.|$)", re.IGNORECASE)
+#: A polarisation as a word (in a band description, a tag or a file name).
+_POLARISATION = re.compile(r"(?<![a-z0-9])(vv|vh|hh|hv)(?![a-z0-9])")
+
+
+def polarisation_named(text: str | None) -> str | None:
+    """``"VV"`` etc. if ``text`` names exactly one polarisation as a word (``s1a-iw-grd-vh-...``,
+    ``Sigma0_VH_db``), else None."""
+    if not text:
+        return None
+    found = set(_POLARISATION.findall(text.lower().replace("_", " ")))
+    return found.pop().upper() if len(found) == 1 else None
 
 
 def is_product(path: Path) -> bool:
@@ -58,9 +67,9 @@ def measurements(path: Path) -> dict[str, list[str]]:
         files = [f"/vsizip/{{{root}}}/{member}" for member in _zip_measurements(path)]
     found: dict[str, list[str]] = {}
     for file in files:
-        match = _POLARISATION.search(Path(file).name)
-        if match:
-            found.setdefault(match.group(1).upper(), []).append(file)
+        polarisation = polarisation_named(Path(file).name)
+        if polarisation:
+            found.setdefault(polarisation, []).append(file)
     return found
 
 
@@ -145,7 +154,7 @@ class SigmaNought:
         return out
 
 
-def calibration_for(measurement: str) -> SigmaNought | None:
+def calibration_for(product: Path, measurement: str) -> SigmaNought | None:
     """The sigmaNought table of a product's measurement GeoTIFF (a path from
     :func:`measurements`), or None when the product has none (a partial download).
 
@@ -155,7 +164,7 @@ def calibration_for(measurement: str) -> SigmaNought | None:
     name = Path(measurement).name
     stem = name[: name.rfind(".")] if "." in name else name
     where = f"annotation/calibration/calibration-{stem}.xml"
-    text = _read_beside(measurement, where)
+    text = _read_beside(product, measurement, where)
     if text is None:
         return None
     try:
@@ -177,15 +186,15 @@ def calibration_for(measurement: str) -> SigmaNought | None:
     return SigmaNought(np.array(lines, dtype=np.float64), tuple(pixels), tuple(values))
 
 
-def _read_beside(measurement: str, relative: str) -> bytes | None:
-    """The bytes of ``<name>.SAFE/<relative>`` of the product ``measurement`` belongs to, or None."""
-    match = re.match(r"^/vsizip/\{(.+)\}/(.+?\.safe)/measurement/[^/]+$", measurement, re.IGNORECASE)
-    if match:
-        archive, safe = match.groups()
-        try:
-            with zipfile.ZipFile(archive) as z:
-                return z.read(f"{safe}/{relative}")
-        except KeyError:
-            return None
-    path = Path(measurement).parent.parent / relative
-    return path.read_bytes() if path.is_file() else None
+def _read_beside(product: Path, measurement: str, relative: str) -> bytes | None:
+    """The bytes of ``relative`` in the ``.SAFE`` folder of ``product`` (the folder, or the zip
+    that ``measurement`` is in), or None when it has no such file."""
+    if product.is_dir():
+        path = product / relative
+        return path.read_bytes() if path.is_file() else None
+    safe = measurement.split("/")[-3]  # /vsizip/{ZIP}/<name>.SAFE/measurement/<file>
+    try:
+        with zipfile.ZipFile(product) as archive:
+            return archive.read(f"{safe}/{relative}")
+    except KeyError:
+        return None

@@ -209,7 +209,7 @@ def test_info_describes_a_product_by_its_measurements(tmp_path: Path) -> None:
 def test_the_calibration_table_is_read_and_interpolated(tmp_path: Path) -> None:
     safe = make_safe(tmp_path)
     for product in (safe, zip_of(safe)):
-        table = calibration_for(measurement_for(product, "VH", None)[0])
+        table = calibration_for(product, measurement_for(product, "VH", None)[0])
         rows, cols = np.arange(70.0), np.arange(90.0)
         got = table.offset_db(rows, cols)
         # the exact bilinear interpolation of A itself, clamped at the table's last pixel
@@ -220,9 +220,9 @@ def test_the_calibration_table_is_read_and_interpolated(tmp_path: Path) -> None:
         "<pixel>0 10</pixel><sigmaNought>5e2</sigmaNought></calibrationVector>"
         "</calibrationVectorList></calibration>")
     with pytest.raises(RasterError, match="unreadable calibration table"):
-        calibration_for(measurement_for(safe, "VH", None)[0])
+        calibration_for(safe, measurement_for(safe, "VH", None)[0])
     (safe / "annotation" / "calibration" / f"calibration-s1a-iw-grd-vh-{STAMP}-001.xml").unlink()
-    assert calibration_for(measurement_for(safe, "VH", None)[0]) is None
+    assert calibration_for(safe, measurement_for(safe, "VH", None)[0]) is None
 
 
 def test_a_db_model_gets_calibrated_sigma0_from_a_product(tmp_path: Path) -> None:
