@@ -68,7 +68,7 @@ def describe_path(path: Path) -> dict[str, Any]:
     """JSON-ready description of a model file or a raster."""
     from geocolor.io.modelfile import KINDS, SUFFIX, is_model_file, load_model, resolve_model_path
     from geocolor.io.raster import describe_raster
-    from geocolor.io.s1product import is_product, measurements
+    from geocolor.io.s1product import annotations_of, is_product, measurements
 
     if str(path) in KINDS:  # the packaged model of that kind
         path = resolve_model_path(str(path))
@@ -86,7 +86,10 @@ def describe_path(path: Path) -> dict[str, Any]:
             "type": "product",
             "path": str(path),
             "polarisations": sorted(found),
-            "measurements": [describe_raster(file) for pol in sorted(found) for file in found[pol]],
+            "measurements": [
+                {**describe_raster(file), "calibration": annotations_of(path, file)}
+                for pol in sorted(found) for file in found[pol]
+            ],
         }
     return describe_raster(path)
 
@@ -96,6 +99,8 @@ def _format_product(info: dict[str, Any]) -> str:
     lines = [f"{info['path']}", f"  Sentinel-1 product, polarisations: {pols}"]
     for measurement in info["measurements"]:
         lines += ["  " + line for line in _format_raster(measurement).splitlines()]
+        calibration = ", ".join(measurement["calibration"]) or "none (dB models cannot use it)"
+        lines.append(f"    calibration:  {calibration}")
     return "\n".join(lines)
 
 

@@ -315,16 +315,25 @@ class SarInput:
         self, data: np.ndarray, rows: np.ndarray | None, cols: np.ndarray | None
     ) -> np.ndarray:
         """:meth:`to_unit` of digital numbers with the :attr:`calibration`: sigma0 in dB is
-        ``20 log10 DN - 20 log10 A`` (A at each pixel's place), then the model's dB scaling."""
+        ``10 log10 (DN^2 - N) - 20 log10 A`` (N the thermal noise, A the sigmaNought table, both
+        at each pixel's place; without a noise annotation ``20 log10 DN - 20 log10 A``), then the
+        model's dB scaling. Pixels at or below the noise get the bottom of the model's range."""
         if rows is None or cols is None or data.shape[-2:] != (len(rows), len(cols)):
             raise ValueError("internal error: calibrated input needs the pixels' rows and columns")
-        patterns = _bit_patterns(data)
-        if patterns is not None:  # 20 log10 DN from a table, as the uncalibrated dB does
+        calibration = self.calibration
+        assert calibration is not None
+        if calibration.noise is not None:
+            db = data.astype(np.float32)  # a new array, made the noise-free power in place
+            np.square(db, out=db)
+            db -= calibration.noise.power(rows, cols)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                db = _decibels(db, "linear")
+        elif (patterns := _bit_patterns(data)) is not None:  # 20 log10 DN from a table
             db = _look_up(_db_table(self.scale, data.dtype.str), patterns)
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 db = self._db(data.astype(np.float32, copy=False))
-        db -= self.calibration.offset_db(rows, cols)
+        db -= calibration.offset_db(rows, cols)
         np.nan_to_num(db, copy=False, nan=self.scaling.db_min)
         return self.scaling.unit_from_db(db, overwrite=True)
 
@@ -361,6 +370,8 @@ class SarInput:
         text = f"{self.band_label}, input scale {self.scale} ({self.scale_reason})"
         if self.calibration is not None:
             text += ", calibrated to sigma0 with the product's sigmaNought table"
+            if self.calibration.noise is not None:
+                text += ", thermal noise subtracted"
         if self.reference is not None:
             text += f", amplitude p{self.scaling.percentile:g} = {self.reference:.6g}"
         return text

@@ -7,14 +7,18 @@ GeoTIFFs: :func:`measurement_for` picks the one of the polarisation wanted, insi
 through GDAL's ``/vsizip/`` (nothing is extracted).
 
 The digital numbers are not calibrated. A model trained on sigma0 in dB needs
-``sigma0 = DN^2 / A^2``, where ``A`` is the product's sigmaNought table
+``sigma0 = (DN^2 - N) / A^2``, where ``A`` is the product's sigmaNought table
 (``annotation/calibration/calibration-<measurement name>.xml``: values at a grid of lines
-and pixels): :func:`calibration_for` reads it as a :class:`SigmaNought`.
+and pixels) and ``N`` its thermal noise (``annotation/calibration/noise-<measurement
+name>.xml``: a range profile at a grid of lines and pixels and, since IPF 2.9, an azimuth
+profile per swath block): :func:`calibration_for` reads both as a :class:`SigmaNought`.
 """
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -22,6 +26,8 @@ from xml.etree import ElementTree
 import numpy as np
 
 from geocolor.errors import RasterError, UsageError
+
+log = logging.getLogger(__name__)
 
 #: A measurement GeoTIFF inside a zipped product: ``<name>.SAFE/measurement/<file>.tiff``.
 _ZIP_MEMBER = re.compile(r"^[^/]+\.safe/measurement/[^/]+\.tiff?$", re.IGNORECASE)
@@ -118,31 +124,30 @@ def measurement_for(
 
 
 @dataclass(frozen=True, eq=False)
-class SigmaNought:
-    """A measurement's sigmaNought calibration table: ``sigma0 = DN^2 / A^2``.
-
-    ``A`` is given per calibration vector (an image line) at a list of pixels; between them it
-    is interpolated linearly along each vector, then between vectors in dB (``20 log10 A``: a
-    logarithm per vector and column, not per pixel; for a table whose A changes by 4 % from
-    one vector to the next this is within 0.01 dB of interpolating A itself, tested), and held
-    constant beyond the first and last line or pixel.
-    """
+class _Vectors:
+    """Values an annotation gives per vector (an image line) at a list of pixels, on any grid of
+    rows x cols: linear along each vector, then linear between vectors, held constant beyond
+    the first and last line or pixel. ``along`` (e.g. a logarithm) is applied to each vector's
+    values once they are interpolated along the columns, so the interpolation between vectors
+    is done on its result."""
 
     lines: np.ndarray  # (V,) increasing line of each vector
     pixels: tuple[np.ndarray, ...]  # per vector: increasing pixels
-    values: tuple[np.ndarray, ...]  # per vector: A at those pixels
+    values: tuple[np.ndarray, ...]  # per vector: the values at those pixels
+    along: Callable[[np.ndarray], np.ndarray] | None = None
     _rows_cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
-    def offset_db(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """``20 log10 A`` at every (row, col) of the grid ``rows x cols`` (pixel indices of the
-        measurement, any floats): (len(rows), len(cols)) float32, what to subtract from
-        ``20 log10 DN`` to get sigma0 in dB."""
+    def on_grid(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(len(rows), len(cols)) float32 at the measurement's pixel indices ``rows`` x ``cols``
+        (increasing, any floats)."""
         key = hash((len(cols), float(cols[0]), float(cols[-1]))) if len(cols) else 0
         per_vector = self._rows_cache.get(key)
         if per_vector is None:
             a = np.stack([np.interp(cols, p, v) for p, v in zip(self.pixels, self.values)])
+            if self.along is not None:
+                a = self.along(a)
             self._rows_cache.clear()  # one column grid at a time (a band's, or a preview's)
-            self._rows_cache[key] = per_vector = (20.0 * np.log10(a)).astype(np.float32)
+            self._rows_cache[key] = per_vector = a.astype(np.float32)
         if len(self.lines) == 1:
             return np.broadcast_to(per_vector[0], (len(rows), len(cols))).copy()
         rows = np.asarray(rows, dtype=np.float64)
@@ -154,36 +159,170 @@ class SigmaNought:
         return out
 
 
+@dataclass(frozen=True)
+class _AzimuthBlock:
+    """One block of a noise annotation's azimuth profile: a factor per line (linear between the
+    listed lines) over the rectangle of lines and range samples it covers (a swath's part)."""
+
+    first_line: int
+    last_line: int
+    first_sample: int
+    last_sample: int
+    lines: np.ndarray
+    values: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class ThermalNoise:
+    """A measurement's thermal noise power, in squared digital numbers: the range profile
+    (``noiseRangeVector``, or ``noiseVector`` before IPF 2.9) times, inside each azimuth block,
+    the block's azimuth profile (IPF 2.9 and later)."""
+
+    range: _Vectors
+    blocks: tuple[_AzimuthBlock, ...] = ()
+
+    def power(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(len(rows), len(cols)) float32 noise power at pixel indices ``rows`` x ``cols``
+        (increasing)."""
+        out = self.range.on_grid(rows, cols)
+        rows, cols = np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64)
+        for block in self.blocks:
+            # a block holds its pixels' whole width: a preview's pixel centre at 44.5 is in the
+            # block whose last sample is 44
+            r = np.flatnonzero((rows >= block.first_line) & (rows < block.last_line + 1))
+            c = np.flatnonzero((cols >= block.first_sample) & (cols < block.last_sample + 1))
+            if r.size and c.size:
+                factor = np.interp(rows[r], block.lines, block.values).astype(np.float32)
+                out[r[0]:r[-1] + 1, c[0]:c[-1] + 1] *= factor[:, None]
+        return out
+
+
+def _decibels_of_amplitude(a: np.ndarray) -> np.ndarray:
+    return 20.0 * np.log10(a)
+
+
+@dataclass(frozen=True, eq=False)
+class SigmaNought:
+    """A measurement's calibration: ``sigma0 = (DN^2 - N) / A^2``.
+
+    ``A`` (the sigmaNought table) is given per calibration vector (an image line) at a list of
+    pixels; between them it is interpolated linearly along each vector, then between vectors in
+    dB (``20 log10 A``: a logarithm per vector and column, not per pixel; for a table whose A
+    changes by 4 % from one vector to the next this is within 0.01 dB of interpolating A
+    itself, tested). ``N`` is the thermal noise (:class:`ThermalNoise`), None when the product
+    has no noise annotation (then ``sigma0 = DN^2 / A^2``).
+    """
+
+    table: _Vectors  # A, with along = 20 log10
+    noise: ThermalNoise | None = None
+
+    def offset_db(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``20 log10 A`` at every (row, col) of the grid ``rows x cols`` (pixel indices of the
+        measurement, any floats): (len(rows), len(cols)) float32, what to subtract from
+        ``10 log10 (DN^2 - N)`` to get sigma0 in dB."""
+        return self.table.on_grid(rows, cols)
+
+
 def calibration_for(product: Path, measurement: str) -> SigmaNought | None:
-    """The sigmaNought table of a product's measurement GeoTIFF (a path from
-    :func:`measurements`), or None when the product has none (a partial download).
+    """The calibration of a product's measurement GeoTIFF (a path from :func:`measurements`):
+    its sigmaNought table and, when the product has one, its thermal noise. None when the
+    product has no calibration table (a partial download).
 
     Raises:
-        RasterError: the calibration file is there but cannot be read.
+        RasterError: the calibration table is there but cannot be read. (A noise annotation
+            that cannot be read is logged, and the noise is then not subtracted.)
     """
-    name = Path(measurement).name
-    stem = name[: name.rfind(".")] if "." in name else name
+    stem = _stem_of(measurement)
     where = f"annotation/calibration/calibration-{stem}.xml"
     text = _read_beside(product, measurement, where)
     if text is None:
         return None
     try:
-        root = ElementTree.fromstring(text)
-        lines, pixels, values = [], [], []
-        for vector in root.iter("calibrationVector"):
-            line = int(vector.findtext("line"))
-            pixel = np.array(vector.findtext("pixel").split(), dtype=np.float64)
-            sigma = np.array(vector.findtext("sigmaNought").split(), dtype=np.float64)
-            if pixel.size == 0 or pixel.size != sigma.size or not (sigma > 0).all():
-                raise ValueError(f"line {line}: {pixel.size} pixels, {sigma.size} values")
-            lines.append(line)
-            pixels.append(pixel)
-            values.append(sigma)
-        if not lines or any(b <= a for a, b in zip(lines, lines[1:])):
-            raise ValueError("no calibration vectors, or lines not increasing")
+        lines, pixels, values = _vectors(ElementTree.fromstring(text), "calibrationVector",
+                                         "sigmaNought")
     except (ElementTree.ParseError, TypeError, ValueError, AttributeError) as exc:
         raise RasterError(f"{measurement}: unreadable calibration table {where} ({exc})") from None
-    return SigmaNought(np.array(lines, dtype=np.float64), tuple(pixels), tuple(values))
+    table = _Vectors(lines, pixels, values, along=_decibels_of_amplitude)
+    return SigmaNought(table, _noise_for(product, measurement, stem))
+
+
+def _stem_of(measurement: str) -> str:
+    name = Path(measurement).name
+    return name[: name.rfind(".")] if "." in name else name
+
+
+def _noise_for(product: Path, measurement: str, stem: str) -> ThermalNoise | None:
+    """The thermal noise of a measurement, or None (no noise annotation, or one that cannot be
+    read: logged)."""
+    where = f"annotation/calibration/noise-{stem}.xml"
+    text = _read_beside(product, measurement, where)
+    if text is None:
+        log.info("%s: no noise annotation (%s); thermal noise is not subtracted", measurement, where)
+        return None
+    try:
+        root = ElementTree.fromstring(text)
+        if root.find(".//noiseRangeVector") is not None:  # IPF 2.9 and later
+            range_ = _vectors(root, "noiseRangeVector", "noiseRangeLut", positive=False)
+        else:
+            range_ = _vectors(root, "noiseVector", "noiseLut", positive=False)
+        blocks = tuple(_azimuth_block(v) for v in root.iter("noiseAzimuthVector"))
+    except (ElementTree.ParseError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("%s: unreadable noise annotation %s (%s); thermal noise is not subtracted",
+                    measurement, where, exc)
+        return None
+    return ThermalNoise(_Vectors(*range_), blocks)
+
+
+def _vectors(
+    root: ElementTree.Element, tag: str, value_tag: str, positive: bool = True
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """The (lines, pixels, values) of an annotation's ``tag`` vectors.
+
+    Raises:
+        ValueError: none, lines not increasing, pixel and value counts that differ, or (when
+            ``positive``) a value that is not positive.
+    """
+    lines, pixels, values = [], [], []
+    for vector in root.iter(tag):
+        line = int(vector.findtext("line"))
+        pixel = np.array(vector.findtext("pixel").split(), dtype=np.float64)
+        value = np.array(vector.findtext(value_tag).split(), dtype=np.float64)
+        if pixel.size == 0 or pixel.size != value.size:
+            raise ValueError(f"line {line}: {pixel.size} pixels, {value.size} values")
+        if not np.isfinite(value).all() or (positive and not (value > 0).all()):
+            raise ValueError(f"line {line}: a {value_tag} value that is not a positive number")
+        lines.append(line)
+        pixels.append(pixel)
+        values.append(value)
+    if not lines or any(b <= a for a, b in zip(lines, lines[1:])):
+        raise ValueError(f"no {tag}, or lines not increasing")
+    return np.array(lines, dtype=np.float64), tuple(pixels), tuple(values)
+
+
+def _azimuth_block(vector: ElementTree.Element) -> _AzimuthBlock:
+    lines = np.array(vector.findtext("line").split(), dtype=np.float64)
+    values = np.array(vector.findtext("noiseAzimuthLut").split(), dtype=np.float64)
+    if lines.size == 0 or lines.size != values.size or not np.isfinite(values).all():
+        raise ValueError(f"an azimuth block with {lines.size} lines and {values.size} values")
+    return _AzimuthBlock(int(vector.findtext("firstAzimuthLine")),
+                         int(vector.findtext("lastAzimuthLine")),
+                         int(vector.findtext("firstRangeSample")),
+                         int(vector.findtext("lastRangeSample")), lines, values)
+
+
+def annotations_of(product: Path, measurement: str) -> list[str]:
+    """Which calibration annotations the product holds for a measurement (from
+    :func:`measurements`): ``"sigmaNought table"``, ``"thermal noise"`` (neither read)."""
+    stem = _stem_of(measurement)
+    kinds = (("sigmaNought table", "calibration"), ("thermal noise", "noise"))
+    if product.is_dir():
+        return [label for label, kind in kinds
+                if (product / f"annotation/calibration/{kind}-{stem}.xml").is_file()]
+    safe = measurement.split("/")[-3]  # /vsizip/{ZIP}/<name>.SAFE/measurement/<file>
+    with zipfile.ZipFile(product) as archive:
+        names = set(archive.namelist())
+    return [label for label, kind in kinds
+            if f"{safe}/annotation/calibration/{kind}-{stem}.xml" in names]
 
 
 def _read_beside(product: Path, measurement: str, relative: str) -> bytes | None:

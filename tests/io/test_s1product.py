@@ -43,9 +43,11 @@ def grd(height: int = 70, width: int = 90, seed: int = 0) -> np.ndarray:
     return dn
 
 
-def make_safe(parent: Path, polarisations: tuple[str, ...] = ("vh", "vv"), swaths: int = 1) -> Path:
+def make_safe(parent: Path, polarisations: tuple[str, ...] = ("vh", "vv"), swaths: int = 1,
+              noise: bool = False) -> Path:
     """A GRD product's folder: manifest, one measurement GeoTIFF (with GCPs) per polarisation
-    (``swaths`` of them each, as in an SLC product), a quick-look PNG and an annotation."""
+    (``swaths`` of them each, as in an SLC product), a quick-look PNG and an annotation; with
+    ``noise``, a noise annotation beside each calibration table."""
     safe = parent / f"{NAME}.SAFE"
     (safe / "measurement").mkdir(parents=True)
     (safe / "preview").mkdir()
@@ -60,6 +62,8 @@ def make_safe(parent: Path, polarisations: tuple[str, ...] = ("vh", "vv"), swath
             write_raster(safe / "measurement" / name, grd(seed=n), gcps=corner_gcps(70, 90))
             calibration = safe / "annotation" / "calibration" / f"calibration-{name[:-5]}.xml"
             calibration.write_text(calibration_xml())
+            if noise:
+                (calibration.parent / f"noise-{name[:-5]}.xml").write_text(noise_xml())
     write_raster(safe / "preview" / "quick-look.png", np.zeros((3, 20, 30), np.uint8), crs=None,
                  driver="PNG")
     return safe
@@ -88,6 +92,49 @@ def calibration_xml() -> str:
     return ('<?xml version="1.0" encoding="UTF-8"?><calibration><adsHeader/>'
             f'<calibrationVectorList count="{len(LINES)}">{vectors}</calibrationVectorList>'
             "</calibration>")
+
+
+#: The noise annotation of the fake products: range vectors at these lines and pixels, and two
+#: azimuth blocks side by side (two swaths), split after column SPLIT.
+NOISE_LINES, NOISE_PIXELS, SPLIT = (-10, 40, 80), (0, 45, 89), 44
+
+
+def range_noise(line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+    """Noise power in DN^2, linear in line and pixel (so bilinear interpolation is exact)."""
+    return 9000.0 + 120.0 * pixel - 20.0 * line
+
+
+def azimuth_noise(line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+    """The blocks' factors: the first swath's linear from 1.0 at line 0 to 1.5 at line 69, the
+    second's constant 0.5 (one value)."""
+    return np.where(pixel <= SPLIT, 1.0 + 0.5 * np.clip(line, 0, 69) / 69, 0.5)
+
+
+def noise_xml() -> str:
+    """A noise annotation in the IPF 2.9 layout (header trimmed)."""
+    def numbers(values) -> str:
+        return " ".join(f"{v:.6e}" for v in values)
+
+    vectors = "".join(
+        f"<noiseRangeVector><azimuthTime>2020-11-07T13:50:58</azimuthTime><line>{line}</line>"
+        f'<pixel count="3">{" ".join(map(str, NOISE_PIXELS))}</pixel><noiseRangeLut count="3">'
+        f"{numbers(range_noise(np.full(3, line), np.array(NOISE_PIXELS)))}</noiseRangeLut>"
+        "</noiseRangeVector>"
+        for line in NOISE_LINES
+    )
+    blocks = (
+        "<noiseAzimuthVector><swath>IW1</swath><firstAzimuthLine>0</firstAzimuthLine>"
+        f"<firstRangeSample>0</firstRangeSample><lastAzimuthLine>69</lastAzimuthLine>"
+        f"<lastRangeSample>{SPLIT}</lastRangeSample><line count=\"2\">0 69</line>"
+        '<noiseAzimuthLut count="2">1.0 1.5</noiseAzimuthLut></noiseAzimuthVector>'
+        "<noiseAzimuthVector><swath>IW2</swath><firstAzimuthLine>0</firstAzimuthLine>"
+        f"<firstRangeSample>{SPLIT + 1}</firstRangeSample><lastAzimuthLine>69</lastAzimuthLine>"
+        "<lastRangeSample>89</lastRangeSample><line count=\"1\">35</line>"
+        '<noiseAzimuthLut count="1">0.5</noiseAzimuthLut></noiseAzimuthVector>'
+    )
+    return ('<?xml version="1.0" encoding="UTF-8"?><noise><adsHeader/>'
+            f'<noiseRangeVectorList count="{len(NOISE_LINES)}">{vectors}</noiseRangeVectorList>'
+            f'<noiseAzimuthVectorList count="2">{blocks}</noiseAzimuthVectorList></noise>')
 
 
 def zip_of(safe: Path) -> Path:
@@ -196,14 +243,26 @@ def test_a_product_in_another_polarisation_is_one_clear_error(tmp_path: Path, mo
 def test_info_describes_a_product_by_its_measurements(tmp_path: Path) -> None:
     import json
 
-    zipped = zip_of(make_safe(tmp_path))
+    safe = make_safe(tmp_path, noise=True)
+    zipped = zip_of(safe)
     r = run(["info", "--json", str(zipped)])
     assert r.exit_code == 0, r.output
     described = json.loads(r.stdout)
     assert described["type"] == "product" and described["polarisations"] == ["VH", "VV"]
     assert [m["gcps"]["count"] for m in described["measurements"]] == [4, 4]
+    assert [m["calibration"] for m in described["measurements"]] == [
+        ["sigmaNought table", "thermal noise"]] * 2
     r = run(["info", str(zipped)])
     assert r.exit_code == 0 and "Sentinel-1 product, polarisations: VH, VV" in r.stdout
+    assert r.stdout.count("calibration:  sigmaNought table, thermal noise") == 2
+    for table in (safe / "annotation" / "calibration").glob("noise-*-vh-*"):
+        table.unlink()  # a partial download, as a folder
+    r = run(["info", str(safe)])
+    assert "calibration:  sigmaNought table\n" in r.stdout
+    for table in (safe / "annotation" / "calibration").glob("calibration-*-vh-*"):
+        table.unlink()
+    r = run(["info", str(safe)])
+    assert "calibration:  none (dB models cannot use it)" in r.stdout
 
 
 def test_the_calibration_table_is_read_and_interpolated(tmp_path: Path) -> None:
@@ -251,3 +310,67 @@ def test_a_db_model_gets_calibrated_sigma0_from_a_product(tmp_path: Path) -> Non
     assert np.abs(red - expected)[valid].max() <= 1  # tiles blended: the same value, rounded
     assert 0.2 < (expected[valid] / 255).mean() < 0.9  # not a white scene
     assert (tmp_path / "p.png").is_file()
+
+
+def test_the_thermal_noise_is_read_and_interpolated(tmp_path: Path, caplog) -> None:
+    safe = make_safe(tmp_path, noise=True)
+    rows, cols = np.arange(70.0), np.arange(90.0)
+    expected = range_noise(rows[:, None], cols[None, :]) * azimuth_noise(rows[:, None], cols[None, :])
+    for product in (safe, zip_of(safe)):
+        noise = calibration_for(product, measurement_for(product, "VH", None)[0]).noise
+        got = noise.power(rows, cols)
+        assert got.shape == (70, 90) and np.abs(got / expected - 1).max() < 1e-5
+        # a band of a few rows and a decimated preview grid see the same field
+        assert np.allclose(noise.power(rows[20:24], cols), expected[20:24], rtol=1e-5)
+        assert np.allclose(noise.power(rows[::7] + 0.5, cols[::9] + 0.5),
+                           range_noise(rows[::7, None] + 0.5, cols[None, ::9] + 0.5)
+                           * azimuth_noise(rows[::7, None] + 0.5, cols[None, ::9] + 0.5), rtol=1e-5)
+    # before IPF 2.9: range vectors only (noiseVector / noiseLut), no azimuth blocks
+    where = safe / "annotation" / "calibration" / f"noise-s1a-iw-grd-vh-{STAMP}-001.xml"
+    where.write_text(noise_xml().replace("noiseRangeVector", "noiseVector")
+                     .replace("noiseRangeLut", "noiseLut").split("<noiseAzimuthVectorList")[0]
+                     + "</noise>")
+    old = calibration_for(safe, measurement_for(safe, "VH", None)[0]).noise
+    assert np.allclose(old.power(rows, cols), range_noise(rows[:, None], cols[None, :]), rtol=1e-5)
+    # a noise annotation that cannot be read: calibrated all the same, without the noise, said
+    where.write_text("<noise><noiseRangeVectorList><noiseRangeVector><line>0</line>"
+                     "<pixel>0 10</pixel><noiseRangeLut>5e2</noiseRangeLut></noiseRangeVector>"
+                     "</noiseRangeVectorList></noise>")
+    with caplog.at_level("WARNING"):
+        calibration = calibration_for(safe, measurement_for(safe, "VH", None)[0])
+    assert calibration is not None and calibration.noise is None
+    assert "unreadable noise annotation" in caplog.text and "not subtracted" in caplog.text
+
+
+def test_a_db_model_gets_noise_free_sigma0_from_a_product(tmp_path: Path, caplog) -> None:
+    """sigma0 = (DN^2 - N) / A^2; at or below the noise, the bottom of the model's range."""
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.io.modelfile import LoadedModel, ModelCard
+
+    copy = LoadedModel(card=ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
+                                      input={"sar_scaling": dict(DB_VV), "tile_size": 64}),
+                       network=ChannelCopy())
+    safe = make_safe(tmp_path, noise=True)
+    with caplog.at_level("INFO"):
+        colorize_scene(safe, tmp_path / "o.tif", copy, device="cpu", preview=tmp_path / "p.png")
+    assert "sigmaNought table, thermal noise subtracted" in caplog.text
+    assert (tmp_path / "p.png").is_file()
+    dn = grd(seed=2).astype(np.float64)  # the VV measurement
+    rows, cols = np.mgrid[0:70, 0:90]
+    power = dn ** 2 - range_noise(rows, cols) * azimuth_noise(rows, cols)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma0_db = 10 * np.log10(np.maximum(power, 0)) - 20 * np.log10(
+            sigma_nought(rows, np.minimum(cols, 95)))
+    expected = np.rint(np.clip((sigma0_db + 25) / 25, 0, 1) * 255)
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        red, valid = ds.read(1).astype(np.float64), ds.read_masks(1) > 0
+    assert (valid == (dn > 0)).all()
+    below = valid & (power <= 0)
+    assert below.sum() > 20 and (red[below] == 0).all()  # under the noise floor: the bottom
+    assert np.abs(red - expected)[valid].max() <= 1
+    # the noise darkens: subtracted, every valid pixel is at most as bright as without it
+    plain = tmp_path / "plain"
+    make_safe(plain)
+    colorize_scene(plain / f"{NAME}.SAFE", tmp_path / "plain.tif", copy, device="cpu")
+    with rasterio.open(tmp_path / "plain.tif") as ds:
+        assert (red[valid] <= ds.read(1)[valid]).all() and red[valid].mean() < ds.read(1)[valid].mean() - 5
