@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,3 +338,8 @@ def _read_beside(product: Path, measurement: str, relative: str) -> bytes | None
             return archive.read(f"{safe}/{relative}")
     except KeyError:
         return None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise RasterError(
+            f"{product}: cannot read {relative} from the zip ({exc}); the download looks "
+            "damaged: download the product again"
+        ) from None

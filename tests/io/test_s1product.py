@@ -374,3 +374,21 @@ def test_a_db_model_gets_noise_free_sigma0_from_a_product(tmp_path: Path, caplog
     colorize_scene(plain / f"{NAME}.SAFE", tmp_path / "plain.tif", copy, device="cpu")
     with rasterio.open(tmp_path / "plain.tif") as ds:
         assert (red[valid] <= ds.read(1)[valid]).all() and red[valid].mean() < ds.read(1)[valid].mean() - 5
+
+
+def test_a_damaged_zip_says_to_download_again(tmp_path: Path) -> None:
+    db_model = save_tiny_sar_model(tmp_path / "db.model", DB_VV)
+    zipped = zip_of(make_safe(tmp_path, noise=True))
+    data = bytearray(zipped.read_bytes())
+    with zipfile.ZipFile(zipped) as archive:
+        member = next(i for i in archive.infolist() if "calibration/calibration-" in i.filename
+                      and "-vv-" in i.filename)
+    start = member.header_offset + 30 + len(member.filename) + len(member.extra) + 10
+    data[start:start + 40] = bytes(b ^ 0xFF for b in data[start:start + 40])  # its deflated bytes
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    r = run(["colorize", str(damaged), "-o", str(tmp_path / "o.tif"), "-m", str(db_model)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    errors = [line for line in r.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "the download looks damaged: download the product again" in errors[0]
+    assert not list(tmp_path.glob("o*"))
