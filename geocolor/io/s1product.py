@@ -154,9 +154,15 @@ class _Vectors:
         rows = np.asarray(rows, dtype=np.float64)
         below = np.clip(np.searchsorted(self.lines, rows, side="right") - 1, 0, len(self.lines) - 2)
         start, stop = self.lines[below], self.lines[below + 1]
-        t = np.clip((rows - start) / (stop - start), 0.0, 1.0).astype(np.float32)[:, None]
-        out = per_vector[below] * (1 - t)
-        out += per_vector[below + 1] * t
+        t = np.clip((rows - start) / (stop - start), 0.0, 1.0).astype(np.float32)
+        out = np.empty((len(rows), len(cols)), dtype=np.float32)
+        # rows increase, so each pair of vectors covers one run of them: first + t * step,
+        # written in two passes (a band of rows mostly lies between the same two vectors)
+        edges = np.flatnonzero(np.diff(below)) + 1
+        for a, b in zip(np.r_[0, edges], np.r_[edges, len(rows)]):
+            first = per_vector[below[a]]
+            np.multiply.outer(t[a:b], per_vector[below[a] + 1] - first, out=out[a:b])
+            out[a:b] += first
         return out
 
 
