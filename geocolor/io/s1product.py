@@ -149,7 +149,7 @@ class _Vectors:
                 a = self.along(a)
             self._rows_cache.clear()  # one column grid at a time (a band's, or a preview's)
             self._rows_cache[key] = per_vector = a.astype(np.float32)
-        if len(self.lines) == 1:
+        if len(self.lines) == 1 or not len(rows):
             return np.broadcast_to(per_vector[0], (len(rows), len(cols))).copy()
         rows = np.asarray(rows, dtype=np.float64)
         below = np.clip(np.searchsorted(self.lines, rows, side="right") - 1, 0, len(self.lines) - 2)
