@@ -166,7 +166,7 @@ class _Vectors:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _AzimuthBlock:
     """One block of a noise annotation's azimuth profile: a factor per line (linear between the
     listed lines) over the rectangle of lines and range samples it covers (a swath's part)."""
@@ -239,8 +239,7 @@ def calibration_for(product: Path, measurement: str) -> SigmaNought | None:
         RasterError: the calibration table is there but cannot be read. (A noise annotation
             that cannot be read is logged, and the noise is then not subtracted.)
     """
-    stem = _stem_of(measurement)
-    where = f"annotation/calibration/calibration-{stem}.xml"
+    where = _annotation("calibration", measurement)
     text = _read_beside(product, measurement, where)
     if text is None:
         return None
@@ -250,18 +249,21 @@ def calibration_for(product: Path, measurement: str) -> SigmaNought | None:
     except (ElementTree.ParseError, TypeError, ValueError, AttributeError) as exc:
         raise RasterError(f"{measurement}: unreadable calibration table {where} ({exc})") from None
     table = _Vectors(lines, pixels, values, along=_decibels_of_amplitude)
-    return SigmaNought(table, _noise_for(product, measurement, stem))
+    return SigmaNought(table, _noise_for(product, measurement))
 
 
-def _stem_of(measurement: str) -> str:
+def _annotation(kind: str, measurement: str) -> str:
+    """The path in the ``.SAFE`` folder of a measurement's ``kind`` (``calibration``, ``noise``)
+    annotation: ``annotation/calibration/<kind>-<measurement name without suffix>.xml``."""
     name = Path(measurement).name
-    return name[: name.rfind(".")] if "." in name else name
+    stem = name[: name.rfind(".")] if "." in name else name
+    return f"annotation/calibration/{kind}-{stem}.xml"
 
 
-def _noise_for(product: Path, measurement: str, stem: str) -> ThermalNoise | None:
+def _noise_for(product: Path, measurement: str) -> ThermalNoise | None:
     """The thermal noise of a measurement, or None (no noise annotation, or one that cannot be
     read: logged)."""
-    where = f"annotation/calibration/noise-{stem}.xml"
+    where = _annotation("noise", measurement)
     text = _read_beside(product, measurement, where)
     if text is None:
         log.info("%s: no noise annotation (%s); thermal noise is not subtracted", measurement, where)
@@ -320,16 +322,20 @@ def _azimuth_block(vector: ElementTree.Element) -> _AzimuthBlock:
 def annotations_of(product: Path, measurement: str) -> list[str]:
     """Which calibration annotations the product holds for a measurement (from
     :func:`measurements`): ``"sigmaNought table"``, ``"thermal noise"`` (neither read)."""
-    stem = _stem_of(measurement)
     kinds = (("sigmaNought table", "calibration"), ("thermal noise", "noise"))
     if product.is_dir():
         return [label for label, kind in kinds
-                if (product / f"annotation/calibration/{kind}-{stem}.xml").is_file()]
-    safe = measurement.split("/")[-3]  # /vsizip/{ZIP}/<name>.SAFE/measurement/<file>
+                if (product / _annotation(kind, measurement)).is_file()]
     with zipfile.ZipFile(product) as archive:
         names = set(archive.namelist())
     return [label for label, kind in kinds
-            if f"{safe}/annotation/calibration/{kind}-{stem}.xml" in names]
+            if _zip_member(measurement, _annotation(kind, measurement)) in names]
+
+
+def _zip_member(measurement: str, relative: str) -> str:
+    """The zip member of ``relative`` in the ``.SAFE`` folder of a zipped ``measurement``
+    (``/vsizip/{ZIP}/<name>.SAFE/measurement/<file>``)."""
+    return f"{measurement.split('/')[-3]}/{relative}"
 
 
 def _read_beside(product: Path, measurement: str, relative: str) -> bytes | None:
@@ -338,10 +344,9 @@ def _read_beside(product: Path, measurement: str, relative: str) -> bytes | None
     if product.is_dir():
         path = product / relative
         return path.read_bytes() if path.is_file() else None
-    safe = measurement.split("/")[-3]  # /vsizip/{ZIP}/<name>.SAFE/measurement/<file>
     try:
         with zipfile.ZipFile(product) as archive:
-            return archive.read(f"{safe}/{relative}")
+            return archive.read(_zip_member(measurement, relative))
     except KeyError:
         return None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
