@@ -1,6 +1,7 @@
 """Tiny, seeded SAR/optical data sets made in code (no downloads, nothing from shared/)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,13 @@ def make_folders(root: Path, n=4, size=96, seed=0, bounds=None) -> Path:
             lines.append(f"{i:03d}.png,sar/{i:03d}.png,{x0},{y0},{x1},{y1}")
         (root / "pairs.csv").write_text("\n".join(lines) + "\n")
     return root
+
+
+@pytest.fixture
+def torchrun_env(tmp_path: Path) -> dict[str, str]:
+    """Environment of a CPU ``torchrun`` test: one thread per rank, no GPU, and TMPDIR in
+    ``tmp_path``, since torchrun leaves a ``torchelastic_*`` log folder in the temp dir."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp_path)}
 
 
 @pytest.fixture

@@ -356,14 +356,13 @@ def test_resume_and_output_errors(kaggle_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_gloo_ddp(kaggle_dir, tmp_path):
+def test_two_process_gloo_ddp(kaggle_dir, tmp_path, torchrun_env):
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          "-m", "geocolor", "-q", "train", "sar", str(kaggle_dir), "-o", str(run), *TINY,
          "--epochs", "2", "--workers", "0", "--device", "cpu"],
-        capture_output=True, text=True, env=env, timeout=240,
+        capture_output=True, text=True, env=torchrun_env, timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()

@@ -255,19 +255,17 @@ def test_amp_step_on_cuda(tmp_path: Path) -> None:  # pragma: no cover - GPU mac
 
 
 @pytest.mark.slow
-def test_two_process_gloo_ddp(tmp_path: Path) -> None:
-    import os
+def test_two_process_gloo_ddp(tmp_path: Path, torchrun_env: dict[str, str]) -> None:
     import subprocess
     import sys
 
     data = _photos(tmp_path / "data", n=4, masks=(0, 1))
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          "-m", "geocolor", "-q", "train", "semantic", str(data), "-o", str(run), *TINY,
          "--epochs", "2", "--val-fraction", "0"],
-        capture_output=True, text=True, env=env, timeout=240,
+        capture_output=True, text=True, env=torchrun_env, timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines() == [str(run / "model.model")]  # rank 0 alone prints
