@@ -42,15 +42,17 @@ import contextlib
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import rasterio
 import torch
 
+from geocolor.data.sarscale import SarScaling
 from geocolor.device import resolve_device
 from geocolor.errors import RasterError, UsageError
-from geocolor.infer.backend import make_runner
+from geocolor.infer.backend import Runner, make_runner
 from geocolor.infer.cogwrite import CogWriter, direct_cog_settings, georeference_tags
 from geocolor.infer.output import (
     DEFAULT_COG_OPTIONS,
@@ -68,7 +70,7 @@ from geocolor.infer.output import (
 from geocolor.infer.preview import write_scene_preview
 from geocolor.infer.pyramid import StreamedOverviews, streamable_levels
 from geocolor.infer.result import ColorizeResult
-from geocolor.infer.sarinput import resolve_sar_input
+from geocolor.infer.sarinput import SarInput, resolve_sar_input
 from geocolor.infer.sarmodel import (
     default_batch_size,
     fit_tile_to_scene,
@@ -90,7 +92,7 @@ from geocolor.io.creation import check_creation_options, output_driver
 from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
 from geocolor.io.raster import open_raster
-from geocolor.io.s1product import calibration_for, is_product, measurement_for
+from geocolor.io.s1product import SigmaNought, calibration_for, is_product, measurement_for
 from geocolor.models.tta import MODES as TTA_MODES
 from geocolor.models.tta import TTARunner
 
@@ -131,6 +133,174 @@ def _direct_cog(
         writer.remove()
         raise
     return writer
+
+
+def _raster_to_read(
+    src: Path, scaling: SarScaling, band: str | int | None
+) -> tuple[Path, str | int | None, SigmaNought | None]:
+    """The raster to read for ``src``, the band to take from it and its calibration.
+
+    ``src`` itself (no calibration), or for a Sentinel-1 product (a ``.SAFE`` folder or its
+    zip) its measurement GeoTIFF of ``band``'s or the model's polarisation, with the
+    product's sigmaNought table and thermal noise when the model wants sigma0 in dB.
+    """
+    if not is_product(src):
+        return src, band, None
+    measurement, band = measurement_for(src, scaling.polarisation, band)
+    log.info("%s: a Sentinel-1 product; colorizing %s", src, measurement)
+    calibration = calibration_for(src, measurement) if scaling.scheme == "db_clip" else None
+    return Path(measurement), band, calibration
+
+
+def _check_run_options(batch_size: int | None, blend_threads: int | None, tta: str | None) -> None:
+    """UsageError for a batch size or thread count under 1, or an unknown TTA mode."""
+    if batch_size is not None and batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if blend_threads is not None and blend_threads < 1:
+        raise UsageError(f"blend_threads must be at least 1, got {blend_threads}")
+    if tta and tta not in TTA_MODES:
+        raise UsageError(f"--tta: unknown mode {tta!r}; choose one of {', '.join(TTA_MODES)}")
+
+
+def _mask_mode(sar: SarInput, alpha: bool, fmt: str) -> str | None:
+    """How nodata is written: ``"alpha"`` (an alpha band: asked for, or a PNG), ``"mask"``
+    (a GeoTIFF's internal mask) or None (a scene without nodata, or a JPEG)."""
+    if not sar.may_have_nodata:
+        return None
+    if alpha or fmt == "png":
+        return "alpha"
+    return "mask" if fmt == "gtiff" else None
+
+
+@dataclass(frozen=True, eq=False)
+class _OutputJob:
+    """One scene streamed into its output file ``dst`` (format ``fmt``: gtiff, png or jpeg).
+
+    The default COG is written directly (:class:`~geocolor.infer.cogwrite.CogWriter`, its
+    overviews made as the rows stream); every other output streams into a scratch GeoTIFF
+    that GDAL then copies to the requested format. ``options`` are the user's creation
+    options; ``mask_mode`` is that of :func:`_mask_mode`; ``threads`` blend and quantise.
+    """
+
+    src: Path
+    dst: Path
+    fmt: str
+    cog: bool
+    sar: SarInput
+    grid: TileGrid
+    georef: dict[str, Any]
+    options: dict[str, str]
+    mask_mode: str | None
+    threads: int
+
+    def run(
+        self, runner: Runner, batch_size: int, progress: ProgressFn | None,
+        preview: str | Path | None,
+    ) -> dict[str, Any]:
+        """Stream the scene into ``dst`` (renamed into place when complete), then write the
+        ``preview``; no temporary file survives. Returns :func:`~geocolor.infer.stream.stream`'s
+        figures, with the overview and finalisation times added to its timing."""
+        scratch = temporary_path_for(self.dst, ".tif")
+        grid = self.grid
+        overviews = scratch_overviews(self.fmt, self.cog, grid.width, grid.height, self.options)
+        pyramid = direct = None
+        try:
+            with (
+                atomic_path(self.dst, suffix=self.dst.suffix) as target_tmp,
+                reporting_disk_full(self.dst),
+            ):
+                if self.fmt == "gtiff" and self.cog and self.mask_mode != "alpha":
+                    direct, pyramid = self._streamed_outputs(scratch, overviews)
+                stats = stream(
+                    self.src,
+                    self.sar,
+                    grid,
+                    runner,
+                    batch_size,
+                    scratch,
+                    self.georef,
+                    self.mask_mode,
+                    self._scratch_options(),
+                    None if pyramid is not None else overviews,
+                    progress,
+                    self.threads,
+                    pyramid,
+                    direct,
+                )
+                if stats["tiles_run"] == 0:
+                    raise RasterError(f"{self.src}: has no valid pixels (all nodata)")
+                if direct is not None:
+                    self._assemble_cog(direct, pyramid, scratch, target_tmp, stats["timing"])
+                else:
+                    self._finalise_scratch(scratch, pyramid, target_tmp, stats["timing"])
+                if preview is not None:
+                    write_scene_preview(self.src, self.sar, target_tmp, Path(preview))
+        finally:
+            if pyramid is not None:
+                pyramid.remove()
+            if direct is not None:
+                direct.remove()
+            with contextlib.suppress(FileNotFoundError):
+                scratch.unlink()
+        return stats
+
+    def _scratch_options(self) -> dict[str, str]:
+        """Creation options of the scratch GeoTIFF: a plain GeoTIFF output is made from it
+        with the user's options, every other output with GDAL's copy from a fast scratch."""
+        if self.fmt == "gtiff" and not self.cog:
+            return {**DEFAULT_GTIFF_OPTIONS, **self.options}
+        return SCRATCH_OPTIONS
+
+    def _streamed_outputs(
+        self, scratch: Path, overviews: OverviewPlan | None
+    ) -> tuple[CogWriter | None, StreamedOverviews | None]:
+        """The direct COG writer (None where GDAL's COG driver must make the file) and the
+        overviews made from the rows as they stream (None without overviews)."""
+        masked = self.mask_mode == "mask"
+        direct = _direct_cog(scratch, self.grid, self.options, overviews, masked, self.threads)
+        try:
+            pyramid = StreamedOverviews.for_plan(
+                scratch, self.grid.width, self.grid.height, overviews, masked=masked, cog=direct,
+            )
+            if direct is not None and overviews is not None and pyramid is None:
+                raise RuntimeError("internal error: a direct COG without its overviews")
+        except BaseException:
+            if direct is not None:
+                direct.remove()
+            raise
+        return direct, pyramid
+
+    def _assemble_cog(
+        self, direct: CogWriter, pyramid: StreamedOverviews | None, scratch: Path, target: Path,
+        timing: dict[str, float],
+    ) -> None:
+        """Compress the overviews' last rows and assemble the COG's parts into ``target``."""
+        t0 = time.perf_counter()
+        if pyramid is not None:
+            pyramid.finish_cog()
+        timing["overviews_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        fields = georeference_tags(
+            scratch.with_name(f"{scratch.name}.template.tif"), self.grid.width, self.grid.height,
+            self.georef, output_tags(self.src, self.sar),
+        )
+        direct.assemble(target, fields)
+        timing["finalise_s"] = round(time.perf_counter() - t0, 3)
+        timing["deflate_cpu_s"] = round(direct.cpu_s, 3)
+
+    def _finalise_scratch(
+        self, scratch: Path, pyramid: StreamedOverviews | None, target: Path,
+        timing: dict[str, float],
+    ) -> None:
+        """Finish the streamed overviews, if any, and copy the scratch file to ``target``."""
+        source = scratch
+        if pyramid is not None:
+            t0 = time.perf_counter()
+            source = pyramid.finish()
+            timing["overviews_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        finalise(source, target, self.fmt, self.cog, self.options)
+        timing["finalise_s"] = round(time.perf_counter() - t0, 3)
 
 
 def colorize_scene(
@@ -211,26 +381,13 @@ def colorize_scene(
         temporaries), ModelFileError, UsageError (all GeocolorError).
     """
     started = time.perf_counter()
-    src, dst = Path(src), Path(dst)
-    given = src
+    given, dst = Path(src), Path(dst)
     fmt = output_format(dst)
     loaded = require_sar_model(model)
     scaling = sar_scaling_of(loaded)
-    calibration = None
-    if is_product(src):  # a .SAFE folder or its zip: one of its measurement GeoTIFFs
-        measurement, band = measurement_for(src, scaling.polarisation, band)
-        log.info("%s: a Sentinel-1 product; colorizing %s", src, measurement)
-        if scaling.scheme == "db_clip":  # the model wants sigma0 in dB: DN need calibrating
-            calibration = calibration_for(src, measurement)
-        src = Path(measurement)
-    network = loaded.network
+    src, band, calibration = _raster_to_read(given, scaling, band)
     tile, overlap = tile_settings(loaded, tile_size, overlap)
-    if batch_size is not None and batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-    if blend_threads is not None and blend_threads < 1:
-        raise UsageError(f"blend_threads must be at least 1, got {blend_threads}")
-    if tta and tta not in TTA_MODES:
-        raise UsageError(f"--tta: unknown mode {tta!r}; choose one of {', '.join(TTA_MODES)}")
+    _check_run_options(batch_size, blend_threads, tta)
     dev = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
     options = parse_creation_options(creation_options)
     check_creation_options(
@@ -264,87 +421,16 @@ def colorize_scene(
             tile,
             overlap,
         )
-        mask_mode = None
-        if sar.may_have_nodata:
-            mask_mode = "alpha" if (alpha or fmt == "png") else ("mask" if fmt == "gtiff" else None)
-        scratch_options = (
-            {**DEFAULT_GTIFF_OPTIONS, **options}
-            if (fmt == "gtiff" and not cog)
-            else SCRATCH_OPTIONS
-        )
-
-        runner = make_runner(network, backend, dev, amp, tile, cpu_bf16=cpu_bf16)
-        if batch_size is None:
-            batch_size = default_batch_size(tile, dev.type)
+        runner = make_runner(loaded.network, backend, dev, amp, tile, cpu_bf16=cpu_bf16)
         if tta:
             runner = TTARunner(runner, tta)
-
-        scratch = temporary_path_for(dst, ".tif")
-        overviews = scratch_overviews(fmt, cog, grid.width, grid.height, options)
-        threads = writer_threads(dev.type) if blend_threads is None else blend_threads
-        pyramid = direct = None
-        try:
-            with atomic_path(dst, suffix=dst.suffix) as target_tmp, reporting_disk_full(dst):
-                if fmt == "gtiff" and cog and mask_mode != "alpha":
-                    direct = _direct_cog(
-                        scratch, grid, options, overviews, mask_mode == "mask", threads
-                    )
-                    pyramid = StreamedOverviews.for_plan(
-                        scratch, grid.width, grid.height, overviews, masked=mask_mode == "mask",
-                        cog=direct,
-                    )
-                    if direct is not None and overviews is not None and pyramid is None:
-                        raise RuntimeError("internal error: a direct COG without its overviews")
-                stats = stream(
-                    src,
-                    sar,
-                    grid,
-                    runner,
-                    batch_size,
-                    scratch,
-                    georef,
-                    mask_mode,
-                    scratch_options,
-                    None if pyramid is not None else overviews,
-                    progress,
-                    threads,
-                    pyramid,
-                    direct,
-                )
-                if stats["tiles_run"] == 0:
-                    raise RasterError(f"{src}: has no valid pixels (all nodata)")
-                timing = stats["timing"]
-                if direct is not None:
-                    t0 = time.perf_counter()
-                    if pyramid is not None:
-                        pyramid.finish_cog()
-                    timing["overviews_s"] = round(time.perf_counter() - t0, 3)
-                    t0 = time.perf_counter()
-                    fields = georeference_tags(
-                        scratch.with_name(f"{scratch.name}.template.tif"), grid.width,
-                        grid.height, georef, output_tags(src, sar),
-                    )
-                    direct.assemble(target_tmp, fields)
-                    timing["finalise_s"] = round(time.perf_counter() - t0, 3)
-                    timing["deflate_cpu_s"] = round(direct.cpu_s, 3)
-                else:
-                    source = scratch
-                    if pyramid is not None:
-                        t0 = time.perf_counter()
-                        source = pyramid.finish()
-                        timing["overviews_s"] = round(time.perf_counter() - t0, 3)
-                    t0 = time.perf_counter()
-                    finalise(source, target_tmp, fmt, cog, options)
-                    timing["finalise_s"] = round(time.perf_counter() - t0, 3)
-                if preview is not None:
-                    write_scene_preview(src, sar, target_tmp, Path(preview))
-        finally:
-            if pyramid is not None:
-                pyramid.remove()
-            if direct is not None:
-                direct.remove()
-            with contextlib.suppress(FileNotFoundError):
-                scratch.unlink()
+        if batch_size is None:
+            batch_size = default_batch_size(tile, dev.type)
+        job = _OutputJob(
+            src, dst, fmt, cog, sar, grid, georef, options, _mask_mode(sar, alpha, fmt),
+            threads=writer_threads(dev.type) if blend_threads is None else blend_threads,
+        )
+        stats = job.run(runner, batch_size, progress, preview)
     return ColorizeResult(
         input=str(given),
         output=str(dst),
