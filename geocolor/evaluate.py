@@ -365,56 +365,31 @@ def evaluate_sar(
     net = with_tta(model.network.to(dev).eval(), tta)
     terrain_of = [ds.item_info(i)[0].terrain or "all" for i in range(n)]
     image_of = [ds.item_info(i)[0].name for i in range(n)]
-    per_image: dict[tuple[str, str], _Mean] = defaultdict(_Mean)
+    mean_colour = _mean_target_colour(ds)
 
-    # Pass 1: the mean colour of all evaluated targets (a constant-image baseline).
-    colour_sum = torch.zeros(3, dtype=torch.float64)
-    pixels = 0
-    for i in range(n):
-        opt = metrics.to_unit(ds[i][1])
-        colour_sum += opt.double().sum(dim=(1, 2))
-        pixels += opt.shape[1] * opt.shape[2]
-    mean_colour = (colour_sum / pixels).float()
-
-    means: dict[tuple[str, str], _Mean] = defaultdict(_Mean)
+    means = _GroupedMeans()
     perceptual = Perceptual(dev)
-    done = 0
     for start in range(0, n, batch_size):
         idx = list(range(start, min(n, start + batch_size)))
         items = [ds[i] for i in idx]
         sar = torch.stack([a for a, _ in items])
         target = metrics.to_unit(torch.stack([b for _, b in items]))
-        pred = metrics.to_unit(net(sar.to(dev)).float()).cpu()
         preds = {
-            "model": pred,
-            "mean_colour": mean_colour.view(1, 3, 1, 1).expand_as(target).contiguous(),
-            "sar_grey": metrics.to_unit(sar).expand(-1, 3, -1, -1).contiguous(),
+            "model": metrics.to_unit(net(sar.to(dev)).float()).cpu(),
+            **_sar_baselines(sar, target, mean_colour, train_rgb),
         }
-        if train_rgb is not None:
-            preds["mean_train_colour"] = train_rgb.view(1, 3, 1, 1).expand_as(target).contiguous()
         for method, p in preds.items():
             values = _colour_metrics(p, target, SAR_METRICS)
-            terr = [terrain_of[i] for i in idx]
-            for t in sorted(set(terr)):
-                sel = torch.tensor([x == t for x in terr])
-                means[(t, method)].add({k: v[sel] for k, v in values.items()})
-            means[("overall", method)].add(values)
-            names = [image_of[i] for i in idx]
-            for name in sorted(set(names)):
-                sel = torch.tensor([x == name for x in names])
-                per_image[(name, method)].add({k: v[sel] for k, v in values.items()})
+            means.add(method, values, [terrain_of[i] for i in idx], [image_of[i] for i in idx])
             perceptual.add(method, p, target, first_method=method == "model")
-        done += len(idx)
         if progress:
-            progress(done, n)
+            progress(idx[-1] + 1, n)
 
-    groups = sorted({t for t, _ in means if t != "overall"})
+    groups = sorted({t for t, _ in means.by_group if t != "overall"})
     ordered = (["overall"] + groups) if len(groups) > 1 or groups != ["all"] else ["overall"]
     methods = [m for m in SAR_METHODS if m != "mean_train_colour" or train_rgb is not None]
-    results = {
-        g: {m: means[(g, m)].result() for m in methods} for g in ordered
-    }
-    counts = {g: means[(g, "model")].n for g in ordered}
+    results = {g: {m: means.by_group[(g, m)].result() for m in methods} for g in ordered}
+    counts = {g: means.by_group[(g, "model")].n for g in ordered}
     return {
         "kind": "sar",
         "model": str(model.path) if model.path else None,
@@ -434,13 +409,72 @@ def evaluate_sar(
         "units": "RGB in [0, 1]; PSNR in dB (peak 1, capped at 100 per chip); means over chips",
         "groups": results,
         "counts": counts,
-        "per_image": [
-            {"name": name, "chips": per_image[(name, "model")].n,
-             **{m: {k: round(v, 6) for k, v in per_image[(name, m)].result().items()} for m in methods}}
-            for name in sorted(set(image_of))
-        ],
+        "per_image": means.per_image(sorted(set(image_of)), methods),
         "perceptual": perceptual.results(),
     }
+
+
+def _mean_target_colour(ds: Any) -> torch.Tensor:
+    """The mean colour (3,) in [0, 1] of all the chips' targets: the constant-image baseline."""
+    colour_sum = torch.zeros(3, dtype=torch.float64)
+    pixels = 0
+    for i in range(len(ds)):
+        opt = metrics.to_unit(ds[i][1])
+        colour_sum += opt.double().sum(dim=(1, 2))
+        pixels += opt.shape[1] * opt.shape[2]
+    return (colour_sum / pixels).float()
+
+
+def _sar_baselines(
+    sar: torch.Tensor, target: torch.Tensor, mean_colour: torch.Tensor,
+    train_rgb: torch.Tensor | None,
+) -> dict[str, torch.Tensor]:
+    """The baselines' outputs for a batch, (B, 3, H, W) in [0, 1] like ``target``: the mean
+    colour of the evaluated targets, the SAR chip (``sar``, in [-1, 1]) as grey, and the mean
+    training colour where it is known."""
+    out = {
+        "mean_colour": mean_colour.view(1, 3, 1, 1).expand_as(target).contiguous(),
+        "sar_grey": metrics.to_unit(sar).expand(-1, 3, -1, -1).contiguous(),
+    }
+    if train_rgb is not None:
+        out["mean_train_colour"] = train_rgb.view(1, 3, 1, 1).expand_as(target).contiguous()
+    return out
+
+
+class _GroupedMeans:
+    """Each method's metric means overall and per group (``by_group[(group, method)]``,
+    group "overall" or a terrain), and per image (``by_image[(name, method)]``)."""
+
+    def __init__(self) -> None:
+        self.by_group: dict[tuple[str, str], _Mean] = defaultdict(_Mean)
+        self.by_image: dict[tuple[str, str], _Mean] = defaultdict(_Mean)
+
+    def add(
+        self, method: str, values: dict[str, torch.Tensor], groups: list[str], images: list[str]
+    ) -> None:
+        """Add a batch's per-chip ``values``; ``groups`` and ``images`` name each chip's."""
+        _add_by_key(self.by_group, method, values, groups)
+        self.by_group[("overall", method)].add(values)
+        _add_by_key(self.by_image, method, values, images)
+
+    def per_image(self, names: list[str], methods: list[str]) -> list[dict[str, Any]]:
+        """One row per image: its chip count and each method's means (6 decimals)."""
+        return [
+            {"name": name, "chips": self.by_image[(name, "model")].n,
+             **{m: {k: round(v, 6) for k, v in self.by_image[(name, m)].result().items()}
+                for m in methods}}
+            for name in names
+        ]
+
+
+def _add_by_key(
+    means: dict[tuple[str, str], _Mean], method: str, values: dict[str, torch.Tensor],
+    keys: list[str],
+) -> None:
+    """Add each chip's ``values`` to the mean of its key in ``keys`` (one key per chip)."""
+    for key in sorted(set(keys)):
+        sel = torch.tensor([k == key for k in keys])
+        means[(key, method)].add({name: v[sel] for name, v in values.items()})
 
 
 # ----------------------------------------------------------------------------- semantic
