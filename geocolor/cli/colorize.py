@@ -169,13 +169,9 @@ def colorize(
       geocolor colorize scenes/ -o colored/
       find . -name '*.tif' | geocolor colorize - -o colored/ --json
     """
-    from geocolor.device import resolve_device
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
-    from geocolor.infer.image import require_trained_segmentation
-    from geocolor.infer.sarmodel import tile_settings
     from geocolor.io.diskspace import silence_libtiff_stderr
-    from geocolor.io.modelfile import resolve_model_path
 
     if verbosity(ctx) <= 0:
         silence_libtiff_stderr()  # a full disk is reported in one line of ours
@@ -183,19 +179,7 @@ def colorize(
         raise UsageError("--overwrite and --skip-existing exclude each other")
     if band is not None and band.strip().isdigit() and int(band) < 1:
         raise UsageError(f"--band {band}: band indexes start at 1")
-    if backend == "onnxruntime" and device == "auto":
-        device = "cpu"
-    dev = resolve_device(device)  # bad --device is bad usage, before any input is touched
-    if backend == "onnxruntime":
-        from geocolor.infer.backend import require_onnxruntime
-
-        if dev.type != "cpu":
-            raise UsageError(f"--backend onnxruntime runs on the CPU; got --device {device}")
-        require_onnxruntime()  # not installed: one line that says how, exit 1
-    if cpu_bf16:
-        from geocolor.infer.backend import use_cpu_bf16
-
-        use_cpu_bf16(cpu_bf16, dev, backend)  # with onnxruntime: bad usage, before any input is touched
+    device = _check_engine_options(device, backend, cpu_bf16)
     stdin_lines = sys.stdin if "-" in inputs else ()
     jobs = plan_jobs(list(inputs), output, stdin_lines=stdin_lines, preview=preview,
                      mask_out=mask_out, shard=shard)
@@ -209,16 +193,7 @@ def colorize(
     _check_creation_options(jobs, dict(creation_options), cog, alpha)
     models = ModelCache()
     if model is not None:
-        loaded = models.get(resolve_model_path(model))  # an invalid model file fails the run, once
-        if mask_out is not None:
-            if loaded.card.kind != "semantic":
-                raise UsageError(f"--mask-out needs a semantic model; {model} is a {loaded.card.kind} model")
-            require_trained_segmentation(loaded)
-        if loaded.card.kind == "sar":
-            tile_settings(loaded, tile_size, overlap)
-        elif band is not None:
-            raise UsageError(f"--band needs a SAR model; {model} is a {loaded.card.kind} model for "
-                             "plain images, which have no bands to choose")
+        _check_model_options(models, model, mask_out, band, tile_size, overlap)
     elif tile_size is not None or overlap is not None:
         _check_default_tiles(models, tile_size, overlap)
 
@@ -231,6 +206,53 @@ def colorize(
             signal.signal(signal.SIGTERM, previous)
     if failed:
         ctx.exit(1)
+
+
+def _check_engine_options(device: str, backend: str, cpu_bf16: bool) -> str:
+    """The device to run on (``auto`` means the CPU for onnxruntime), after the checks of
+    ``--device``, ``--backend`` and ``--cpu-bf16`` that come before any input is touched:
+    a bad combination is bad usage (exit 2); onnxruntime not installed is one line that says
+    how to install it (exit 1)."""
+    from geocolor.device import resolve_device
+
+    if backend == "onnxruntime" and device == "auto":
+        device = "cpu"
+    dev = resolve_device(device)
+    if backend == "onnxruntime":
+        from geocolor.infer.backend import require_onnxruntime
+
+        if dev.type != "cpu":
+            raise UsageError(f"--backend onnxruntime runs on the CPU; got --device {device}")
+        require_onnxruntime()
+    if cpu_bf16:
+        from geocolor.infer.backend import use_cpu_bf16
+
+        use_cpu_bf16(cpu_bf16, dev, backend)
+    return device
+
+
+def _check_model_options(
+    models: Any, model: str, mask_out: Path | None, band: str | None, tile_size: int | None,
+    overlap: int | None,
+) -> None:
+    """Load ``--model`` once (an invalid file fails the run before any input) and check the
+    options that depend on its kind: ``--mask-out`` needs a semantic model with a trained
+    segmentation head, ``--band`` a SAR model, ``--tile-size``/``--overlap`` must suit a SAR
+    model's network."""
+    from geocolor.infer.image import require_trained_segmentation
+    from geocolor.infer.sarmodel import tile_settings
+    from geocolor.io.modelfile import resolve_model_path
+
+    loaded = models.get(resolve_model_path(model))
+    if mask_out is not None:
+        if loaded.card.kind != "semantic":
+            raise UsageError(f"--mask-out needs a semantic model; {model} is a {loaded.card.kind} model")
+        require_trained_segmentation(loaded)
+    if loaded.card.kind == "sar":
+        tile_settings(loaded, tile_size, overlap)
+    elif band is not None:
+        raise UsageError(f"--band needs a SAR model; {model} is a {loaded.card.kind} model for "
+                         "plain images, which have no bands to choose")
 
 
 def _check_creation_options(jobs: list, options: dict[str, str], cog: bool, alpha: bool) -> None:
