@@ -62,6 +62,15 @@ log = logging.getLogger("geocolor.data")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 LAYOUT_SCALING = {"kaggle": "kaggle-vv-db", "folders": "s1s2la-vh-amplitude"}
 KAGGLE_NAME = re.compile(r"^(?P<roi>ROIs?\d+)_(?P<season>[A-Za-z]+)_s1_(?P<scene>\d+)_p(?P<patch>\d+)$")
+
+
+def scaling_named_by(path: Path) -> str | None:
+    """The SAR scaling preset a chip's file name tells, or None: ``kaggle-vv-db`` for a
+    Kaggle "Sentinel12 Image Pairs" SAR chip (``ROIs1970_fall_s1_13_p10.png``), the one
+    naming specific enough to tell how the chip was scaled."""
+    return LAYOUT_SCALING["kaggle"] if KAGGLE_NAME.match(Path(path).stem) else None
+
+
 #: Above this many decoded bytes a dataset reads images from disk on every access.
 CACHE_LIMIT_BYTES = 1_500_000_000
 

@@ -90,6 +90,18 @@ PRESETS: dict[str, SarScaling] = {
 }
 
 
+def differing_fields(card: dict[str, Any], data: SarScaling) -> list[str]:
+    """The fields in which a model card's recorded scaling (``card``, the stored dict) differs
+    from ``data``'s: scheme, polarisation, the dB range (of a ``db_clip`` card) and percentile.
+    A field the card does not record is not compared."""
+    keys: tuple[str, ...] = ("scheme", "polarisation")
+    if card.get("scheme") == "db_clip":
+        keys += ("db_min", "db_max")
+    keys += ("percentile",)
+    values = data.to_dict()
+    return [k for k in keys if k in card and card[k] != values.get(k)]
+
+
 def preset(name: str) -> SarScaling:
     """The preset called ``name`` (see :data:`PRESETS`)."""
     try:

@@ -39,7 +39,8 @@ import rasterio
 from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.windows import Window
 
-from geocolor.data.sarscale import SarScaling
+from geocolor.data.paired import scaling_named_by
+from geocolor.data.sarscale import SarScaling, differing_fields, preset
 from geocolor.errors import RasterError, UsageError
 from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
 from geocolor.io.s1product import SigmaNought, polarisation_named
@@ -498,6 +499,38 @@ def _check_db_range(sar: SarInput, values: np.ndarray, explicit: bool) -> None:
     log.warning("%s", message)
 
 
+#: (chip scaling, model scaling) pairs already warned about: a folder of chips gets one warning.
+_WARNED_SCALINGS: set[tuple[str, SarScaling]] = set()
+
+
+def _warn_if_named_otherwise_scaled(path: Path, scaling: SarScaling) -> None:
+    """Warn, once per process and model scaling, when an 8-bit chip taken as scaled like the
+    model's training data is named like data scaled otherwise
+    (:func:`~geocolor.data.paired.scaling_named_by`): a Kaggle Sentinel12 chip (VV dB) given
+    to a model trained on VH amplitude comes out in wrong colours without any other sign."""
+    name = scaling_named_by(path)
+    if name is None or (name, scaling) in _WARNED_SCALINGS:
+        return
+    chip = preset(name)
+    differs = differing_fields(scaling.to_dict(), chip)
+    if not differs:
+        return
+    _WARNED_SCALINGS.add((name, scaling))
+    log.warning(
+        "%s: named like a Kaggle Sentinel12 chip, so scaled as %r (%s), but the model was trained "
+        "on %s; their %s differ and the colours will be wrong. Use a model trained on such chips "
+        "(geocolor train sar DATA), or pass --input-scale scaled if this chip is scaled like the "
+        "model's training data (said once for all such chips)",
+        path, name, chip.description,
+        scaling.description or f"{scaling.scheme} {scaling.polarisation}", _and_list(differs),
+    )
+
+
+def _and_list(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def resolve_sar_input(
     ds: rasterio.DatasetReader,
     path: Path,
@@ -544,6 +577,8 @@ def resolve_sar_input(
         scale, reason = _detect_scale(ds, index, probe)
     else:
         scale, reason = input_scale, "--input-scale"
+    if scale == "scaled" and input_scale == "auto":
+        _warn_if_named_otherwise_scaled(path, scaling)
     zero_is_nodata = not declared and scale != "scaled"
     calibrated = calibration if scaling.scheme == "db_clip" and scale == "dn" else None
     info = SarInput(path, index, label, scale, reason, scaling, None, zero_is_nodata, read_mask,

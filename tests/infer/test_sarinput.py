@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import rasterio
 from colorize_fakes import corner_gcps, db_scene, write_raster
+from PIL import Image
 
 from geocolor.data.sarscale import SarScaling
 from geocolor.errors import RasterError, UsageError
+from geocolor.infer import sarinput
 from geocolor.infer.sarinput import resolve_sar_input
 
 DB = SarScaling("db_clip", "VV", -25.0, 0.0)
@@ -208,3 +210,49 @@ def test_nodata_forms_and_all_nodata(tmp_path: Path, fill: float, nodata: float 
     empty = write_raster(tmp_path / "e.tif", np.full((30, 30), fill, np.float32), nodata=nodata)
     with pytest.raises(RasterError, match="all nodata"):
         _resolve(empty)
+
+
+def _grey_chip(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.arange(48 * 48) % 251).astype(np.uint8).reshape(48, 48)).save(path)
+    return path
+
+
+KAGGLE_WARNING = "named like a Kaggle Sentinel12 chip"
+
+
+def test_kaggle_chips_given_to_a_model_of_other_data_are_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Kaggle chip is VV dB in 8 bit: a model trained on VH amplitude takes it as its own
+    scaling and paints wrong colours, so the user is told (once for a folder of chips)."""
+    monkeypatch.setattr(sarinput, "_WARNED_SCALINGS", set())
+    chips = [_grey_chip(tmp_path / "v_2" / "agri" / "s1" / f"ROIs1970_fall_s1_13_p{i}.png")
+             for i in (1, 2)]
+    with caplog.at_level("WARNING", logger="geocolor.infer"):
+        for chip in chips:
+            assert _resolve(chip, AMP).scale == "scaled"  # still colorized, as before
+    assert caplog.text.count(KAGGLE_WARNING) == 1
+    assert "'kaggle-vv-db'" in caplog.text and "scheme and polarisation differ" in caplog.text
+    assert "said once for all such chips" in caplog.text
+
+    caplog.clear()  # a dB model of another range: the range is what differs
+    with caplog.at_level("WARNING", logger="geocolor.infer"):
+        _resolve(chips[0], SarScaling("db_clip", "VV", -30.0, 5.0))
+    assert KAGGLE_WARNING in caplog.text and "db_min and db_max differ" in caplog.text
+
+
+@pytest.mark.parametrize("case", ["kaggle model", "other name", "explicit scale"])
+def test_no_kaggle_warning_where_the_chip_suits_the_model_or_the_user_said_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    monkeypatch.setattr(sarinput, "_WARNED_SCALINGS", set())
+    kaggle = _grey_chip(tmp_path / "ROIs1868_summer_s1_59_p2.png")
+    path, scaling, kw = {
+        "kaggle model": (kaggle, DB, {}),  # DB is the Kaggle scaling
+        "other name": (_grey_chip(tmp_path / "scene_sar_7.png"), AMP, {}),
+        "explicit scale": (kaggle, AMP, {"input_scale": "scaled"}),
+    }[case]
+    with caplog.at_level("WARNING", logger="geocolor.infer"):
+        assert _resolve(path, scaling, **kw).scale == "scaled"
+    assert KAGGLE_WARNING not in caplog.text
