@@ -117,6 +117,10 @@ def _tile_progress(bar: Any) -> Any:
 @click.option("--co", "creation_options", type=CreationOption(), multiple=True,
               help="GDAL creation option of the output driver (repeatable).")
 @click.option("--alpha", is_flag=True, help="Nodata as an alpha band instead of an internal mask (GeoTIFF).")
+@click.option("--dst-crs", default=None, metavar="CRS",
+              help="Reproject SAR outputs onto this CRS: EPSG:32611, WKT, PROJ, or 'utm' (the UTM "
+                   "zone of the scene's centre); bilinear, about the input's pixel size, alpha "
+                   "band outside the scene. A GRD is warped by its GCPs: not terrain-corrected.")
 @click.option("--preview", type=click.Path(path_type=Path), default=None,
               help="Side-by-side PNG (input | colorized); a directory when there are several inputs.")
 @click.option("--mask-out", type=click.Path(path_type=Path), default=None,
@@ -145,6 +149,7 @@ def colorize(
     cog: bool,
     creation_options: tuple[tuple[str, str], ...],
     alpha: bool,
+    dst_crs: str | None,
     preview: Path | None,
     mask_out: Path | None,
     overwrite: bool,
@@ -171,6 +176,7 @@ def colorize(
     """
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
+    from geocolor.infer.warp import check_dst_crs
     from geocolor.io.diskspace import silence_libtiff_stderr
 
     if verbosity(ctx) <= 0:
@@ -189,6 +195,7 @@ def colorize(
         creation_options=dict(creation_options), alpha=alpha, overwrite=overwrite,
         skip_existing=skip_existing, backend=backend,
         tta="d4" if tta_rotations else "flips" if tta else None, cpu_bf16=cpu_bf16,
+        dst_crs=None if dst_crs is None else check_dst_crs(dst_crs),
     )
     _check_creation_options(jobs, dict(creation_options), cog, alpha)
     models = ModelCache()

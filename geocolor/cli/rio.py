@@ -59,6 +59,10 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
 @click.option("--co", "--profile", "creation_options", metavar="NAME=VALUE", multiple=True,
               callback=_creation_options, help="Driver specific creation options (repeatable).")
 @click.option("--alpha", is_flag=True, help="Nodata as an alpha band instead of an internal mask.")
+@click.option("--dst-crs", default=None, metavar="CRS",
+              help="Reproject the output onto this CRS (EPSG:32611, WKT, PROJ, or 'utm'), with "
+                   "an alpha band outside the scene; a GRD is warped by its GCPs (not "
+                   "terrain-corrected).")
 @click.option("--preview", type=click.Path(path_type=Path), default=None,
               help="Also write a side-by-side PNG (input | colorized).")
 @click.option("--mask-out", type=click.Path(path_type=Path), default=None,

@@ -69,6 +69,7 @@ class ColorizeOptions:
     backend: str = "torch"
     tta: str | None = None  # "flips" | "d4": test-time augmentation (geocolor.models.tta)
     cpu_bf16: bool = False  # bf16 on CPUs with native bf16 (geocolor.infer.backend.use_cpu_bf16)
+    dst_crs: str | None = None  # reproject SAR outputs onto this CRS (geocolor.infer.warp)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -353,6 +354,9 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
                 f"{job.input}: is a SAR/georeferenced raster, but {model_path} is a semantic model "
                 "for plain images; pass a SAR model with --model"
             )
+        if options.dst_crs is not None:
+            raise UsageError(f"--dst-crs reprojects SAR scenes; {job.input} is a plain picture "
+                             "for the semantic model, without a georeference")
         return colorize_image(
             job.input, job.output, model, mask_out=job.mask_out, preview=job.preview,
             device=options.device, overwrite=options.overwrite, progress=progress, tta=options.tta,
@@ -379,5 +383,6 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
         backend=options.backend,
         tta=options.tta,
         cpu_bf16=options.cpu_bf16,
+        dst_crs=options.dst_crs,
     )
 

@@ -30,7 +30,8 @@ temporary file survives a Python-level failure.
 The pieces live in modules of one job each: :mod:`geocolor.infer.stream` (the
 three stages), :mod:`geocolor.infer.output` (format, creation options, scratch file,
 finalisation), :mod:`geocolor.infer.cogwrite` (the direct COG),
-:mod:`geocolor.infer.pyramid` (overviews made as the rows stream),
+:mod:`geocolor.infer.pyramid` (overviews made as the rows stream), :mod:`geocolor.infer.warp`
+(the output reprojected onto a map grid, ``dst_crs``),
 :mod:`geocolor.infer.preview` (the side-by-side PNG), :mod:`geocolor.infer.sarmodel`
 (default model, card scaling, tile settings) and :mod:`geocolor.infer.backend` (running the
 network on a batch).
@@ -87,6 +88,7 @@ from geocolor.infer.stream import (
     writer_threads,
 )
 from geocolor.infer.tiling import TileGrid
+from geocolor.infer.warp import check_dst_crs, warp_output
 from geocolor.io.atomic import atomic_path, temporary_path_for
 from geocolor.io.creation import check_creation_options, output_driver
 from geocolor.io.diskspace import reporting_disk_full
@@ -174,7 +176,8 @@ def _mask_mode(sar: SarInput, alpha: bool, fmt: str) -> str | None:
 
 @dataclass(frozen=True, eq=False)
 class _OutputJob:
-    """One scene streamed into its output file ``dst`` (format ``fmt``: gtiff, png or jpeg).
+    """One scene streamed into its output file ``dst`` (format ``fmt``: gtiff, png or jpeg),
+    then reprojected onto ``dst_crs`` if given (:mod:`geocolor.infer.warp`).
 
     The default COG is written directly (:class:`~geocolor.infer.cogwrite.CogWriter`, its
     overviews made as the rows stream); every other output streams into a scratch GeoTIFF
@@ -192,6 +195,7 @@ class _OutputJob:
     options: dict[str, str]
     mask_mode: str | None
     threads: int
+    dst_crs: str | None = None
 
     def run(
         self, runner: Runner, batch_size: int, progress: ProgressFn | None,
@@ -233,8 +237,14 @@ class _OutputJob:
                     self._assemble_cog(direct, pyramid, scratch, target_tmp, stats["timing"])
                 else:
                     self._finalise_scratch(scratch, pyramid, target_tmp, stats["timing"])
-                if preview is not None:
+                if preview is not None:  # in the input's geometry, side by side
                     write_scene_preview(self.src, self.sar, target_tmp, Path(preview))
+                if self.dst_crs is not None:
+                    t0 = time.perf_counter()
+                    stats["dst_crs"] = warp_output(
+                        target_tmp, self.dst_crs, self.cog, self.options, named_after=self.dst
+                    )
+                    stats["timing"]["warp_s"] = round(time.perf_counter() - t0, 3)
         finally:
             if pyramid is not None:
                 pyramid.remove()
@@ -325,6 +335,7 @@ def colorize_scene(
     tta: str | None = None,
     cpu_bf16: bool = False,
     blend_threads: int | None = None,
+    dst_crs: str | None = None,
 ) -> ColorizeResult:
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
@@ -366,6 +377,10 @@ def colorize_scene(
         tta: test-time augmentation: ``flips`` (each tile averaged over 4 flips) or
             ``d4`` (flips and 90-degree rotations: 8 passes); None: off
             (:class:`geocolor.models.tta.TTARunner`).
+        dst_crs: reproject the GeoTIFF output onto this CRS (``EPSG:32611``, WKT, PROJ, or
+            ``utm``: the UTM zone of the scene's centre): bilinear, GDAL's suggested pixel
+            size, an alpha band outside the footprint; from the GCPs for a GRD, which is not
+            terrain correction (:mod:`geocolor.infer.warp`). None: the input's grid.
 
     Returns:
         A :class:`~geocolor.infer.result.ColorizeResult` (kind ``"sar"``): input,
@@ -388,6 +403,10 @@ def colorize_scene(
     src, band, calibration = _raster_to_read(given, scaling, band)
     tile, overlap = tile_settings(loaded, tile_size, overlap)
     _check_run_options(batch_size, blend_threads, tta)
+    if dst_crs is not None:
+        if fmt != "gtiff":
+            raise UsageError(f"--dst-crs needs a GeoTIFF output; {dst} is {fmt.upper()}")
+        dst_crs = check_dst_crs(dst_crs)
     dev = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
     options = parse_creation_options(creation_options)
     check_creation_options(
@@ -412,6 +431,9 @@ def colorize_scene(
                 tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width, size_multiple(loaded))
             grid = TileGrid(ds.height, ds.width, tile, overlap)
             georef = georeference(ds) if fmt == "gtiff" else {"kind": "none"}
+        if dst_crs is not None and georef["kind"] == "none":
+            raise RasterError(f"{src}: has no georeference (CRS and transform, GCPs or RPCs) "
+                              "to place it on a map; drop --dst-crs")
         log.info(
             "%s: %s; %d tile%s of %d px (overlap %d)",
             src,
@@ -429,6 +451,7 @@ def colorize_scene(
         job = _OutputJob(
             src, dst, fmt, cog, sar, grid, georef, options, _mask_mode(sar, alpha, fmt),
             threads=writer_threads(dev.type) if blend_threads is None else blend_threads,
+            dst_crs=dst_crs,
         )
         stats = job.run(runner, batch_size, progress, preview)
     return ColorizeResult(
@@ -446,11 +469,12 @@ def colorize_scene(
             "band": sar.band,
             "input_scale": sar.scale,
             "reference": sar.reference,
-            "georeference": georef["kind"],
+            "georeference": "transform" if stats.get("dst_crs") else georef["kind"],
             "backend": backend,
             "tile_size": tile,
             "overlap": overlap,
             "batch_size": batch_size,
+            "dst_crs": stats.get("dst_crs"),
             "timing": stats["timing"],
         },
     )

@@ -1,0 +1,109 @@
+"""``colorize --dst-crs``: the output reprojected onto a map grid, with an alpha band."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from colorize_fakes import DB_VV, TINY_ARGS, ChannelCopy, corner_gcps, db_scene, write_raster
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.warp import reproject
+
+from geocolor.cli import main
+from geocolor.errors import RasterError, UsageError
+from geocolor.infer.scene import colorize_scene
+from geocolor.infer.warp import utm_zone_crs
+from geocolor.io.modelfile import LoadedModel, ModelCard
+
+H, W = 150, 200
+
+
+def copy_model() -> LoadedModel:
+    card = ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
+                     input={"sar_scaling": dict(DB_VV), "tile_size": 64})
+    return LoadedModel(card=card, network=ChannelCopy())
+
+
+def gcp_scene(path: Path) -> Path:
+    """A dB scene in radar geometry (GCPs only) whose western third is nodata."""
+    db = db_scene(H, W, bands=1)[0]
+    db[:, : W // 3] = -9999.0
+    return write_raster(path, db, crs=None, gcps=corner_gcps(H, W), nodata=-9999.0,
+                        descriptions=("VV",))
+
+
+def test_a_gcp_scene_is_warped_onto_its_utm_zone_with_an_alpha_band(tmp_path: Path) -> None:
+    src = gcp_scene(tmp_path / "grd.tif")
+    plain = colorize_scene(src, tmp_path / "radar.tif", copy_model(), device="cpu")
+    result = colorize_scene(src, tmp_path / "map.tif", copy_model(), device="cpu", dst_crs="utm")
+
+    assert result["dst_crs"] == "EPSG:32632"  # 10.2 E, 49.8 N
+    assert result["georeference"] == "transform" and plain["georeference"] == "gcps"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grd.tif", "map.tif", "radar.tif"]
+    with rasterio.open(tmp_path / "radar.tif") as radar, rasterio.open(tmp_path / "map.tif") as out:
+        assert out.crs.to_epsg() == 32632 and out.count == 4
+        assert out.colorinterp[3] == ColorInterp.alpha
+        assert out.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert out.tags()["GEOCOLOR_SOURCE"] == "grd.tif"  # the run's tags survive the warp
+        rgb, alpha = out.read([1, 2, 3]), out.read(4)
+        # what GDAL makes of the radar-geometry output and its validity on the same map grid
+        expected = np.zeros((3, out.height, out.width), np.float32)
+        valid = np.zeros((out.height, out.width), np.uint8)
+        gcps, gcp_crs = radar.gcps
+        grid = {"gcps": gcps, "src_crs": gcp_crs, "dst_transform": out.transform,
+                "dst_crs": out.crs}
+        reproject(radar.read().astype(np.float32), expected, resampling=Resampling.bilinear, **grid)
+        reproject(radar.dataset_mask(), valid, resampling=Resampling.nearest, **grid)
+    inside = (alpha == 255) & (valid == 255)
+    assert inside.mean() > 0.4 and (alpha == 0).mean() > 0.2  # nodata third, outside the scene
+    assert np.mean((alpha == 255) == (valid == 255)) > 0.97  # alpha 0 where the input was nodata
+    # the colours, moved: away from the mask's edge, where GDAL leaves nodata out of the bilinear
+    # (a warped VRT interpolates the GCP transform and scales its kernel: ~1 DN apart)
+    core = (inside[1:-1, 1:-1] & inside[:-2, 1:-1] & inside[2:, 1:-1]
+            & inside[1:-1, :-2] & inside[1:-1, 2:])
+    got, want = rgb[0, 1:-1, 1:-1][core].astype(np.float64), expected[0, 1:-1, 1:-1][core]
+    assert np.abs(got - want).mean() < 2.0 and np.corrcoef(got, want)[0, 1] > 0.99
+
+
+def test_a_map_grid_scene_to_lon_lat_as_a_plain_geotiff_with_the_users_options(
+    tmp_path: Path,
+) -> None:
+    src = write_raster(tmp_path / "s.tif", db_scene(64, 80, bands=1), descriptions=("VV",))
+    result = colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", cog=False,
+                            dst_crs="EPSG:4326", creation_options={"COMPRESS": "ZSTD"})
+    assert result["dst_crs"] == "EPSG:4326"
+    with rasterio.open(tmp_path / "o.tif") as out:
+        assert out.crs.to_epsg() == 4326 and out.count == 4
+        assert out.compression.name.lower() == "zstd" and out.profile["tiled"]
+        lon, lat = out.transform * (out.width / 2, out.height / 2)
+        assert 13.2 < lon < 14.2 and 44.9 < lat < 45.3  # UTM 33N: 100 km west of 15 E, 45 N
+
+
+@pytest.mark.parametrize("lon, lat, epsg", [(-118.2, 34.0, 32611), (10.0, -30.0, 32732),
+                                            (179.99, 0.0, 32660), (-180.0, 0.0, 32601)])
+def test_utm_zone(lon: float, lat: float, epsg: int) -> None:
+    assert utm_zone_crs(lon, lat).to_epsg() == epsg
+
+
+def test_what_cannot_be_warped_is_refused_before_any_work(tmp_path: Path) -> None:
+    src = gcp_scene(tmp_path / "grd.tif")
+    with pytest.raises(UsageError, match="needs a GeoTIFF output"):
+        colorize_scene(src, tmp_path / "o.png", copy_model(), device="cpu", dst_crs="utm")
+    with pytest.raises(UsageError, match="not a CRS"):
+        colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", dst_crs="EPSG:99999")
+    network = ChannelCopy()
+    model = LoadedModel(card=copy_model().card, network=network)
+    bare = write_raster(tmp_path / "bare.tif", db_scene(40, 50, bands=1), crs=None,
+                        descriptions=("VV",))
+    with pytest.raises(RasterError, match="no georeference"):
+        colorize_scene(bare, tmp_path / "o.tif", model, device="cpu", dst_crs="utm")
+    assert network.calls == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.tif", "grd.tif"]
+
+
+def test_cli_dst_crs(tmp_path: Path) -> None:
+    bad = CliRunner().invoke(main, ["colorize", str(tmp_path / "x.tif"), "-o",
+                                    str(tmp_path / "o.tif"), "--dst-crs", "not-a-crs"])
+    assert bad.exit_code == 2 and "--dst-crs 'not-a-crs': not a CRS" in bad.output
