@@ -201,9 +201,11 @@ class _OutputJob:
         self, runner: Runner, batch_size: int, progress: ProgressFn | None,
         preview: str | Path | None,
     ) -> dict[str, Any]:
-        """Stream the scene into ``dst`` (renamed into place when complete), then write the
-        ``preview``; no temporary file survives. Returns :func:`~geocolor.infer.stream.stream`'s
-        figures, with the overview and finalisation times added to its timing."""
+        """Stream the scene into ``dst`` (renamed into place when complete), write the
+        ``preview``, and reproject the output onto ``dst_crs`` if given; no temporary file
+        survives. Returns :func:`~geocolor.infer.stream.stream`'s figures, with the overview,
+        finalisation and warp times added to its timing and, after a warp, the CRS used
+        (``dst_crs``)."""
         scratch = temporary_path_for(self.dst, ".tif")
         grid = self.grid
         overviews = scratch_overviews(self.fmt, self.cog, grid.width, grid.height, self.options)
