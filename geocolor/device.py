@@ -1,6 +1,8 @@
 """Choosing the torch device from ``--device`` (shared by training, inference and evaluation)."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from geocolor.errors import UsageError
@@ -32,6 +34,14 @@ def resolve_device(spec: str | torch.device | None = "auto", local_rank: int | N
             raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) here")
         return torch.device("cuda", index)
     raise UsageError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells it), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:

@@ -36,6 +36,7 @@ import torch
 from rasterio.windows import Window
 
 from geocolor import __version__
+from geocolor.device import usable_cores
 from geocolor.infer.backend import Runner
 from geocolor.infer.cogwrite import CogWriter
 from geocolor.infer.heap import release_freed_memory
@@ -217,11 +218,7 @@ def writer_threads(device_type: str) -> int:
     """
     if device_type == "cpu":
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores // 2))
+    return max(1, min(8, usable_cores() // 2))
 
 
 class _Writer:

@@ -13,23 +13,31 @@ Terrain Correction) and colorize that sigma0 GeoTIFF.
 from __future__ import annotations
 
 import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import rasterio
-import rasterio.shutil
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform as transform_coords
+from rasterio.windows import Window
 
+from geocolor.device import usable_cores
 from geocolor.errors import OutputError, RasterError, UsageError
-from geocolor.infer.output import DEFAULT_GTIFF_OPTIONS, SCRATCH_OPTIONS, all_cores, finalise
+from geocolor.infer.output import DEFAULT_GTIFF_OPTIONS, SCRATCH_OPTIONS, finalise
 from geocolor.io.atomic import temporary_path_for
 from geocolor.io.raster import RASTER_ERRORS
 
 #: ``--dst-crs utm``: the WGS 84 / UTM zone of the scene's centre.
 UTM = "utm"
+#: Rows of the warped output per stripe (what one thread warps at a time).
+WARP_ROWS = 512
 
 
 def check_dst_crs(text: str) -> str:
@@ -75,31 +83,29 @@ def _centre_lonlat(ds: rasterio.DatasetReader) -> tuple[float, float]:
 
 def warp_output(
     path: Path, dst_crs: str, cog: bool, options: dict[str, str], *,
-    named_after: Path | None = None,
+    named_after: Path | None = None, threads: int | None = None,
 ) -> str:
     """Reproject the finished RGB GeoTIFF ``path`` onto ``dst_crs`` (see the module
-    docstring), in place; its geocolor tags are kept. The warp goes to a tiled GeoTIFF
-    under a temporary name (the output itself when ``cog`` is False, written with the user's
-    creation ``options``), which GDAL's COG driver then copies (``options`` again) to
-    another temporary name; the result is renamed over ``path``. The temporary names are
-    made from ``named_after`` (the final output, when ``path`` is itself a temporary).
-    Returns the CRS used (``EPSG:NNNN``, or WKT)."""
+    docstring), in place; its geocolor tags are kept.
+
+    The warp is written to a tiled GeoTIFF under a temporary name: the output itself when
+    ``cog`` is False (with the user's creation ``options``), else a scratch file that GDAL's
+    COG driver copies (``options`` again) to another temporary name. The result is renamed
+    over ``path``. The temporary names are made from ``named_after`` (the final output, when
+    ``path`` is itself a temporary). ``threads`` (default: the usable cores) warp stripes of
+    rows at once; the result does not depend on their number. Returns the CRS used
+    (``EPSG:NNNN``, or WKT).
+    """
     scratch = temporary_path_for(named_after or path, ".tif")
     target = temporary_path_for(named_after or path, ".tif")
     try:
-        with rasterio.open(path) as src:
-            if dst_crs == UTM:
+        if dst_crs == UTM:
+            with rasterio.open(path) as src:
                 crs = utm_zone_crs(*_centre_lonlat(src))
-            else:
-                crs = CRS.from_user_input(dst_crs)
-            tags = src.tags()
-            # GDAL's suggested grid: with a transform passed in, rasterio 1.4 drops the GCPs
-            with WarpedVRT(src, crs=crs, resampling=Resampling.bilinear, add_alpha=True) as vrt:
-                layout = SCRATCH_OPTIONS if cog else {**DEFAULT_GTIFF_OPTIONS, **options}
-                with rasterio.Env(**all_cores()):
-                    rasterio.shutil.copy(vrt, scratch, driver="GTiff", **layout)
-        with rasterio.open(scratch, "r+") as ds:  # a warped VRT has no tags of its own
-            ds.update_tags(**tags)
+        else:
+            crs = CRS.from_user_input(dst_crs)
+        layout = SCRATCH_OPTIONS if cog else {**DEFAULT_GTIFF_OPTIONS, **options}
+        _warp_in_stripes(path, crs, scratch, layout, threads or usable_cores())
         finalise(scratch, target, "gtiff", cog, options)
         os.replace(target, path)
     except RASTER_ERRORS as exc:
@@ -110,3 +116,51 @@ def warp_output(
         scratch.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
     return crs.to_string()
+
+
+def _warped(src: rasterio.DatasetReader, crs: CRS) -> WarpedVRT:
+    """``src`` on GDAL's suggested grid in ``crs`` (bilinear, alpha band added). With a
+    transform passed in, rasterio 1.4 drops a GCP source's GCPs, so none is."""
+    return WarpedVRT(src, crs=crs, resampling=Resampling.bilinear, add_alpha=True)
+
+
+def _warp_in_stripes(path: Path, crs: CRS, dst: Path, layout: dict[str, str], threads: int) -> None:
+    """Write ``path`` warped onto ``crs`` to the RGBA GeoTIFF ``dst`` (creation options
+    ``layout``), its tags kept. Stripes of :data:`WARP_ROWS` rows are warped by ``threads``
+    threads, each with its own dataset and warped VRT (GDAL handles are not shared between
+    threads; GDAL releases the GIL while it warps), at most ``2 * threads`` stripes at once,
+    and written in order."""
+    with rasterio.open(path) as src, _warped(src, crs) as vrt:
+        profile = {"driver": "GTiff", "width": vrt.width, "height": vrt.height, "count": 4,
+                   "dtype": "uint8", "crs": vrt.crs, "transform": vrt.transform,
+                   "photometric": "RGB", "alpha": "YES", **layout}
+        tags = src.tags()
+    stripes = [Window(0, y, profile["width"], min(WARP_ROWS, profile["height"] - y))
+               for y in range(0, profile["height"], WARP_ROWS)]
+    local = threading.local()
+    opened: list[Any] = []
+    lock = threading.Lock()
+
+    def warp_stripe(window: Window) -> np.ndarray:
+        if not hasattr(local, "vrt"):
+            source = rasterio.open(path)
+            local.vrt = _warped(source, crs)
+            with lock:
+                opened.extend([local.vrt, source])
+        return local.vrt.read(window=window)
+
+    try:
+        with rasterio.open(dst, "w", **profile) as out, ThreadPoolExecutor(threads) as pool:
+            out.update_tags(**tags)
+            pending: deque = deque()
+            for window in stripes:
+                pending.append((window, pool.submit(warp_stripe, window)))
+                if len(pending) >= 2 * threads:
+                    done, future = pending.popleft()
+                    out.write(future.result(), window=done)
+            while pending:
+                done, future = pending.popleft()
+                out.write(future.result(), window=done)
+    finally:
+        for dataset in opened:
+            dataset.close()

@@ -1,6 +1,7 @@
 """``colorize --dst-crs``: the output reprojected onto a map grid, with an alpha band."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from rasterio.warp import reproject
 
 from geocolor.cli import main
 from geocolor.errors import RasterError, UsageError
+from geocolor.infer import warp
 from geocolor.infer.scene import colorize_scene
-from geocolor.infer.warp import utm_zone_crs
+from geocolor.infer.warp import utm_zone_crs, warp_output
 from geocolor.io.modelfile import LoadedModel, ModelCard
 
 H, W = 150, 200
@@ -77,8 +79,26 @@ def test_a_map_grid_scene_to_lon_lat_as_a_plain_geotiff_with_the_users_options(
     with rasterio.open(tmp_path / "o.tif") as out:
         assert out.crs.to_epsg() == 4326 and out.count == 4
         assert out.compression.name.lower() == "zstd" and out.profile["tiled"]
+        assert out.colorinterp[3] == ColorInterp.alpha
         lon, lat = out.transform * (out.width / 2, out.height / 2)
         assert 13.2 < lon < 14.2 and 44.9 < lat < 45.3  # UTM 33N: 100 km west of 15 E, 45 N
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.tif", "s.tif"]
+
+
+def test_the_warp_does_not_depend_on_its_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(warp, "WARP_ROWS", 16)  # many stripes, several in flight at once
+    colorize_scene(gcp_scene(tmp_path / "grd.tif"), tmp_path / "radar.tif", copy_model(),
+                   device="cpu")
+    warped = []
+    for threads in (1, 3):
+        out = shutil.copy(tmp_path / "radar.tif", tmp_path / f"threads{threads}.tif")
+        warp_output(Path(out), "utm", cog=True, options={}, threads=threads)
+        with rasterio.open(out) as ds:
+            warped.append(ds.read())
+    assert warped[0][3].any()
+    np.testing.assert_array_equal(warped[0], warped[1])
 
 
 @pytest.mark.parametrize("lon, lat, epsg", [(-118.2, 34.0, 32611), (10.0, -30.0, 32732),
