@@ -67,10 +67,9 @@ def _centre_lonlat(ds: rasterio.DatasetReader) -> tuple[float, float]:
     if ds.crs is not None and not ds.transform.is_identity:
         x, y = ds.transform * (ds.width / 2, ds.height / 2)
         crs = ds.crs
-    elif gcps and gcp_crs is not None:
-        x = sum(g.x for g in gcps) / len(gcps)
-        y = sum(g.y for g in gcps) / len(gcps)
-        crs = gcp_crs
+    elif gcps and gcp_crs is not None:  # the GCP nearest the centre: no mean across 180 E
+        centre = min(gcps, key=lambda g: (g.row - ds.height / 2) ** 2 + (g.col - ds.width / 2) ** 2)
+        x, y, crs = centre.x, centre.y, gcp_crs
     elif ds.rpcs is not None:
         return float(ds.rpcs.long_off), float(ds.rpcs.lat_off)
     else:

@@ -107,6 +107,19 @@ def test_utm_zone(lon: float, lat: float, epsg: int) -> None:
     assert utm_zone_crs(lon, lat).to_epsg() == epsg
 
 
+def test_utm_of_a_gcp_scene_across_the_antimeridian(tmp_path: Path) -> None:
+    from rasterio.control import GroundControlPoint
+
+    gcps = [GroundControlPoint(row=r, col=c, x=x, y=-17.0 - r / H * 0.5, z=0.0)
+            for r in (0, H // 2, H) for c, x in ((0, 179.7), (W // 2, 179.95), (W, -179.8))]
+    src = write_raster(tmp_path / "fiji.tif", db_scene(H, W, bands=1), crs=None, gcps=gcps,
+                       descriptions=("VV",))
+    with rasterio.open(src) as ds:
+        assert warp._centre_lonlat(ds)[0] == pytest.approx(179.95)  # not the mean, ~60 E
+    result = colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", dst_crs="utm")
+    assert result["dst_crs"] == "EPSG:32760"  # zone 60 south
+
+
 def test_what_cannot_be_warped_is_refused_before_any_work(tmp_path: Path) -> None:
     src = gcp_scene(tmp_path / "grd.tif")
     with pytest.raises(UsageError, match="needs a GeoTIFF output"):
