@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import CRSError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform as transform_coords
@@ -109,7 +109,8 @@ def warp_output(
         os.replace(target, path)
     except RASTER_ERRORS as exc:
         raise OutputError(
-            f"{path}: cannot reproject it to {dst_crs} ({str(exc).strip().splitlines()[0]})"
+            f"{named_after or path}: cannot reproject it to {dst_crs} "
+            f"({str(exc).strip().splitlines()[0]})"
         ) from None
     finally:
         scratch.unlink(missing_ok=True)
@@ -118,9 +119,11 @@ def warp_output(
 
 
 def _warped(src: rasterio.DatasetReader, crs: CRS) -> WarpedVRT:
-    """``src`` on GDAL's suggested grid in ``crs`` (bilinear, alpha band added). With a
-    transform passed in, rasterio 1.4 drops a GCP source's GCPs, so none is."""
-    return WarpedVRT(src, crs=crs, resampling=Resampling.bilinear, add_alpha=True)
+    """``src`` on GDAL's suggested grid in ``crs``, bilinear, with an alpha band: the
+    source's own (an ``--alpha`` output), warped, or one added. With a transform passed in,
+    rasterio 1.4 drops a GCP source's GCPs, so none is."""
+    has_alpha = ColorInterp.alpha in src.colorinterp
+    return WarpedVRT(src, crs=crs, resampling=Resampling.bilinear, add_alpha=not has_alpha)
 
 
 def _warp_in_stripes(path: Path, crs: CRS, dst: Path, layout: dict[str, str], threads: int) -> None:

@@ -69,6 +69,19 @@ def test_a_gcp_scene_is_warped_onto_its_utm_zone_with_an_alpha_band(tmp_path: Pa
     assert np.abs(got - want).mean() < 2.0 and np.corrcoef(got, want)[0, 1] > 0.99
 
 
+@pytest.mark.parametrize("cog", [True, False])
+def test_an_alpha_output_keeps_one_alpha_band(tmp_path: Path, cog: bool) -> None:
+    """With --alpha the output has an alpha band already: the warp carries it."""
+    src = gcp_scene(tmp_path / "grd.tif")
+    colorize_scene(src, tmp_path / "mask.tif", copy_model(), device="cpu", dst_crs="utm")
+    colorize_scene(src, tmp_path / "alpha.tif", copy_model(), device="cpu", dst_crs="utm",
+                   alpha=True, cog=cog)
+    with rasterio.open(tmp_path / "mask.tif") as a, rasterio.open(tmp_path / "alpha.tif") as b:
+        assert b.count == 4 and b.colorinterp[3] == ColorInterp.alpha
+        assert (a.transform, a.shape) == (b.transform, b.shape)
+        assert np.mean(a.read(4) == b.read(4)) > 0.99
+
+
 def test_a_map_grid_scene_to_lon_lat_as_a_plain_geotiff_with_the_users_options(
     tmp_path: Path,
 ) -> None:
