@@ -14,7 +14,7 @@ from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from geocolor.io.modelfile import ModelCard, save_model
+from geocolor.io.modelfile import LoadedModel, ModelCard, save_model
 from geocolor.models.unet import UNetGenerator
 
 #: U-Net small enough for 64-px tiles: 4 levels -> sides must be multiples of 16.
@@ -128,6 +128,14 @@ class ChannelCopy(torch.nn.Module):
         self.calls += 1
         self.tiles += x.shape[0]
         return x.repeat(1, 3, 1, 1)
+
+
+def copy_model(network: torch.nn.Module | None = None) -> LoadedModel:
+    """A loaded SAR 'model' (VV dB card, 64-px tiles) whose network is ``network`` or a
+    :class:`ChannelCopy`: its colours are its input, so outputs can be checked exactly."""
+    card = ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
+                     input={"sar_scaling": dict(DB_VV), "tile_size": 64})
+    return LoadedModel(card=card, network=network or ChannelCopy())
 
 
 class TileNormalised(ChannelCopy):

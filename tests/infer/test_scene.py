@@ -9,11 +9,9 @@ import rasterio
 import torch
 from colorize_fakes import (
     CRS_UTM,
-    DB_VV,
-    TINY_ARGS,
     TRANSFORM,
-    ChannelCopy,
     TileNormalised,
+    copy_model,
     corner_gcps,
     db_scene,
     save_tiny_sar_model,
@@ -24,13 +22,7 @@ from colorize_fakes import (
 from geocolor.errors import OutputError, RasterError, UsageError
 from geocolor.infer.scene import colorize_scene
 from geocolor.infer.tiling import TileGrid, seam_ratio
-from geocolor.io.modelfile import LoadedModel, ModelCard, load_model
-
-
-def copy_model(network: torch.nn.Module | None = None) -> LoadedModel:
-    card = ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
-                     input={"sar_scaling": dict(DB_VV), "tile_size": 64})
-    return LoadedModel(card=card, network=network or ChannelCopy())
+from geocolor.io.modelfile import load_model
 
 
 def expected_grey(db: np.ndarray) -> np.ndarray:

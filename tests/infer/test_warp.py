@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
-from colorize_fakes import DB_VV, TINY_ARGS, ChannelCopy, corner_gcps, db_scene, write_raster
+from colorize_fakes import ChannelCopy, copy_model, corner_gcps, db_scene, write_raster
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.warp import reproject
 
@@ -17,15 +17,8 @@ from geocolor.errors import RasterError, UsageError
 from geocolor.infer import warp
 from geocolor.infer.scene import colorize_scene
 from geocolor.infer.warp import utm_zone_crs, warp_output
-from geocolor.io.modelfile import LoadedModel, ModelCard
 
 H, W = 150, 200
-
-
-def copy_model() -> LoadedModel:
-    card = ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
-                     input={"sar_scaling": dict(DB_VV), "tile_size": 64})
-    return LoadedModel(card=card, network=ChannelCopy())
 
 
 def gcp_scene(path: Path) -> Path:
@@ -140,7 +133,7 @@ def test_what_cannot_be_warped_is_refused_before_any_work(tmp_path: Path) -> Non
     with pytest.raises(UsageError, match="not a CRS"):
         colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", dst_crs="EPSG:99999")
     network = ChannelCopy()
-    model = LoadedModel(card=copy_model().card, network=network)
+    model = copy_model(network)
     bare = write_raster(tmp_path / "bare.tif", db_scene(40, 50, bands=1), crs=None,
                         descriptions=("VV",))
     with pytest.raises(RasterError, match="no georeference"):
