@@ -206,47 +206,56 @@ class _OutputJob:
         survives. Returns :func:`~geocolor.infer.stream.stream`'s figures, with the overview,
         finalisation and warp times added to its timing and, after a warp, the CRS used
         (``dst_crs``)."""
+        with (
+            atomic_path(self.dst, suffix=self.dst.suffix) as target_tmp,
+            reporting_disk_full(self.dst),
+        ):
+            stats = self._write(runner, batch_size, progress, target_tmp)
+            if preview is not None:  # in the input's geometry, side by side
+                write_scene_preview(self.src, self.sar, target_tmp, Path(preview))
+            if self.dst_crs is not None:
+                t0 = time.perf_counter()
+                stats["dst_crs"] = warp_output(
+                    target_tmp, self.dst_crs, self.cog, self.options, named_after=self.dst
+                )
+                stats["timing"]["warp_s"] = round(time.perf_counter() - t0, 3)
+        return stats
+
+    def _write(
+        self, runner: Runner, batch_size: int, progress: ProgressFn | None, target: Path
+    ) -> dict[str, Any]:
+        """Stream the scene and finish the output file at ``target``. The parts made on the
+        way (scratch file, COG parts, overview levels) are removed whatever happens, before
+        a preview or a warp reads the output."""
         scratch = temporary_path_for(self.dst, ".tif")
         grid = self.grid
         overviews = scratch_overviews(self.fmt, self.cog, grid.width, grid.height, self.options)
         pyramid = direct = None
         try:
-            with (
-                atomic_path(self.dst, suffix=self.dst.suffix) as target_tmp,
-                reporting_disk_full(self.dst),
-            ):
-                if self.fmt == "gtiff" and self.cog and self.mask_mode != "alpha":
-                    direct, pyramid = self._streamed_outputs(scratch, overviews)
-                stats = stream(
-                    self.src,
-                    self.sar,
-                    grid,
-                    runner,
-                    batch_size,
-                    scratch,
-                    self.georef,
-                    self.mask_mode,
-                    self._scratch_options(),
-                    None if pyramid is not None else overviews,
-                    progress,
-                    self.threads,
-                    pyramid,
-                    direct,
-                )
-                if stats["tiles_run"] == 0:
-                    raise RasterError(f"{self.src}: has no valid pixels (all nodata)")
-                if direct is not None:
-                    self._assemble_cog(direct, pyramid, scratch, target_tmp, stats["timing"])
-                else:
-                    self._finalise_scratch(scratch, pyramid, target_tmp, stats["timing"])
-                if preview is not None:  # in the input's geometry, side by side
-                    write_scene_preview(self.src, self.sar, target_tmp, Path(preview))
-                if self.dst_crs is not None:
-                    t0 = time.perf_counter()
-                    stats["dst_crs"] = warp_output(
-                        target_tmp, self.dst_crs, self.cog, self.options, named_after=self.dst
-                    )
-                    stats["timing"]["warp_s"] = round(time.perf_counter() - t0, 3)
+            if self.fmt == "gtiff" and self.cog and self.mask_mode != "alpha":
+                direct, pyramid = self._streamed_outputs(scratch, overviews)
+            stats = stream(
+                self.src,
+                self.sar,
+                grid,
+                runner,
+                batch_size,
+                scratch,
+                self.georef,
+                self.mask_mode,
+                self._scratch_options(),
+                None if pyramid is not None else overviews,
+                progress,
+                self.threads,
+                pyramid,
+                direct,
+            )
+            if stats["tiles_run"] == 0:
+                raise RasterError(f"{self.src}: has no valid pixels (all nodata)")
+            if direct is not None:
+                self._assemble_cog(direct, pyramid, scratch, target, stats["timing"])
+            else:
+                self._finalise_scratch(scratch, pyramid, target, stats["timing"])
         finally:
             if pyramid is not None:
                 pyramid.remove()
