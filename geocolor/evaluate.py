@@ -254,12 +254,13 @@ SAR_METHOD_LABELS = {
 def _check_sar_scaling(model: LoadedModel, data_scaling: str) -> dict[str, Any]:
     from geocolor.data.sarscale import differing_fields, preset
 
-    data = preset(data_scaling).to_dict()
+    scaling = preset(data_scaling)
+    data = scaling.to_dict()
     card = dict(model.card.input.get("sar_scaling") or {})
     if not card:
         log.warning("%s: model card records no SAR scaling; assuming the data's (%s)", model.path, data_scaling)
         return {"name": data_scaling, **data}
-    differs = differing_fields(card, preset(data_scaling))
+    differs = differing_fields(card, scaling)
     if differs:
         name = card.get("name") or card.get("scheme")
         raise DataError(

@@ -387,14 +387,19 @@ def _decibels(x: np.ndarray, scale: str) -> np.ndarray:
     return db
 
 
+def _every_value(dtype: str) -> np.ndarray:
+    """Every value of a native 8- or 16-bit integer ``dtype``, in the order of its bit
+    patterns read as unsigned (256 or 65,536 values): what the lookup tables are made of."""
+    size = np.dtype(dtype).itemsize
+    return np.arange(2 ** (8 * size), dtype=np.dtype(f"u{size}")).view(dtype)
+
+
 @functools.lru_cache(maxsize=4)
 def _db_table(scale: str, dtype: str) -> np.ndarray:
     """:func:`_decibels` of every value of a native 8- or 16-bit integer ``dtype``, indexed by
     bit pattern (float32)."""
-    size = np.dtype(dtype).itemsize
-    values = np.arange(2 ** (8 * size), dtype=np.dtype(f"u{size}")).view(dtype).astype(np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        table = _decibels(values, scale)
+        table = _decibels(_every_value(dtype).astype(np.float32), scale)
     table.flags.writeable = False
     return table
 
@@ -403,9 +408,7 @@ def _db_table(scale: str, dtype: str) -> np.ndarray:
 def _unit_table(sar: SarInput, dtype: str) -> np.ndarray:
     """:meth:`SarInput.convert` of every value of the native 8- or 16-bit integer ``dtype``,
     indexed by its bit pattern read as unsigned (float32, 256 or 65,536 entries)."""
-    size = np.dtype(dtype).itemsize
-    patterns = np.arange(2 ** (8 * size), dtype=np.dtype(f"u{size}"))
-    table = sar.convert(patterns.view(dtype))
+    table = sar.convert(_every_value(dtype))
     table.flags.writeable = False
     return table
 
