@@ -121,6 +121,10 @@ def _tile_progress(bar: Any) -> Any:
               help="Reproject SAR outputs onto this CRS: EPSG:32611, WKT, PROJ, or 'utm' (the UTM "
                    "zone of the scene's centre); bilinear, about the input's pixel size, alpha "
                    "band outside the scene. A GRD is warped by its GCPs: not terrain-corrected.")
+@click.option("--dst-res", type=float, default=None, metavar="RES",
+              help="With --dst-crs: the pixel size in the CRS's units (metres for UTM), on a "
+                   "grid aligned to it (gdalwarp -tap): 10 gives Sentinel-2's 10-m grid "
+                   "[default: about the input's].")
 @click.option("--preview", type=click.Path(path_type=Path), default=None,
               help="Side-by-side PNG (input | colorized); a directory when there are several inputs.")
 @click.option("--mask-out", type=click.Path(path_type=Path), default=None,
@@ -150,6 +154,7 @@ def colorize(
     creation_options: tuple[tuple[str, str], ...],
     alpha: bool,
     dst_crs: str | None,
+    dst_res: float | None,
     preview: Path | None,
     mask_out: Path | None,
     overwrite: bool,
@@ -176,7 +181,7 @@ def colorize(
     """
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
-    from geocolor.infer.warp import check_dst_crs
+    from geocolor.infer.warp import check_dst_crs, check_dst_res
     from geocolor.io.diskspace import silence_libtiff_stderr
 
     if verbosity(ctx) <= 0:
@@ -196,6 +201,7 @@ def colorize(
         skip_existing=skip_existing, backend=backend,
         tta="d4" if tta_rotations else "flips" if tta else None, cpu_bf16=cpu_bf16,
         dst_crs=None if dst_crs is None else check_dst_crs(dst_crs),
+        dst_res=check_dst_res(dst_res, dst_crs),
     )
     _check_creation_options(jobs, dict(creation_options), cog, alpha)
     models = ModelCache()

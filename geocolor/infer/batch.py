@@ -70,6 +70,7 @@ class ColorizeOptions:
     tta: str | None = None  # "flips" | "d4": test-time augmentation (geocolor.models.tta)
     cpu_bf16: bool = False  # bf16 on CPUs with native bf16 (geocolor.infer.backend.use_cpu_bf16)
     dst_crs: str | None = None  # reproject SAR outputs onto this CRS (geocolor.infer.warp)
+    dst_res: float | None = None  # ... at this pixel size, on a grid aligned to it
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -384,5 +385,6 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
         tta=options.tta,
         cpu_bf16=options.cpu_bf16,
         dst_crs=options.dst_crs,
+        dst_res=options.dst_res,
     )
 

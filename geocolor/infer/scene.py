@@ -88,7 +88,7 @@ from geocolor.infer.stream import (
     writer_threads,
 )
 from geocolor.infer.tiling import TileGrid
-from geocolor.infer.warp import check_dst_crs, warp_output
+from geocolor.infer.warp import check_dst_crs, check_dst_res, map_grid, target_crs, warp_output
 from geocolor.io.atomic import atomic_path, temporary_path_for
 from geocolor.io.creation import check_creation_options, output_driver
 from geocolor.io.diskspace import reporting_disk_full
@@ -164,6 +164,20 @@ def _check_run_options(batch_size: int | None, blend_threads: int | None, tta: s
         raise UsageError(f"--tta: unknown mode {tta!r}; choose one of {', '.join(TTA_MODES)}")
 
 
+def _check_map_target(
+    ds: rasterio.DatasetReader, src: Path, georef: dict[str, Any], dst_crs: str,
+    dst_res: float | None,
+) -> None:
+    """Refuse, before any work, a ``dst_crs`` warp of a raster without georeference and a
+    ``dst_res`` in the wrong unit (:func:`~geocolor.infer.warp.map_grid`): the output has
+    the input's geometry, so the input's grid is the output's."""
+    if georef["kind"] == "none":
+        raise RasterError(f"{src}: has no georeference (CRS and transform, GCPs or RPCs) "
+                          "to place it on a map; drop --dst-crs")
+    if dst_res is not None:
+        map_grid(ds, target_crs(ds, dst_crs), dst_res)
+
+
 def _mask_mode(sar: SarInput, alpha: bool, fmt: str) -> str | None:
     """How nodata is written: ``"alpha"`` (an alpha band: asked for, or a PNG), ``"mask"``
     (a GeoTIFF's internal mask) or None (a scene without nodata, or a JPEG)."""
@@ -196,6 +210,7 @@ class _OutputJob:
     mask_mode: str | None
     threads: int
     dst_crs: str | None = None
+    dst_res: float | None = None
 
     def run(
         self, runner: Runner, batch_size: int, progress: ProgressFn | None,
@@ -204,8 +219,8 @@ class _OutputJob:
         """Stream the scene into ``dst`` (renamed into place when complete), write the
         ``preview``, and reproject the output onto ``dst_crs`` if given; no temporary file
         survives. Returns :func:`~geocolor.infer.stream.stream`'s figures, with the overview,
-        finalisation and warp times added to its timing and, after a warp, the CRS used
-        (``dst_crs``)."""
+        finalisation and warp times added to its timing and, after a warp, the CRS and pixel
+        size used (``dst_crs``, ``dst_res``)."""
         with (
             atomic_path(self.dst, suffix=self.dst.suffix) as target_tmp,
             reporting_disk_full(self.dst),
@@ -215,9 +230,9 @@ class _OutputJob:
                 write_scene_preview(self.src, self.sar, target_tmp, Path(preview))
             if self.dst_crs is not None:
                 t0 = time.perf_counter()
-                stats["dst_crs"] = warp_output(
-                    target_tmp, self.dst_crs, self.cog, self.options, named_after=self.dst
-                )
+                warped = warp_output(target_tmp, self.dst_crs, self.cog, self.options,
+                                     res=self.dst_res, named_after=self.dst)
+                stats["dst_crs"], stats["dst_res"] = warped["crs"], warped["res"]
                 stats["timing"]["warp_s"] = round(time.perf_counter() - t0, 3)
         return stats
 
@@ -347,6 +362,7 @@ def colorize_scene(
     cpu_bf16: bool = False,
     blend_threads: int | None = None,
     dst_crs: str | None = None,
+    dst_res: float | None = None,
 ) -> ColorizeResult:
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
@@ -392,6 +408,9 @@ def colorize_scene(
             ``utm``: the UTM zone of the scene's centre): bilinear, GDAL's suggested pixel
             size, an alpha band outside the footprint; from the GCPs for a GRD, which is not
             terrain correction (:mod:`geocolor.infer.warp`). None: the input's grid.
+        dst_res: with ``dst_crs``, the output's pixel size in that CRS's units (metres for
+            UTM), on a grid whose pixel edges are whole multiples of it (as ``gdalwarp -tap``;
+            10 gives Sentinel-2's 10-m grid in a UTM zone). None: GDAL's suggested size.
 
     Returns:
         A :class:`~geocolor.infer.result.ColorizeResult` (kind ``"sar"``): input,
@@ -418,6 +437,7 @@ def colorize_scene(
         if fmt != "gtiff":
             raise UsageError(f"--dst-crs needs a GeoTIFF output; {dst} is {fmt.upper()}")
         dst_crs = check_dst_crs(dst_crs)
+    dst_res = check_dst_res(dst_res, dst_crs)
     dev = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
     options = parse_creation_options(creation_options)
     check_creation_options(
@@ -442,9 +462,8 @@ def colorize_scene(
                 tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width, size_multiple(loaded))
             grid = TileGrid(ds.height, ds.width, tile, overlap)
             georef = georeference(ds) if fmt == "gtiff" else {"kind": "none"}
-        if dst_crs is not None and georef["kind"] == "none":
-            raise RasterError(f"{src}: has no georeference (CRS and transform, GCPs or RPCs) "
-                              "to place it on a map; drop --dst-crs")
+            if dst_crs is not None:
+                _check_map_target(ds, src, georef, dst_crs, dst_res)
         log.info(
             "%s: %s; %d tile%s of %d px (overlap %d)",
             src,
@@ -462,7 +481,7 @@ def colorize_scene(
         job = _OutputJob(
             src, dst, fmt, cog, sar, grid, georef, options, _mask_mode(sar, alpha, fmt),
             threads=writer_threads(dev.type) if blend_threads is None else blend_threads,
-            dst_crs=dst_crs,
+            dst_crs=dst_crs, dst_res=dst_res,
         )
         stats = job.run(runner, batch_size, progress, preview)
     return ColorizeResult(
@@ -486,6 +505,7 @@ def colorize_scene(
             "overlap": overlap,
             "batch_size": batch_size,
             "dst_crs": stats.get("dst_crs"),
+            "dst_res": stats.get("dst_res"),
             "timing": stats["timing"],
         },
     )

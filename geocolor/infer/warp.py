@@ -4,18 +4,22 @@ A GRD measurement is in radar geometry: its rows and columns follow the satellit
 and only its ground control points (GCPs) tie it to the map. Its colorized output keeps
 that geometry, like the input. ``--dst-crs`` reprojects the output onto a map CRS in the
 same run, GDAL's warper fitting the GCPs (or using the input's CRS and transform, or its
-RPCs): bilinear, at GDAL's suggested pixel size (about the input's), with an alpha band
-that is 0 outside the scene's footprint and where the input was nodata. Fitting GCPs is
+RPCs): bilinear, with an alpha band that is 0 outside the scene's footprint and where the
+input was nodata. The grid is GDAL's suggested one (about the input's pixel size), or with
+``--dst-res`` one of that pixel size whose pixel edges are whole multiples of it (as
+``gdalwarp -tr RES RES -tap``; at 10 m in a UTM zone: Sentinel-2's grid). Fitting GCPs is
 not terrain correction: in relief, terrain-correct the SAR first (e.g. SNAP's Range-Doppler
 Terrain Correction) and colorize that sigma0 GeoTIFF.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +28,12 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import CRSError
+from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import reproject
 from rasterio.warp import transform as transform_coords
 from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 
 from geocolor.device import usable_cores
 from geocolor.errors import OutputError, RasterError, UsageError
@@ -38,6 +45,10 @@ from geocolor.io.raster import RASTER_ERRORS
 UTM = "utm"
 #: Rows of the warped output per stripe (what one thread warps at a time).
 WARP_ROWS = 512
+#: ``--dst-res`` is refused when it is finer than GDAL's suggested pixel size divided by the
+#: first, or coarser than it times the second: a pixel size in the wrong unit (metres for
+#: degrees: a 1-pixel output; centimetres for metres: a disk filled).
+RES_RANGE = (8.0, 100.0)
 
 
 def check_dst_crs(text: str) -> str:
@@ -53,6 +64,20 @@ def check_dst_crs(text: str) -> str:
             f"--dst-crs {text!r}: not a CRS; give e.g. EPSG:32611, a WKT or PROJ string, or utm"
         ) from None
     return text
+
+
+def check_dst_res(res: float | None, dst_crs: str | None) -> float | None:
+    """``res`` (a pixel size in ``dst_crs``'s units, or None) when it is a positive number
+    and ``dst_crs`` is given; else a UsageError."""
+    if res is None:
+        return None
+    if dst_crs is None:
+        raise UsageError(f"--dst-res {res:g} sets the pixel size of a reprojection; "
+                         "give --dst-crs too (e.g. --dst-crs utm)")
+    if not (math.isfinite(res) and res > 0):
+        raise UsageError(f"--dst-res {res:g}: give a positive pixel size, e.g. 10 (metres in "
+                         "a UTM zone)")
+    return float(res)
 
 
 def utm_zone_crs(lon: float, lat: float) -> CRS:
@@ -80,31 +105,35 @@ def _centre_lonlat(ds: rasterio.DatasetReader) -> tuple[float, float]:
     return float(lons[0]), float(lats[0])
 
 
+def target_crs(src: rasterio.DatasetReader, dst_crs: str) -> CRS:
+    """The CRS that ``dst_crs`` (checked by :func:`check_dst_crs`) names for ``src``."""
+    return utm_zone_crs(*_centre_lonlat(src)) if dst_crs == UTM else CRS.from_user_input(dst_crs)
+
+
 def warp_output(
-    path: Path, dst_crs: str, cog: bool, options: dict[str, str], *,
+    path: Path, dst_crs: str, cog: bool, options: dict[str, str], *, res: float | None = None,
     named_after: Path | None = None, threads: int | None = None,
-) -> str:
+) -> dict[str, Any]:
     """Reproject the finished RGB GeoTIFF ``path`` onto ``dst_crs`` (see the module
     docstring), in place; its geocolor tags are kept.
 
-    The warp is written to a tiled GeoTIFF under a temporary name: the output itself when
-    ``cog`` is False (with the user's creation ``options``), else a scratch file that GDAL's
-    COG driver copies (``options`` again) to another temporary name. The result is renamed
-    over ``path``. The temporary names are made from ``named_after`` (the final output, when
-    ``path`` is itself a temporary). ``threads`` (default: the usable cores) warp stripes of
-    rows at once; the result does not depend on their number. Returns the CRS used
-    (``EPSG:NNNN``, or WKT).
+    ``res``: the pixel size in ``dst_crs``'s units, on a grid whose pixel edges are whole
+    multiples of it; None: GDAL's suggested grid. The warp is written to a tiled GeoTIFF
+    under a temporary name: the output itself when ``cog`` is False (with the user's
+    creation ``options``), else a scratch file that GDAL's COG driver copies (``options``
+    again) to another temporary name. The result is renamed over ``path``. The temporary
+    names are made from ``named_after`` (the final output, when ``path`` is itself a
+    temporary). ``threads`` (default: the usable cores) warp stripes of rows at once; the
+    result does not depend on their number. Returns the CRS used (``crs``: ``EPSG:NNNN``,
+    or WKT) and the pixel size (``res``).
     """
     scratch = temporary_path_for(named_after or path, ".tif")
     target = temporary_path_for(named_after or path, ".tif")
     try:
-        if dst_crs == UTM:
-            with rasterio.open(path) as src:
-                crs = utm_zone_crs(*_centre_lonlat(src))
-        else:
-            crs = CRS.from_user_input(dst_crs)
+        with rasterio.open(path) as src:
+            grid = map_grid(src, target_crs(src, dst_crs), res)
         layout = SCRATCH_OPTIONS if cog else {**DEFAULT_GTIFF_OPTIONS, **options}
-        _warp_in_stripes(path, crs, scratch, layout, threads or usable_cores())
+        _warp_in_stripes(path, grid, scratch, layout, threads or usable_cores())
         finalise(scratch, target, "gtiff", cog, options)
         os.replace(target, path)
     except RASTER_ERRORS as exc:
@@ -115,41 +144,92 @@ def warp_output(
     finally:
         scratch.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
-    return crs.to_string()
+    return {"crs": grid.crs.to_string(), "res": grid.transform.a}
 
 
-def _warped(src: rasterio.DatasetReader, crs: CRS) -> WarpedVRT:
-    """``src`` on GDAL's suggested grid in ``crs``, bilinear, with an alpha band: the
-    source's own (an ``--alpha`` output), warped, or one added. With a transform passed in,
-    rasterio 1.4 drops a GCP source's GCPs, so none is."""
-    has_alpha = ColorInterp.alpha in src.colorinterp
-    return WarpedVRT(src, crs=crs, resampling=Resampling.bilinear, add_alpha=not has_alpha)
+@dataclass(frozen=True)
+class MapGrid:
+    """The grid of a warped output: its CRS, north-up ``transform`` and size in pixels."""
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
 
 
-def _warp_in_stripes(path: Path, crs: CRS, dst: Path, layout: dict[str, str], threads: int) -> None:
-    """Write ``path`` warped onto ``crs`` to the RGBA GeoTIFF ``dst`` (creation options
+def map_grid(src: rasterio.DatasetReader, crs: CRS, res: float | None) -> MapGrid:
+    """The grid ``src`` is warped onto in ``crs``: GDAL's suggested one (its extent and about
+    the source's pixel size), or with ``res`` that extent widened to whole multiples of
+    ``res`` (``gdalwarp -tr res res -tap``). A UsageError when ``res`` is outside
+    :data:`RES_RANGE` around the suggested pixel size."""
+    with WarpedVRT(src, crs=crs) as vrt:  # GDAL's suggested output (GDALSuggestedWarpOutput2)
+        suggested = MapGrid(crs, vrt.transform, vrt.width, vrt.height)
+        left, bottom, right, top = vrt.bounds
+    if res is None:
+        return suggested
+    left, bottom = math.floor(left / res) * res, math.floor(bottom / res) * res
+    right, top = math.ceil(right / res) * res, math.ceil(top / res) * res
+    grid = MapGrid(crs, Affine(res, 0.0, left, 0.0, -res, top), round((right - left) / res),
+                   round((top - bottom) / res))
+    finer, coarser = RES_RANGE
+    if not suggested.transform.a / finer <= res <= suggested.transform.a * coarser:
+        unit = "degree" if crs.is_geographic else (crs.linear_units or "unknown")
+        raise UsageError(
+            f"--dst-res {res:g} makes a {grid.width} x {grid.height} output for "
+            f"{src.name}: the pixel size is in the CRS's unit ({unit}); GDAL suggests "
+            f"{suggested.transform.a:.6g} here"
+        )
+    return grid
+
+
+def _reproject_window(src: rasterio.DatasetReader, grid: MapGrid, window: Window) -> np.ndarray:
+    """The ``window`` of ``grid`` warped from ``src`` (its CRS and transform, GCPs or RPCs;
+    its mask or alpha band): RGBA uint8 (4, rows, columns), bilinear, alpha 0 outside.
+    GDAL reads only the source blocks the window needs. (A warped VRT would do the same,
+    but rasterio 1.4's drops a GCP source's GCPs when given a transform.)"""
+    alpha = ColorInterp.alpha in src.colorinterp
+    out = np.zeros((4, int(window.height), int(window.width)), np.uint8)
+    gcps, gcp_crs = src.gcps
+    if src.crs is not None and not src.transform.is_identity:
+        georef: dict[str, Any] = {}
+    elif gcps:
+        georef = {"gcps": gcps, "src_crs": gcp_crs}
+    else:
+        georef = {"rpcs": src.rpcs, "src_crs": "EPSG:4326"}
+    reproject(
+        rasterio.band(src, [1, 2, 3, 4] if alpha else [1, 2, 3]), out,
+        dst_transform=window_transform(window, grid.transform), dst_crs=grid.crs,
+        resampling=Resampling.bilinear, src_alpha=4 if alpha else 0, dst_alpha=4,
+        dst_nodata=None, **georef,
+    )
+    return out
+
+
+def _warp_in_stripes(
+    path: Path, grid: MapGrid, dst: Path, layout: dict[str, str], threads: int
+) -> None:
+    """Write ``path`` warped onto ``grid`` to the RGBA GeoTIFF ``dst`` (creation options
     ``layout``), its tags kept. Stripes of :data:`WARP_ROWS` rows are warped by ``threads``
-    threads, each with its own dataset and warped VRT (GDAL handles are not shared between
-    threads; GDAL releases the GIL while it warps), at most ``2 * threads`` stripes at once,
-    and written in order."""
-    with rasterio.open(path) as src, _warped(src, crs) as vrt:
-        profile = {"driver": "GTiff", "width": vrt.width, "height": vrt.height, "count": 4,
-                   "dtype": "uint8", "crs": vrt.crs, "transform": vrt.transform,
-                   "photometric": "RGB", "alpha": "YES", **layout}
+    threads, each with its own dataset (GDAL handles are not shared between threads; GDAL
+    releases the GIL while it warps), at most ``2 * threads`` stripes at once, and written
+    in order."""
+    with rasterio.open(path) as src:
         tags = src.tags()
-    stripes = [Window(0, y, profile["width"], min(WARP_ROWS, profile["height"] - y))
-               for y in range(0, profile["height"], WARP_ROWS)]
+    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 4,
+               "dtype": "uint8", "crs": grid.crs, "transform": grid.transform,
+               "photometric": "RGB", "alpha": "YES", **layout}
+    stripes = [Window(0, y, grid.width, min(WARP_ROWS, grid.height - y))
+               for y in range(0, grid.height, WARP_ROWS)]
     local = threading.local()
     opened: list[Any] = []
     lock = threading.Lock()
 
     def warp_stripe(window: Window) -> np.ndarray:
-        if not hasattr(local, "vrt"):
-            source = rasterio.open(path)
-            local.vrt = _warped(source, crs)
+        if not hasattr(local, "source"):
+            local.source = rasterio.open(path)
             with lock:
-                opened.extend([local.vrt, source])
-        return local.vrt.read(window=window)
+                opened.append(local.source)
+        return _reproject_window(local.source, grid, window)
 
     try:
         with rasterio.open(dst, "w", **profile) as out, ThreadPoolExecutor(threads) as pool:
