@@ -39,7 +39,8 @@ from geocolor.cli.options import json_option, progress_enabled
 def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: int, sar_scaling: str | None,
              terrains: tuple[str, ...], limit_per_terrain: int | None, split: Path | None, subset: str,
              tile_size: int | None, train_colour: str | None, tta: bool, tta_rotations: bool) -> None:
-    """Evaluate MODEL (a .model file of either kind) on DATA, next to baselines.
+    """Evaluate MODEL (a .model file of either kind, or sar / semantic: a packaged
+    model) on DATA, next to baselines.
 
     \b
     SAR model:      DATA is a Kaggle-layout folder (v_2/<terrain>/s1, s2) or sar/ + opt/

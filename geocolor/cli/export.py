@@ -28,7 +28,7 @@ from geocolor.errors import OutputError
 @click.option("--opset", type=click.IntRange(min=13), default=17, help="ONNX opset version.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 def export(model: Path, output: Path, tile_size: int | None, opset: int, overwrite: bool) -> None:
-    """Export a SAR model file to ONNX (for ONNX Runtime, e.g. in QGIS plugins).
+    """Export a SAR model file (or sar: the packaged one) to ONNX (for ONNX Runtime).
 
     The graph maps x (batch, 1, T, T) float32 in [-1, 1] to y (batch, 3, T, T) in
     [-1, 1], batch dynamic, T the card's tile size; BatchNorm is folded. The model

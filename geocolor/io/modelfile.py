@@ -59,10 +59,11 @@ def default_model_path(kind: str) -> Path:
 def resolve_model_path(model: str | Path) -> Path:
     """``"sar"`` / ``"semantic"`` name the packaged models; anything else is a file path.
 
-    (A file that happens to be called ``sar`` in the current directory is ``./sar``.)
+    (A file that happens to be called ``sar`` in the current directory is ``./sar``.) A
+    ``Path("sar")``, as a command-line argument typed as a path arrives, names one too.
     """
-    if isinstance(model, str) and model in KINDS:
-        return default_model_path(model)
+    if str(model) in KINDS:
+        return default_model_path(str(model))
     return Path(model)
 
 

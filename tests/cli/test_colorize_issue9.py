@@ -129,6 +129,21 @@ def test_info_names_the_packaged_model(packaged: dict[str, Path]) -> None:
     assert json.loads(run(["info", "semantic", "--json"]).stdout)["card"]["kind"] == "semantic"
 
 
+def test_evaluate_and_export_take_the_packaged_names_too(
+    tmp_path: Path, packaged: dict[str, Path]
+) -> None:
+    """As colorize's --model and info: 'semantic' and 'sar' name the packaged models."""
+    photos = tmp_path / "photos" / "raw"
+    grey_png(photos / "a.png", colour=True)
+    r = run(["evaluate", "semantic", str(photos.parent), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["model"] == str(packaged["semantic"])
+    pytest.importorskip("onnx")
+    r = run(["export", "sar", "-o", str(tmp_path / "sar.onnx")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "sar.onnx").is_file()
+
+
 # ----------------------------------------------------------------------------- items 3, 4: nothing left behind
 
 
