@@ -187,6 +187,7 @@ class NullRunner:
     """A runner without a network: (B, 1, T, T) in [-1, 1] -> the same tile as (B, 3, T, T)."""
 
     pin_memory = False
+    engine = "none (the benchmark's null runner)"
 
     def __call__(self, x: Any) -> np.ndarray:
         return np.repeat(np.asarray(x, dtype=np.float32), 3, axis=1)

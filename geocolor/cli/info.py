@@ -28,6 +28,8 @@ def _format_raster(info: dict[str, Any]) -> str:
         lines.append("  rpcs:         yes")
     lines.append(f"  nodata:       {info['nodata']}")
     lines.append(f"  compression:  {info['compression'] or '-'}")
+    for key, value in info.get("geocolor", {}).items():  # a geocolor output's provenance
+        lines.append(f"  {key.removeprefix('GEOCOLOR_').lower() + ':':<13} {value}")
     for band in info["bands"]:
         r = band["range"]
         value_range = (

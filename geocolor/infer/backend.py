@@ -48,6 +48,8 @@ class Runner(Protocol):
 
     #: whether the reader should hand over page-locked (pinned) torch tensors
     pin_memory: bool
+    #: what computes the model, e.g. ``torch cpu float32`` (an output's GEOCOLOR_ENGINE tag)
+    engine: str
 
     def __call__(self, x: Any) -> np.ndarray: ...
 
@@ -186,6 +188,17 @@ class TorchRunner:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # every call has the same tile shape
 
+    @property
+    def engine(self) -> str:
+        """``torch <device type> <precision>``: float32, or the autocast's bfloat16 /
+        float16 (CUDA with ``amp``, the CPU with ``cpu_bf16``)."""
+        if self.device.type == "cuda" and self.amp:
+            half = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+            return f"torch cuda amp {half}"
+        if self.device.type == "cpu" and self.cpu_bf16:
+            return "torch cpu bfloat16"
+        return f"torch {self.device.type} float32"
+
     def __call__(self, x: Any) -> np.ndarray:
         return run_model(self.network, x, self.device, self.amp, self.cpu_bf16)
 
@@ -212,6 +225,7 @@ class OnnxRunner:
     """
 
     pin_memory = False
+    engine = "onnxruntime cpu float32"
 
     def __init__(self, model: bytes | str, threads: int | None = None) -> None:
         ort = require_onnxruntime()

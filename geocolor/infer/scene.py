@@ -40,10 +40,11 @@ network on a batch).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,23 @@ def _check_run_options(batch_size: int | None, blend_threads: int | None, tta: s
         raise UsageError(f"--tta: unknown mode {tta!r}; choose one of {', '.join(TTA_MODES)}")
 
 
+def provenance_tags(
+    model: LoadedModel, tile: int, overlap: int, runner: Runner, tta: str | None
+) -> dict[str, str]:
+    """What makes an output, for its dataset tags: the model file (name and SHA-256 of its
+    bytes; ``(in memory)`` for a model without a file), the tiling, and the engine (backend,
+    device, precision; test-time augmentation). The batch size is left out: the output does
+    not depend on it."""
+    tags = {"GEOCOLOR_MODEL": model.path.name if model.path else "(in memory)"}
+    if model.path is not None and model.path.is_file():
+        with open(model.path, "rb") as f:
+            tags["GEOCOLOR_MODEL_SHA256"] = hashlib.file_digest(f, "sha256").hexdigest()
+    tags["GEOCOLOR_TILING"] = f"{tile} px tiles, {overlap} px overlap"
+    engine = getattr(runner, "engine", type(runner).__name__)  # a runner of one's own
+    tags["GEOCOLOR_ENGINE"] = engine + (f", TTA {tta}" if tta else "")
+    return tags
+
+
 def _check_map_target(
     ds: rasterio.DatasetReader, src: Path, georef: dict[str, Any], dst_crs: str,
     dst_res: float | None,
@@ -211,6 +229,8 @@ class _OutputJob:
     threads: int
     dst_crs: str | None = None
     dst_res: float | None = None
+    #: what made the output (:func:`provenance_tags`), in its dataset tags
+    run_tags: dict[str, str] = field(default_factory=dict)
 
     def run(
         self, runner: Runner, batch_size: int, progress: ProgressFn | None,
@@ -264,6 +284,7 @@ class _OutputJob:
                 self.threads,
                 pyramid,
                 direct,
+                tags=output_tags(self.src, self.sar, self.run_tags),
             )
             if stats["tiles_run"] == 0:
                 raise RasterError(f"{self.src}: has no valid pixels (all nodata)")
@@ -318,7 +339,7 @@ class _OutputJob:
         t0 = time.perf_counter()
         fields = georeference_tags(
             scratch.with_name(f"{scratch.name}.template.tif"), self.grid.width, self.grid.height,
-            self.georef, output_tags(self.src, self.sar),
+            self.georef, output_tags(self.src, self.sar, self.run_tags),
         )
         direct.assemble(target, fields)
         timing["finalise_s"] = round(time.perf_counter() - t0, 3)
@@ -482,6 +503,7 @@ def colorize_scene(
             src, dst, fmt, cog, sar, grid, georef, options, _mask_mode(sar, alpha, fmt),
             threads=writer_threads(dev.type) if blend_threads is None else blend_threads,
             dst_crs=dst_crs, dst_res=dst_res,
+            run_tags=provenance_tags(loaded, tile, overlap, runner, tta),
         )
         stats = job.run(runner, batch_size, progress, preview)
     return ColorizeResult(

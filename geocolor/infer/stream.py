@@ -24,7 +24,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -389,12 +389,16 @@ class _Writer:
         self.valid[keep:, c0:c1] = False
 
 
-def output_tags(src: Path, sar: SarInput) -> dict[str, str]:
-    """The dataset tags of an output: geocolor's version, the input's name and how it was read."""
+def output_tags(
+    src: Path, sar: SarInput, run: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The dataset tags of an output: geocolor's version, the input's name and how it was
+    read, and ``run``'s (what made it: see :func:`geocolor.infer.scene.provenance_tags`)."""
     return {
         "GEOCOLOR_VERSION": __version__,
         "GEOCOLOR_SOURCE": src.name,
         "GEOCOLOR_INPUT": sar.describe(),
+        **(run or {}),
     }
 
 
@@ -456,6 +460,7 @@ def stream(
     blend_threads: int = 1,
     pyramid: StreamedOverviews | None = None,
     cog: CogWriter | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run reader, model and writer over the whole scene into ``scratch``, then build ``overviews``.
 
@@ -464,6 +469,7 @@ def stream(
     ``overviews`` is None; the caller finishes it once the scratch file is closed).
     ``cog``: the rows go to this COG's level 0 instead of a scratch file (``scratch``,
     ``options`` and ``overviews`` are then unused; the caller assembles it).
+    ``tags``: the scratch file's dataset tags (default :func:`output_tags`).
     """
     stop = threading.Event()
     to_model: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -474,7 +480,7 @@ def stream(
     ds = None
     if cog is None:
         ds = open_scratch(scratch, grid.width, grid.height, georef, mask_mode == "alpha", options)
-        ds.update_tags(**output_tags(src, sar))
+        ds.update_tags(**(output_tags(src, sar) if tags is None else tags))
     writer = _Writer(ds, grid, mask_mode, blend_threads, pyramid, cog)
     reader_thread = threading.Thread(
         target=_in_gdal_env(_reader),

@@ -173,13 +173,17 @@ def map_grid(src: rasterio.DatasetReader, crs: CRS, res: float | None) -> MapGri
                    round((top - bottom) / res))
     finer, coarser = RES_RANGE
     if not suggested.transform.a / finer <= res <= suggested.transform.a * coarser:
-        unit = "degree" if crs.is_geographic else (crs.linear_units or "unknown")
         raise UsageError(
             f"--dst-res {res:g} makes a {grid.width} x {grid.height} output for "
-            f"{src.name}: the pixel size is in the CRS's unit ({unit}); GDAL suggests "
+            f"{src.name}: the pixel size is in the CRS's unit ({_unit(crs)}); GDAL suggests "
             f"{suggested.transform.a:.6g} here"
         )
     return grid
+
+
+def _unit(crs: CRS) -> str:
+    """The unit of ``crs``'s coordinates: ``degree``, ``metre`` ..."""
+    return "degree" if crs.is_geographic else (crs.linear_units or "unknown unit")
 
 
 def _reproject_window(src: rasterio.DatasetReader, grid: MapGrid, window: Window) -> np.ndarray:
@@ -189,32 +193,39 @@ def _reproject_window(src: rasterio.DatasetReader, grid: MapGrid, window: Window
     but rasterio 1.4's drops a GCP source's GCPs when given a transform.)"""
     alpha = ColorInterp.alpha in src.colorinterp
     out = np.zeros((4, int(window.height), int(window.width)), np.uint8)
-    gcps, gcp_crs = src.gcps
-    if src.crs is not None and not src.transform.is_identity:
-        georef: dict[str, Any] = {}
-    elif gcps:
-        georef = {"gcps": gcps, "src_crs": gcp_crs}
-    else:
-        georef = {"rpcs": src.rpcs, "src_crs": "EPSG:4326"}
     reproject(
         rasterio.band(src, [1, 2, 3, 4] if alpha else [1, 2, 3]), out,
         dst_transform=window_transform(window, grid.transform), dst_crs=grid.crs,
         resampling=Resampling.bilinear, src_alpha=4 if alpha else 0, dst_alpha=4,
-        dst_nodata=None, **georef,
+        dst_nodata=None, **_source_georeference(src)[1],
     )
     return out
+
+
+def _source_georeference(src: rasterio.DatasetReader) -> tuple[str, dict[str, Any]]:
+    """How ``src`` is placed on the map (``transform``, ``gcps`` or ``rpcs``) and the
+    arguments that tell :func:`rasterio.warp.reproject` so."""
+    gcps, gcp_crs = src.gcps
+    if src.crs is not None and not src.transform.is_identity:
+        return "transform", {}
+    if gcps:
+        return "gcps", {"gcps": gcps, "src_crs": gcp_crs}
+    return "rpcs", {"rpcs": src.rpcs, "src_crs": "EPSG:4326"}
 
 
 def _warp_in_stripes(
     path: Path, grid: MapGrid, dst: Path, layout: dict[str, str], threads: int
 ) -> None:
     """Write ``path`` warped onto ``grid`` to the RGBA GeoTIFF ``dst`` (creation options
-    ``layout``), its tags kept. Stripes of :data:`WARP_ROWS` rows are warped by ``threads``
-    threads, each with its own dataset (GDAL handles are not shared between threads; GDAL
-    releases the GIL while it warps), at most ``2 * threads`` stripes at once, and written
-    in order."""
+    ``layout``), its tags kept and GEOCOLOR_WARP added (the grid and how). Stripes of
+    :data:`WARP_ROWS` rows are warped by ``threads`` threads, each with its own dataset
+    (GDAL handles are not shared between threads; GDAL releases the GIL while it warps), at
+    most ``2 * threads`` stripes at once, and written in order."""
     with rasterio.open(path) as src:
-        tags = src.tags()
+        how = {"transform": "its CRS and transform", "gcps": f"{len(src.gcps[0])} GCPs",
+               "rpcs": "RPCs"}[_source_georeference(src)[0]]
+        tags = {**src.tags(), "GEOCOLOR_WARP": f"{grid.crs.to_string()}, pixel size "
+                f"{grid.transform.a:.6g} {_unit(grid.crs)}, bilinear, from {how}"}
     profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 4,
                "dtype": "uint8", "crs": grid.crs, "transform": grid.transform,
                "photometric": "RGB", "alpha": "YES", **layout}

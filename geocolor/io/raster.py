@@ -136,6 +136,8 @@ def describe_raster(path: Path | str) -> dict[str, Any]:
             "compression": ds.compression.name if ds.compression else None,
             "interleave": ds.interleaving.name if ds.interleaving else None,
             "bands": bands,
+            # what made a geocolor output: version, input, model, tiling, engine, warp
+            "geocolor": {k: v for k, v in ds.tags().items() if k.startswith("GEOCOLOR_")},
         }
     for band in info["bands"]:
         band["nodata"] = _nan_to_str(band["nodata"])

@@ -47,6 +47,51 @@ def test_crs_and_transform_kept_exactly_on_odd_size(tmp_path: Path, sar_model: P
     assert result["tiles"] == len(TileGrid(257, 300, 64, 16)) and result["georeference"] == "transform"
 
 
+@pytest.mark.parametrize("cog", [True, False])  # the direct COG, and the scratch file's copy
+def test_an_output_says_what_made_it(tmp_path: Path, sar_model: Path, cog: bool) -> None:
+    """Tags name the model file (and its bytes' SHA-256), the tiling and the engine, and
+    `geocolor info` shows them: which model made an output stays known."""
+    import hashlib
+    import json
+
+    from click.testing import CliRunner
+
+    from geocolor.cli import main
+
+    src = write_raster(tmp_path / "s.tif", db_scene(90, 120), descriptions=("VV", "VH"))
+    colorize_scene(src, tmp_path / "o.tif", sar_model, device="cpu", cog=cog, tta="flips",
+                   overlap=8)
+    with rasterio.open(tmp_path / "o.tif") as out:
+        tags = out.tags()
+    assert tags["GEOCOLOR_MODEL"] == "tiny_vv_db.model"
+    assert tags["GEOCOLOR_MODEL_SHA256"] == hashlib.sha256(sar_model.read_bytes()).hexdigest()
+    assert tags["GEOCOLOR_TILING"] == "64 px tiles, 8 px overlap"
+    assert tags["GEOCOLOR_ENGINE"] == "torch cpu float32, TTA flips"
+    assert tags["GEOCOLOR_SOURCE"] == "s.tif"
+    info = CliRunner().invoke(main, ["info", str(tmp_path / "o.tif"), "--json"])
+    assert json.loads(info.stdout)["geocolor"]["GEOCOLOR_MODEL"] == "tiny_vv_db.model"
+    text = CliRunner().invoke(main, ["info", str(tmp_path / "o.tif")]).stdout
+    assert "  model:        tiny_vv_db.model" in text
+    assert "  engine:       torch cpu float32, TTA flips" in text
+
+
+def test_the_engine_tag_is_the_precision_that_ran(
+    tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geocolor.infer import backend
+
+    src = write_raster(tmp_path / "s.tif", db_scene(40, 50), descriptions=("VV", "VH"))
+    monkeypatch.setattr(backend, "use_cpu_bf16", lambda requested, *_: requested)  # as if native
+    colorize_scene(src, tmp_path / "bf16.tif", sar_model, device="cpu", cpu_bf16=True)
+    monkeypatch.setattr(backend, "use_cpu_bf16", lambda *_: False)  # a CPU without it: float32
+    colorize_scene(src, tmp_path / "f32.tif", sar_model, device="cpu", cpu_bf16=True)
+    engines = []
+    for name in ("bf16.tif", "f32.tif"):
+        with rasterio.open(tmp_path / name) as out:
+            engines.append(out.tags()["GEOCOLOR_ENGINE"])
+    assert engines == ["torch cpu bfloat16", "torch cpu float32"]
+
+
 def test_gcps_kept_exactly(tmp_path: Path, sar_model_vh_amplitude: Path) -> None:
     dn = (np.arange(90 * 70).reshape(90, 70) % 500 + 20).astype(np.uint16)
     dn[:, :4] = 0  # zero border of a GRD product

@@ -43,6 +43,8 @@ def test_a_gcp_scene_is_warped_onto_its_utm_zone_with_an_alpha_band(tmp_path: Pa
         assert out.colorinterp[3] == ColorInterp.alpha
         assert out.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert out.tags()["GEOCOLOR_SOURCE"] == "grd.tif"  # the run's tags survive the warp
+        assert out.tags()["GEOCOLOR_WARP"] == (
+            f"EPSG:32632, pixel size {out.transform.a:.6g} metre, bilinear, from 4 GCPs")
         assert result["dst_res"] == pytest.approx(out.transform.a)
     assert_is_the_warp_of(tmp_path / "radar.tif", tmp_path / "map.tif")
 
