@@ -121,6 +121,10 @@ def _tile_progress(bar: Any) -> Any:
               help="Reproject SAR outputs onto this CRS: EPSG:32611, WKT, PROJ, or 'utm' (the UTM "
                    "zone of the scene's centre); bilinear, about the input's pixel size, alpha "
                    "band outside the scene. A GRD is warped by its GCPs: not terrain-corrected.")
+@click.option("--bounds", default=None, metavar="W,S,E,N",
+              help="Colorize only the part of each scene that covers this area (degrees, "
+                   "WGS 84): its rows and columns found through the scene's transform, GCPs "
+                   "or RPCs; the output is that window, georeferenced like the input.")
 @click.option("--dst-res", type=float, default=None, metavar="RES",
               help="With --dst-crs: the pixel size in the CRS's units (metres for UTM), on a "
                    "grid aligned to it (gdalwarp -tap): 10 gives Sentinel-2's 10-m grid "
@@ -154,6 +158,7 @@ def colorize(
     creation_options: tuple[tuple[str, str], ...],
     alpha: bool,
     dst_crs: str | None,
+    bounds: str | None,
     dst_res: float | None,
     preview: Path | None,
     mask_out: Path | None,
@@ -180,6 +185,7 @@ def colorize(
       find . -name '*.tif' | geocolor colorize - -o colored/ --json
     """
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
+    from geocolor.infer.area import parse_bounds
     from geocolor.infer.batch import ColorizeOptions, ModelCache, plan_jobs
     from geocolor.infer.warp import check_dst_crs, check_dst_res
     from geocolor.io.diskspace import silence_libtiff_stderr
@@ -202,6 +208,7 @@ def colorize(
         tta="d4" if tta_rotations else "flips" if tta else None, cpu_bf16=cpu_bf16,
         dst_crs=None if dst_crs is None else check_dst_crs(dst_crs),
         dst_res=check_dst_res(dst_res, dst_crs),
+        bounds=None if bounds is None else parse_bounds(bounds),
     )
     _check_creation_options(jobs, dict(creation_options), cog, alpha)
     models = ModelCache()

@@ -63,6 +63,8 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
               help="Reproject the output onto this CRS (EPSG:32611, WKT, PROJ, or 'utm'), with "
                    "an alpha band outside the scene; a GRD is warped by its GCPs (not "
                    "terrain-corrected).")
+@click.option("--bounds", default=None, metavar="W,S,E,N",
+              help="Colorize only the part of the scene that covers this area (degrees).")
 @click.option("--dst-res", type=float, default=None, metavar="RES",
               help="With --dst-crs: the pixel size in the CRS's units, on a grid aligned to it.")
 @click.option("--preview", type=click.Path(path_type=Path), default=None,

@@ -71,6 +71,7 @@ class ColorizeOptions:
     cpu_bf16: bool = False  # bf16 on CPUs with native bf16 (geocolor.infer.backend.use_cpu_bf16)
     dst_crs: str | None = None  # reproject SAR outputs onto this CRS (geocolor.infer.warp)
     dst_res: float | None = None  # ... at this pixel size, on a grid aligned to it
+    bounds: tuple[float, float, float, float] | None = None  # W, S, E, N: that part only
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -355,8 +356,9 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
                 f"{job.input}: is a SAR/georeferenced raster, but {model_path} is a semantic model "
                 "for plain images; pass a SAR model with --model"
             )
-        if options.dst_crs is not None:
-            raise UsageError(f"--dst-crs reprojects SAR scenes; {job.input} is a plain picture "
+        if options.dst_crs is not None or options.bounds is not None:
+            flag = "--dst-crs reprojects" if options.dst_crs is not None else "--bounds cuts"
+            raise UsageError(f"{flag} SAR scenes; {job.input} is a plain picture "
                              "for the semantic model, without a georeference")
         return colorize_image(
             job.input, job.output, model, mask_out=job.mask_out, preview=job.preview,
@@ -386,5 +388,6 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
         cpu_bf16=options.cpu_bf16,
         dst_crs=options.dst_crs,
         dst_res=options.dst_res,
+        bounds=options.bounds,
     )
 

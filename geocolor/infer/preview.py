@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.windows import Window
 
 from geocolor.infer.output import check_output, quiet_georef_warnings
 from geocolor.infer.sarinput import SarInput
@@ -35,12 +36,14 @@ def save_image(img: Any, path: Path, **kwargs: Any) -> None:
 
 
 def write_scene_preview(
-    src: Path, sar: SarInput, output: Path, preview: Path, side: int = PREVIEW_SIDE
+    src: Path, sar: SarInput, output: Path, preview: Path, side: int = PREVIEW_SIDE,
+    window: Window | None = None,
 ) -> Path:
     """Side-by-side PNG: the input as the model saw it (grey) | the colorized output.
 
     Panels are decimated so that their longest side is at most ``side`` pixels
-    (small scenes are enlarged by an integer factor to at least 512 px).
+    (small scenes are enlarged by an integer factor to at least 512 px). ``window``: the
+    part of the input that ``output`` colorized (None: all of it).
     """
     from PIL import Image
 
@@ -56,11 +59,13 @@ def write_scene_preview(
             rgb = out.read([1, 2, 3], out_shape=(3, *shape), resampling=Resampling.average)
             valid = out.dataset_mask(out_shape=shape) > 0
         with rasterio.open(src) as ds:
-            data = ds.read(sar.band, out_shape=shape)
-            mask = ds.read_masks(sar.band, out_shape=shape) if sar.read_mask else None
-    # the scene's pixel coordinates of the decimated read's pixel centres (for a calibration)
-    rows = (np.arange(shape[0]) + 0.5) * (height / shape[0]) - 0.5
-    cols = (np.arange(shape[1]) + 0.5) * (width / shape[1]) - 0.5
+            data = ds.read(sar.band, out_shape=shape, window=window)
+            mask = (ds.read_masks(sar.band, out_shape=shape, window=window)
+                    if sar.read_mask else None)
+    # the input's pixel coordinates of the decimated read's pixel centres (for a calibration)
+    row0, col0 = (0, 0) if window is None else (int(window.row_off), int(window.col_off))
+    rows = row0 + (np.arange(shape[0]) + 0.5) * (height / shape[0]) - 0.5
+    cols = col0 + (np.arange(shape[1]) + 0.5) * (width / shape[1]) - 0.5
     grey = np.rint(sar.to_unit(data, rows, cols) * 255).astype(np.uint8)
     grey[~(sar.valid(data, mask) & valid)] = 0
     rgb[:, ~valid] = 0

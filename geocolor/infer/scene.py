@@ -44,16 +44,19 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import rasterio
 import torch
+from rasterio.windows import Window
 
 from geocolor.data.sarscale import SarScaling
 from geocolor.device import resolve_device
 from geocolor.errors import RasterError, UsageError
+from geocolor.infer.area import georeference_in, parse_bounds, window_of_bounds
 from geocolor.infer.backend import Runner, make_runner
 from geocolor.infer.cogwrite import CogWriter, direct_cog_settings, georeference_tags
 from geocolor.infer.output import (
@@ -182,6 +185,19 @@ def provenance_tags(
     return tags
 
 
+def _window_tag(
+    window: Window | None, area: tuple[float, float, float, float] | None
+) -> dict[str, str]:
+    """GEOCOLOR_WINDOW: which rows and columns of the input a ``--bounds`` output holds."""
+    if window is None or area is None:
+        return {}
+    r0, c0 = int(window.row_off), int(window.col_off)
+    return {"GEOCOLOR_WINDOW": (
+        f"rows {r0}-{r0 + int(window.height)}, columns {c0}-{c0 + int(window.width)} of the "
+        f"input (--bounds {','.join(f'{v:g}' for v in area)})"
+    )}
+
+
 def _check_map_target(
     ds: rasterio.DatasetReader, src: Path, georef: dict[str, Any], dst_crs: str,
     dst_res: float | None,
@@ -231,6 +247,8 @@ class _OutputJob:
     dst_res: float | None = None
     #: what made the output (:func:`provenance_tags`), in its dataset tags
     run_tags: dict[str, str] = field(default_factory=dict)
+    #: the part of the input colorized (``--bounds``); None: all of it
+    window: Window | None = None
 
     def run(
         self, runner: Runner, batch_size: int, progress: ProgressFn | None,
@@ -247,7 +265,8 @@ class _OutputJob:
         ):
             stats = self._write(runner, batch_size, progress, target_tmp)
             if preview is not None:  # in the input's geometry, side by side
-                write_scene_preview(self.src, self.sar, target_tmp, Path(preview))
+                write_scene_preview(self.src, self.sar, target_tmp, Path(preview),
+                                    window=self.window)
             if self.dst_crs is not None:
                 t0 = time.perf_counter()
                 warped = warp_output(target_tmp, self.dst_crs, self.cog, self.options,
@@ -285,6 +304,8 @@ class _OutputJob:
                 pyramid,
                 direct,
                 tags=output_tags(self.src, self.sar, self.run_tags),
+                origin=(0, 0) if self.window is None else (int(self.window.row_off),
+                                                           int(self.window.col_off)),
             )
             if stats["tiles_run"] == 0:
                 raise RasterError(f"{self.src}: has no valid pixels (all nodata)")
@@ -384,6 +405,7 @@ def colorize_scene(
     blend_threads: int | None = None,
     dst_crs: str | None = None,
     dst_res: float | None = None,
+    bounds: str | Sequence[float] | None = None,
 ) -> ColorizeResult:
     """Colorize a SAR raster (or a plain grey image) with a SAR model, streaming.
 
@@ -432,6 +454,10 @@ def colorize_scene(
         dst_res: with ``dst_crs``, the output's pixel size in that CRS's units (metres for
             UTM), on a grid whose pixel edges are whole multiples of it (as ``gdalwarp -tap``;
             10 gives Sentinel-2's 10-m grid in a UTM zone). None: GDAL's suggested size.
+        bounds: colorize only the window of the input that covers this area: west, south,
+            east, north in degrees (WGS 84), or ``"W,S,E,N"``; found through the input's
+            transform, GCPs or RPCs, the output placed on the map like the input
+            (:mod:`geocolor.infer.area`). The scaling stays the whole scene's.
 
     Returns:
         A :class:`~geocolor.infer.result.ColorizeResult` (kind ``"sar"``): input,
@@ -459,6 +485,7 @@ def colorize_scene(
             raise UsageError(f"--dst-crs needs a GeoTIFF output; {dst} is {fmt.upper()}")
         dst_crs = check_dst_crs(dst_crs)
     dst_res = check_dst_res(dst_res, dst_crs)
+    area = None if bounds is None else parse_bounds(bounds)
     dev = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
     options = parse_creation_options(creation_options)
     check_creation_options(
@@ -479,20 +506,27 @@ def colorize_scene(
             check_output(src, dst, overwrite)
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale,
                                     calibration=calibration)
+            window = None if area is None else window_of_bounds(ds, area)
+            height, width = ((ds.height, ds.width) if window is None
+                             else (int(window.height), int(window.width)))
             if tile_size is None:
-                tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width, size_multiple(loaded))
-            grid = TileGrid(ds.height, ds.width, tile, overlap)
+                tile, overlap = fit_tile_to_scene(tile, overlap, height, width, size_multiple(loaded))
+            grid = TileGrid(height, width, tile, overlap)
             georef = georeference(ds) if fmt == "gtiff" else {"kind": "none"}
             if dst_crs is not None:
                 _check_map_target(ds, src, georef, dst_crs, dst_res)
+            if window is not None:
+                georef = georeference_in(georef, window)
         log.info(
-            "%s: %s; %d tile%s of %d px (overlap %d)",
+            "%s: %s; %d tile%s of %d px (overlap %d)%s",
             src,
             sar.describe(),
             len(grid),
             "" if len(grid) == 1 else "s",
             tile,
             overlap,
+            "" if window is None else f"; {grid.width} x {grid.height} px at row "
+            f"{int(window.row_off)}, column {int(window.col_off)} (--bounds)",
         )
         runner = make_runner(loaded.network, backend, dev, amp, tile, cpu_bf16=cpu_bf16)
         if tta:
@@ -503,7 +537,9 @@ def colorize_scene(
             src, dst, fmt, cog, sar, grid, georef, options, _mask_mode(sar, alpha, fmt),
             threads=writer_threads(dev.type) if blend_threads is None else blend_threads,
             dst_crs=dst_crs, dst_res=dst_res,
-            run_tags=provenance_tags(loaded, tile, overlap, runner, tta),
+            run_tags={**provenance_tags(loaded, tile, overlap, runner, tta),
+                      **_window_tag(window, area)},
+            window=window,
         )
         stats = job.run(runner, batch_size, progress, preview)
     return ColorizeResult(
@@ -528,6 +564,8 @@ def colorize_scene(
             "batch_size": batch_size,
             "dst_crs": stats.get("dst_crs"),
             "dst_res": stats.get("dst_res"),
+            "window": None if window is None else [int(window.col_off), int(window.row_off),
+                                                   grid.width, grid.height],
             "timing": stats["timing"],
         },
     )

@@ -127,8 +127,10 @@ def _reader(
     out: queue.Queue,
     stop: threading.Event,
     timing: dict[str, float],
+    origin: tuple[int, int] = (0, 0),
 ) -> None:
-    """Read row bands, cut tiles, skip all-nodata ones, and queue batches."""
+    """Read row bands, cut tiles, skip all-nodata ones, and queue batches. ``origin``: the
+    input's row and column where the scene (``grid``) starts (a ``--bounds`` window)."""
     try:
         lower_io_priority()
         with open_raster(src) as ds:
@@ -136,7 +138,7 @@ def _reader(
             tile = grid.tile
             for r, y in enumerate(grid.ys):
                 a, b = grid.scene_span(y, grid.height)
-                window = Window(0, a, grid.width, b - a)
+                window = Window(origin[1], origin[0] + a, grid.width, b - a)
                 try:
                     data = ds.read(sar.band, window=window)
                     mask = ds.read_masks(sar.band, window=window) if sar.read_mask else None
@@ -144,7 +146,7 @@ def _reader(
                     raise read_failure(src, exc) from None
                 valid = sar.valid(data, mask)
                 # the model's [-1, 1], -1 outside the data
-                band = sar.to_model(data, valid, *_places(sar, a, b, grid.width))
+                band = sar.to_model(data, valid, *_places(sar, a, b, grid.width, origin))
                 del data, mask
                 # per column of the band (a tile spans all its rows): one pass each, instead
                 # of one per tile over its own and its neighbours' overlapping columns
@@ -184,12 +186,17 @@ def _reader(
             _put(out, _Failure(exc), stop)
 
 
-def _places(sar: SarInput, a: int, b: int, width: int) -> tuple[np.ndarray | None, ...]:
-    """The rows ``a:b`` and all columns of the scene, where the conversion needs them (a
-    calibrated input); else nothing."""
+def _places(
+    sar: SarInput, a: int, b: int, width: int, origin: tuple[int, int] = (0, 0)
+) -> tuple[np.ndarray | None, ...]:
+    """The input's rows and columns of the scene's rows ``a:b`` (all ``width`` columns; the
+    scene starts at ``origin`` of the input), where the conversion needs them (a calibrated
+    input); else nothing."""
     if sar.calibration is None:
         return ()
-    return np.arange(a, b, dtype=np.float64), np.arange(width, dtype=np.float64)
+    row0, col0 = origin
+    return (np.arange(row0 + a, row0 + b, dtype=np.float64),
+            np.arange(col0, col0 + width, dtype=np.float64))
 
 
 def _stack(batch: _Batch, pin: bool) -> _Batch:
@@ -461,6 +468,7 @@ def stream(
     pyramid: StreamedOverviews | None = None,
     cog: CogWriter | None = None,
     tags: Mapping[str, str] | None = None,
+    origin: tuple[int, int] = (0, 0),
 ) -> dict[str, Any]:
     """Run reader, model and writer over the whole scene into ``scratch``, then build ``overviews``.
 
@@ -469,7 +477,8 @@ def stream(
     ``overviews`` is None; the caller finishes it once the scratch file is closed).
     ``cog``: the rows go to this COG's level 0 instead of a scratch file (``scratch``,
     ``options`` and ``overviews`` are then unused; the caller assembles it).
-    ``tags``: the scratch file's dataset tags (default :func:`output_tags`).
+    ``tags``: the scratch file's dataset tags (default :func:`output_tags`). ``origin``:
+    the input's row and column where the scene starts (a window of it; ``grid`` its size).
     """
     stop = threading.Event()
     to_model: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -484,7 +493,7 @@ def stream(
     writer = _Writer(ds, grid, mask_mode, blend_threads, pyramid, cog)
     reader_thread = threading.Thread(
         target=_in_gdal_env(_reader),
-        args=(src, sar, grid, batch_size, runner.pin_memory, to_model, stop, timing),
+        args=(src, sar, grid, batch_size, runner.pin_memory, to_model, stop, timing, origin),
         name="geocolor-reader",
         daemon=True,
     )

@@ -145,3 +145,24 @@ class TileNormalised(ChannelCopy):
         self.calls += 1
         self.tiles += x.shape[0]
         return (x - x.mean(dim=(2, 3), keepdim=True)).clamp(-1, 1).repeat(1, 3, 1, 1)
+
+
+def rpc_scene(path: Path, height: int, width: int) -> Path:
+    """A dB scene georeferenced by RPCs only: rows north to south over 44.9-45.1 N, columns
+    west to east over 13.35-13.65 E."""
+    from rasterio.rpc import RPC
+
+    def poly(**terms: float) -> list[float]:  # RPC00B terms: 1, L(on), P (lat), H, ...
+        coeffs = [0.0] * 20
+        for name, value in terms.items():
+            coeffs[("one", "lon", "lat").index(name)] = value
+        return coeffs
+
+    rpcs = RPC(height_off=0.0, height_scale=1.0, lat_off=45.0, lat_scale=0.1, long_off=13.5,
+               long_scale=0.15, line_off=height / 2, line_scale=height / 2,
+               samp_off=width / 2, samp_scale=width / 2, line_num_coeff=poly(lat=-1.0), line_den_coeff=poly(one=1.0),
+               samp_num_coeff=poly(lon=1.0), samp_den_coeff=poly(one=1.0))
+    src = write_raster(path, db_scene(height, width, bands=1), crs=None, descriptions=("VV",))
+    with rasterio.open(src, "r+") as ds:
+        ds.rpcs = rpcs
+    return src

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
-from colorize_fakes import ChannelCopy, copy_model, corner_gcps, db_scene, write_raster
+from colorize_fakes import (
+    ChannelCopy,
+    copy_model,
+    corner_gcps,
+    db_scene,
+    rpc_scene,
+    write_raster,
+)
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.warp import reproject
 from rasterio.warp import transform as transform_coords
@@ -144,30 +151,10 @@ def test_the_warp_does_not_depend_on_its_threads(
     np.testing.assert_array_equal(warped[0], warped[1])
 
 
-def rpc_scene(path: Path) -> Path:
-    """A dB scene georeferenced by RPCs only: rows north to south over 44.9-45.1 N, columns
-    west to east over 13.35-13.65 E."""
-    from rasterio.rpc import RPC
-
-    def poly(**terms: float) -> list[float]:  # RPC00B terms: 1, L(on), P (lat), H, ...
-        coeffs = [0.0] * 20
-        for name, value in terms.items():
-            coeffs[("one", "lon", "lat").index(name)] = value
-        return coeffs
-
-    rpcs = RPC(height_off=0.0, height_scale=1.0, lat_off=45.0, lat_scale=0.1, long_off=13.5,
-               long_scale=0.15, line_off=H / 2, line_scale=H / 2, samp_off=W / 2,
-               samp_scale=W / 2, line_num_coeff=poly(lat=-1.0), line_den_coeff=poly(one=1.0),
-               samp_num_coeff=poly(lon=1.0), samp_den_coeff=poly(one=1.0))
-    src = write_raster(path, db_scene(H, W, bands=1), crs=None, descriptions=("VV",))
-    with rasterio.open(src, "r+") as ds:
-        ds.rpcs = rpcs
-    return src
-
-
 @pytest.mark.parametrize("res", [None, 200.0])
 def test_an_rpc_scene_is_warped_by_its_rpcs(tmp_path: Path, res: float | None) -> None:
-    result = colorize_scene(rpc_scene(tmp_path / "rpc.tif"), tmp_path / "o.tif", copy_model(),
+    result = colorize_scene(rpc_scene(tmp_path / "rpc.tif", H, W), tmp_path / "o.tif",
+                            copy_model(),
                             device="cpu", dst_crs="utm", dst_res=res)
     assert result["dst_crs"] == "EPSG:32633"
     with rasterio.open(tmp_path / "o.tif") as out:

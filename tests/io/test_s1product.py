@@ -376,6 +376,31 @@ def test_a_db_model_gets_noise_free_sigma0_from_a_product(tmp_path: Path, caplog
         assert (red[valid] <= ds.read(1)[valid]).all() and red[valid].mean() < ds.read(1)[valid].mean() - 5
 
 
+def test_bounds_on_a_product_keep_the_scenes_calibration(tmp_path: Path) -> None:
+    """--bounds: the window's pixels get the sigma0 and noise of their place in the scene,
+    so the window's output is the whole scene's there."""
+    from rasterio.windows import Window
+
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.io.modelfile import LoadedModel, ModelCard
+
+    copy = LoadedModel(card=ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
+                                      input={"sar_scaling": dict(DB_VV), "tile_size": 64}),
+                       network=ChannelCopy())
+    safe = make_safe(tmp_path, noise=True)
+    colorize_scene(safe, tmp_path / "whole.tif", copy, device="cpu")
+    result = colorize_scene(safe, tmp_path / "part.tif", copy, device="cpu",
+                            bounds=(10.15, 49.7, 10.4, 49.9), preview=tmp_path / "p.png")
+    col, row, width, height = result["window"]
+    assert row > 5 and col > 20 and width < 70 and height < 60  # a part, away from the corner
+    with rasterio.open(tmp_path / "whole.tif") as whole, rasterio.open(tmp_path / "part.tif") as part:
+        expected = whole.read(window=Window(col, row, width, height)).astype(int)
+        got = part.read().astype(int)
+        assert (part.dataset_mask() == whole.dataset_mask(window=Window(col, row, width, height))).all()
+    assert np.abs(got - expected).max() <= 1
+    assert (tmp_path / "p.png").is_file()
+
+
 def test_a_damaged_zip_says_to_download_again(tmp_path: Path) -> None:
     db_model = save_tiny_sar_model(tmp_path / "db.model", DB_VV)
     zipped = zip_of(make_safe(tmp_path, noise=True))

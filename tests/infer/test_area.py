@@ -1,0 +1,145 @@
+"""``colorize --bounds W,S,E,N``: only the part of a scene that covers an area."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from colorize_fakes import (
+    ChannelCopy,
+    copy_model,
+    corner_gcps,
+    db_scene,
+    rpc_scene,
+    write_raster,
+)
+from rasterio.transform import GCPTransformer
+from rasterio.warp import transform as transform_coords
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from geocolor.cli import main
+from geocolor.errors import RasterError, UsageError
+from geocolor.infer.area import parse_bounds, window_of_bounds
+from geocolor.infer.scene import colorize_scene
+
+H, W = 150, 200
+
+
+def lonlat_bounds(ds: rasterio.DatasetReader, rows: tuple[int, int],
+                  cols: tuple[int, int]) -> tuple[float, float, float, float]:
+    """W, S, E, N of the pixel rectangle ``rows`` x ``cols`` of a map-grid scene, shrunk by a
+    tenth of a pixel so that it needs exactly those pixels."""
+    (r0, r1), (c0, c1) = rows, cols
+    xs, ys = ds.transform * (np.array([c0 + 0.1, c1 - 0.1]), np.array([r1 - 0.1, r0 + 0.1]))
+    lons, lats = transform_coords(ds.crs, "EPSG:4326", list(xs), list(ys))
+    return min(lons), min(lats), max(lons), max(lats)
+
+
+def crop_of_whole(tmp_path: Path, src: Path, window: Window) -> np.ndarray:
+    """The pixels of ``window`` in the output of the whole scene."""
+    colorize_scene(src, tmp_path / "whole.tif", copy_model(), device="cpu")
+    with rasterio.open(tmp_path / "whole.tif") as whole:
+        return whole.read(window=window)
+
+
+def test_bounds_on_a_map_grid_scene_give_that_window_in_place(tmp_path: Path) -> None:
+    src = write_raster(tmp_path / "s.tif", db_scene(H, W, bands=1), descriptions=("VV",))
+    with rasterio.open(src) as ds:
+        bounds = lonlat_bounds(ds, rows=(20, 70), cols=(35, 125))
+        transform = ds.transform
+    result = colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", bounds=bounds,
+                            preview=tmp_path / "p.png")
+    col, row, width, height = result["window"]
+    window = Window(col, row, width, height)
+    # the rectangle's lon/lat box, back on the UTM grid, is turned by the meridians'
+    # convergence (about 1 degree here): a row or two more above and below
+    assert 18 <= row <= 20 and 70 <= row + height <= 72
+    assert 34 <= col <= 35 and 125 <= col + width <= 126
+    assert (result["width"], result["height"]) == (width, height)
+    with rasterio.open(tmp_path / "o.tif") as out:
+        assert out.transform == window_transform(window, transform)
+        assert out.tags()["GEOCOLOR_WINDOW"].startswith(
+            f"rows {row}-{row + height}, columns {col}-{col + width} of the input (--bounds ")
+        got = out.read()
+    # the copying model sees each pixel alone: the window is the whole scene's, to rounding
+    assert np.abs(got.astype(int) - crop_of_whole(tmp_path, src, window)).max() <= 1
+    assert (tmp_path / "p.png").is_file()
+
+
+def test_bounds_on_a_gcp_scene_cut_its_rows_and_columns(tmp_path: Path) -> None:
+    """A GRD in radar geometry: the window follows its own rows and columns, and the
+    output's GCPs move with it."""
+    src = write_raster(tmp_path / "grd.tif", db_scene(H, W, bands=1), crs=None,
+                       gcps=corner_gcps(H, W), descriptions=("VV",))
+    bounds = (10.1, 49.75, 10.3, 49.95)
+    with rasterio.open(src) as ds:
+        window = window_of_bounds(ds, bounds)
+        gcps, crs = ds.gcps
+    colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", bounds=bounds)
+    with rasterio.open(tmp_path / "o.tif") as out:
+        moved, out_crs = out.gcps
+        got = out.read()
+        assert (out.height, out.width) == (window.height, window.width)
+    assert out_crs == crs
+    assert [(g.row, g.col) for g in moved] == [
+        (g.row - window.row_off, g.col - window.col_off) for g in gcps]
+    # every corner of the bounds lands inside the output
+    with GCPTransformer(moved) as t:
+        rows, cols = t.rowcol([10.1, 10.3, 10.1, 10.3], [49.75, 49.75, 49.95, 49.95],
+                              op=lambda v: v)
+    assert all(0 <= r <= window.height for r in rows) and all(0 <= c <= window.width for c in cols)
+    assert 0 < window.width < W and 0 < window.height < H
+    assert np.abs(got.astype(int) - crop_of_whole(tmp_path, src, window)).max() <= 1
+
+
+def test_bounds_on_an_rpc_scene_move_its_rpcs(tmp_path: Path) -> None:
+    src = rpc_scene(tmp_path / "rpc.tif", H, W)
+    colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu",
+                   bounds="13.45,44.95,13.55,45.05")
+    with rasterio.open(src) as ds, rasterio.open(tmp_path / "o.tif") as out:
+        # lines 37.5-112.5 and samples 66.7-133.3 hold that area; GDAL puts an RPC's line
+        # and sample at pixel centres: rows 38-113, columns 67.2-133.8
+        assert (out.height, out.width) == (75, 67)
+        assert out.rpcs.line_off == ds.rpcs.line_off - 38
+        assert out.rpcs.samp_off == ds.rpcs.samp_off - 67
+        got = out.read()
+    assert np.abs(got.astype(int) - crop_of_whole(tmp_path, src, Window(67, 38, 67, 75))).max() <= 1
+
+
+def test_bounds_outside_the_scene_are_refused_before_any_work(tmp_path: Path) -> None:
+    src = write_raster(tmp_path / "grd.tif", db_scene(H, W, bands=1), crs=None,
+                       gcps=corner_gcps(H, W), descriptions=("VV",))
+    network = ChannelCopy()
+    with pytest.raises(RasterError, match=r"lies outside the scene \(its corners span lon "
+                                          r"9\.900\.\.10\.500, lat 49\.600\.\.50\.100\)"):
+        colorize_scene(src, tmp_path / "o.tif", copy_model(network), device="cpu",
+                       bounds=(-118.5, 33.9, -118.2, 34.1))
+    bare = write_raster(tmp_path / "bare.tif", db_scene(40, 50, bands=1), crs=None,
+                        descriptions=("VV",))
+    with pytest.raises(RasterError, match="no georeference"):
+        colorize_scene(bare, tmp_path / "o.tif", copy_model(network), device="cpu",
+                       bounds=(10.1, 49.75, 10.3, 49.95))
+    assert network.calls == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.tif", "grd.tif"]
+
+
+@pytest.mark.parametrize("text", ["10,50,11", "a,b,c,d", "11,49,10,50", "10,51,11,50",
+                                  "10,-91,11,50", "170,0,190,1"])
+def test_bounds_that_are_not_an_area_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="--bounds"):
+        parse_bounds(text)
+
+
+def test_parse_bounds_takes_text_or_numbers() -> None:
+    assert parse_bounds("-118.5, 33.9, -118.2, 34.1") == (-118.5, 33.9, -118.2, 34.1)
+    assert parse_bounds("-118.5 33.9 -118.2 34.1") == (-118.5, 33.9, -118.2, 34.1)
+    assert parse_bounds([-118.5, 33.9, -118.2, 34.1]) == (-118.5, 33.9, -118.2, 34.1)
+
+
+def test_cli_bounds(tmp_path: Path) -> None:
+    bad = CliRunner().invoke(main, ["colorize", str(tmp_path / "x.tif"), "-o",
+                                    str(tmp_path / "o.tif"), "--bounds", "11,49,10,50"])
+    assert bad.exit_code == 2 and "needs west < east" in bad.output
