@@ -27,6 +27,10 @@ class RasterError(GeocolorError):
     """An input raster is missing, unreadable, or unusable for the model."""
 
 
+class OutsideBounds(RasterError):
+    """An input does not cover the area of ``--bounds``: a batch skips it."""
+
+
 class ModelFileError(GeocolorError):
     """A model or checkpoint file is missing, foreign, corrupt, unsafe or of the wrong kind."""
 

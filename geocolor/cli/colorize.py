@@ -220,10 +220,13 @@ def colorize(
     show = progress_enabled(ctx)
     previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
-        failed = _run_all(jobs, options, models, show, as_json)
+        failed, done = _run_all(jobs, options, models, show, as_json)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    if bounds is not None and jobs and not done and not failed:
+        click.echo(f"geocolor: error: no input covers --bounds {bounds}", err=True)
+        ctx.exit(1)
     if failed:
         ctx.exit(1)
 
@@ -317,7 +320,11 @@ def _terminate(signum: int, frame: Any) -> None:
     raise Terminated(128 + signum)
 
 
-def _run_all(jobs: list, options: Any, models: Any, show: bool, as_json: bool) -> int:
+def _run_all(
+    jobs: list, options: Any, models: Any, show: bool, as_json: bool
+) -> tuple[int, int]:
+    """Run the jobs, reporting each; returns how many failed and how many were done (or
+    skipped as existing: not those outside ``--bounds``)."""
     from geocolor.infer.batch import colorize_job
 
     def emit(line: str, err: bool = False) -> None:
@@ -329,7 +336,7 @@ def _run_all(jobs: list, options: Any, models: Any, show: bool, as_json: bool) -
             click.echo(line, err=err)
         (sys.stderr if err else sys.stdout).flush()
 
-    failed = 0
+    failed = done = 0
     with contextlib.ExitStack() as stack:
         if show:
             import logging
@@ -345,10 +352,13 @@ def _run_all(jobs: list, options: Any, models: Any, show: bool, as_json: bool) -
             if result["status"] == "failed":
                 failed += 1
                 emit(f"geocolor: error: {result['error']}", err=True)
+            elif result.get("reason"):  # a scene outside --bounds: the others may cover it
+                emit(f"geocolor: skipped: {result['reason']}", err=True)
+            done += result["status"] != "failed" and not result.get("reason")
             if as_json:
                 emit(json.dumps(result))
-            elif result["status"] != "failed":
+            elif result["status"] != "failed" and not result.get("reason"):
                 emit(result["output"])
             if overall is not None:
                 overall.update(1)
-    return failed
+    return failed, done

@@ -24,7 +24,7 @@ from rasterio.warp import transform as transform_coords
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from geocolor.errors import RasterError, UsageError
+from geocolor.errors import OutsideBounds, RasterError, UsageError
 
 #: Points per side of the bounds traced into the scene's pixels (their edges may curve).
 EDGE_POINTS = 33
@@ -88,15 +88,16 @@ def window_of_bounds(
     ds: rasterio.DatasetReader, bounds: tuple[float, float, float, float]
 ) -> Window:
     """The smallest window of whole pixels of ``ds`` that covers ``bounds`` (W, S, E, N in
-    degrees), clipped to the scene; a RasterError when they do not meet."""
+    degrees), clipped to the scene; :class:`~geocolor.errors.OutsideBounds` when they do
+    not meet."""
     rows, cols = _pixels_of(ds, *_outline(bounds))
     if not (np.isfinite(rows).all() and np.isfinite(cols).all()):
         raise RasterError(f"{ds.name}: --bounds {_text(bounds)} cannot be placed in its pixels")
     top, bottom = max(0, math.floor(rows.min())), min(ds.height, math.ceil(rows.max()))
     left, right = max(0, math.floor(cols.min())), min(ds.width, math.ceil(cols.max()))
     if bottom <= top or right <= left:
-        raise RasterError(f"{ds.name}: --bounds {_text(bounds)} lies outside the scene "
-                          f"({footprint_text(ds)})")
+        raise OutsideBounds(f"{ds.name}: --bounds {_text(bounds)} lies outside the scene "
+                            f"({footprint_text(ds)})")
     return Window(left, top, right - left, bottom - top)
 
 

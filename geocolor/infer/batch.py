@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from geocolor.errors import GeocolorError, RasterError, UsageError
+from geocolor.errors import GeocolorError, OutsideBounds, RasterError, UsageError
 from geocolor.infer.result import ColorizeResult
 from geocolor.io.raster import RASTER_ERRORS, gdal_reason
 from geocolor.io.s1product import is_product
@@ -265,7 +265,8 @@ def colorize_job(
     """Run one job; never raises a :class:`GeocolorError` (it becomes a ``failed`` result).
 
     Returns:
-        ``{input, output, status ("ok" | "skipped" | "failed"), error, tiles, seconds, kind}``.
+        ``{input, output, status ("ok" | "skipped" | "failed"), error, tiles, seconds, kind}``;
+        an input that ``--bounds`` does not meet is ``skipped`` with a ``reason``.
     """
     started = time.perf_counter()
     result: dict[str, Any] = {
@@ -289,6 +290,8 @@ def colorize_job(
         result["kind"] = details.kind
     except KeyboardInterrupt:
         raise
+    except OutsideBounds as exc:  # the other scenes of a batch may cover the area
+        result.update(status="skipped", reason=_with_input(job.input, str(exc)))
     except GeocolorError as exc:
         result.update(status="failed", error=_with_input(job.input, str(exc)))
     except RASTER_ERRORS as exc:  # a read or write that failed deep in GDAL

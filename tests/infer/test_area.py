@@ -13,6 +13,7 @@ from colorize_fakes import (
     corner_gcps,
     db_scene,
     rpc_scene,
+    save_tiny_sar_model,
     write_raster,
 )
 from rasterio.transform import GCPTransformer
@@ -143,3 +144,28 @@ def test_cli_bounds(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["colorize", str(tmp_path / "x.tif"), "-o",
                                     str(tmp_path / "o.tif"), "--bounds", "11,49,10,50"])
     assert bad.exit_code == 2 and "needs west < east" in bad.output
+
+
+def test_a_batch_skips_the_scenes_outside_the_bounds(tmp_path: Path) -> None:
+    """`find scenes | geocolor colorize - --bounds ...`: the scenes that do not cover the area
+    are skipped with a line each, the run succeeds; if none covers it, it fails."""
+    import json
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_raster(scenes / "here.tif", db_scene(H, W, bands=1), crs=None, gcps=corner_gcps(H, W),
+                 descriptions=("VV",))
+    write_raster(scenes / "elsewhere.tif", db_scene(40, 50, bands=1), descriptions=("VV",))
+    model = save_tiny_sar_model(tmp_path / "m.model")
+    args = ["colorize", str(scenes), "-o", str(tmp_path / "out"), "-m", str(model), "--json"]
+    r = CliRunner().invoke(main, [*args, "--bounds", "10.1,49.75,10.3,49.95"])
+    assert r.exit_code == 0, r.output
+    records = {Path(d["input"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert records["here.tif"]["status"] == "ok"
+    assert records["elsewhere.tif"]["status"] == "skipped"
+    assert "lies outside the scene" in records["elsewhere.tif"]["reason"]
+    assert "geocolor: skipped: " in r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["here.tif"]
+    r = CliRunner().invoke(main, [*args, "--bounds", "-118.5,33.9,-118.2,34.1", "--overwrite"])
+    assert r.exit_code == 1
+    assert "geocolor: error: no input covers --bounds -118.5,33.9,-118.2,34.1" in r.stderr
