@@ -26,6 +26,10 @@ def _format_raster(info: dict[str, Any]) -> str:
         lines.append(f"  gcps:         {info['gcps']['count']} (crs {info['gcps']['crs']})")
     if info["rpcs"]:
         lines.append("  rpcs:         yes")
+    if info.get("footprint"):  # what --bounds takes
+        west, south, east, north = info["footprint"]
+        lines.append(f"  footprint:    lon {west:.5f}..{east:.5f}, lat {south:.5f}..{north:.5f}"
+                     " (WGS 84)")
     lines.append(f"  nodata:       {info['nodata']}")
     lines.append(f"  compression:  {info['compression'] or '-'}")
     for key, value in info.get("geocolor", {}).items():  # a geocolor output's provenance

@@ -25,6 +25,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from geocolor.errors import OutsideBounds, RasterError, UsageError
+from geocolor.io.raster import lonlat_footprint
 
 #: Points per side of the bounds traced into the scene's pixels (their edges may curve).
 EDGE_POINTS = 33
@@ -102,23 +103,9 @@ def window_of_bounds(
 
 
 def footprint_text(ds: rasterio.DatasetReader) -> str:
-    """``lon A..B, lat C..D``: the longitudes and latitudes of the scene's corners."""
-    rows = np.array([0, 0, ds.height, ds.height], dtype=float)
-    cols = np.array([0, ds.width, 0, ds.width], dtype=float)
-    gcps, gcp_crs = ds.gcps
-    if ds.crs is not None and not ds.transform.is_identity:
-        xs, ys = ds.transform * (cols, rows)
-        crs = ds.crs
-    elif gcps:
-        with GCPTransformer(gcps) as t:
-            xs, ys = t.xy(rows.tolist(), cols.tolist(), offset="ul")
-        crs = gcp_crs or "EPSG:4326"
-    else:
-        with RPCTransformer(ds.rpcs) as t:
-            xs, ys = t.xy(rows.tolist(), cols.tolist(), zs=[0.0] * 4, offset="ul")
-        crs = "EPSG:4326"
-    lons, lats = transform_coords(crs, "EPSG:4326", list(xs), list(ys))
-    return f"its corners span lon {min(lons):.3f}..{max(lons):.3f}, lat {min(lats):.3f}..{max(lats):.3f}"
+    """``its corners span lon A..B, lat C..D``: where the scene is (for a message)."""
+    west, south, east, north = lonlat_footprint(ds) or (math.nan,) * 4
+    return f"its corners span lon {west:.3f}..{east:.3f}, lat {south:.3f}..{north:.3f}"
 
 
 def _text(bounds: tuple[float, float, float, float]) -> str:

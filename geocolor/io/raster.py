@@ -63,6 +63,36 @@ def read_failure(path: Path, exc: BaseException) -> RasterError:
     return RasterError(f"{path}: corrupt or truncated raster ({gdal_reason(exc)})")
 
 
+def lonlat_footprint(ds: rasterio.DatasetReader) -> tuple[float, float, float, float] | None:
+    """West, south, east and north, in degrees (WGS 84), of the scene's outline (each edge
+    traced at 9 points) placed by its CRS and transform, its GCPs or its RPCs; None for a
+    raster without georeference."""
+    from rasterio.transform import GCPTransformer, RPCTransformer
+    from rasterio.warp import transform as transform_coords
+
+    t = np.linspace(0.0, 1.0, 9)
+    h, w = float(ds.height), float(ds.width)
+    rows = np.concatenate([np.zeros_like(t), t * h, np.full_like(t, h), t * h])
+    cols = np.concatenate([t * w, np.full_like(t, w), t * w, np.zeros_like(t)])
+    kind = georeference_kind(ds)
+    if kind == "transform" and ds.crs is not None:
+        xs, ys = ds.transform * (cols, rows)
+        crs = ds.crs
+    elif kind == "gcps":
+        gcps, crs = ds.gcps
+        with GCPTransformer(gcps) as tr:
+            xs, ys = tr.xy(rows.tolist(), cols.tolist(), offset="ul")
+        crs = crs or "EPSG:4326"
+    elif kind == "rpcs":
+        with RPCTransformer(ds.rpcs) as tr:
+            xs, ys = tr.xy(rows.tolist(), cols.tolist(), zs=[0.0] * len(rows), offset="ul")
+        crs = "EPSG:4326"
+    else:
+        return None
+    lons, lats = transform_coords(crs, "EPSG:4326", list(np.ravel(xs)), list(np.ravel(ys)))
+    return min(lons), min(lats), max(lons), max(lats)
+
+
 def georeference_kind(ds: rasterio.DatasetReader) -> str:
     """``"transform"`` (CRS + affine), ``"gcps"``, ``"rpcs"`` or ``"none"``."""
     if ds.crs is not None and not ds.transform.is_identity:
@@ -136,12 +166,23 @@ def describe_raster(path: Path | str) -> dict[str, Any]:
             "compression": ds.compression.name if ds.compression else None,
             "interleave": ds.interleaving.name if ds.interleaving else None,
             "bands": bands,
+            "footprint": _footprint_of(ds),
             # what made a geocolor output: version, input, model, tiling, engine, warp
             "geocolor": {k: v for k, v in ds.tags().items() if k.startswith("GEOCOLOR_")},
         }
     for band in info["bands"]:
         band["nodata"] = _nan_to_str(band["nodata"])
     return info
+
+
+def _footprint_of(ds: rasterio.DatasetReader) -> list[float] | None:
+    """:func:`lonlat_footprint` for ``geocolor info`` (W, S, E, N; None where it cannot be
+    placed)."""
+    try:
+        footprint = lonlat_footprint(ds)
+    except RASTER_ERRORS:  # GCPs that GDAL cannot fit, a CRS PROJ cannot transform
+        return None
+    return None if footprint is None else [round(v, 6) for v in footprint]
 
 
 def _nan_to_str(value: float | None) -> float | str | None:

@@ -165,3 +165,25 @@ def test_bad_usage_exits_2() -> None:
     assert run("info").exit_code == 2
     assert run("info", "--nope", "x").exit_code == 2
     assert run("frobnicate").exit_code == 2
+
+
+def test_info_gives_the_lon_lat_footprint_that_bounds_takes(
+    projected: Path, gcp_only: Path, plain: Path
+) -> None:
+    """UTM 33N, 400 x 300 m from (500000, 4600000), on the zone's central meridian (15 E);
+    GCPs: 10-10.5 E, 49.6-50 N over 19 x 24 pixel steps, extrapolated to the edges of the
+    20 x 25 pixels."""
+    from rasterio.warp import transform as transform_coords
+
+    lons, lats = transform_coords("EPSG:32633", "EPSG:4326", [500000, 500400, 500400],
+                                  [4600000, 4600000, 4599700])
+    footprint = json.loads(run("info", str(projected), "--json").output)["footprint"]
+    assert footprint[0] == pytest.approx(15.0, abs=1e-6)
+    assert footprint[2] == pytest.approx(lons[1], abs=1e-6)
+    assert footprint[3] == pytest.approx(lats[1], abs=1e-6)  # the north-east corner: the top
+    assert footprint[1] == pytest.approx(lats[2], abs=1e-5)
+    footprint = json.loads(run("info", str(gcp_only), "--json").output)["footprint"]
+    assert footprint == pytest.approx([10.0, 49.6 - 0.4 / 24, 10.5 + 0.5 / 19, 50.0], abs=1e-6)
+    assert "  footprint:    lon 10.00000..10.52632, lat 49.58333..50.00000 (WGS 84)" in run(
+        "info", str(gcp_only)).output
+    assert json.loads(run("info", str(plain), "--json").output)["footprint"] is None
