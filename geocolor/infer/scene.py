@@ -503,10 +503,11 @@ def colorize_scene(
         with open_raster(src) as ds:
             if _gdal_cache_bytes(ds.width) > GDAL_CACHE_BYTES:
                 stack.enter_context(rasterio.Env(GDAL_CACHEMAX=_gdal_cache_bytes(ds.width)))
+            # first: a scene outside the area is skipped before any other work
+            window = None if area is None else window_of_bounds(ds, area)
             check_output(src, dst, overwrite)
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale,
                                     calibration=calibration)
-            window = None if area is None else window_of_bounds(ds, area)
             height, width = ((ds.height, ds.width) if window is None
                              else (int(window.height), int(window.width)))
             if tile_size is None:
