@@ -5,9 +5,11 @@ mostly want one area of it. ``--bounds`` takes that area in longitude and latitu
 (degrees, WGS 84), finds the input's rows and columns that cover it (through the input's
 CRS and transform, its GCPs or its RPCs: a GRD in radar geometry is cut along its own rows
 and columns) and colorizes that window alone. The output is the window, placed on the map
-as the input was: its transform, GCPs or RPCs shifted by the window's offset. The input's
-scaling is the whole scene's (its reference statistic and calibration are the scene's), so
-a pixel gets the same colour whether or not the scene was cut.
+as the input was: its transform, GCPs or RPCs shifted by the window's offset. Its tiles
+are the whole scene's that reach into the window (:class:`~geocolor.infer.tiling.TileGrid`
+with an ``origin``), read with the scene's pixels around it, and the input's scaling is the
+whole scene's (its reference statistic and calibration), so the cut-out is the whole run's
+output there, to the byte.
 """
 
 from __future__ import annotations

@@ -304,8 +304,6 @@ class _OutputJob:
                 pyramid,
                 direct,
                 tags=output_tags(self.src, self.sar, self.run_tags),
-                origin=(0, 0) if self.window is None else (int(self.window.row_off),
-                                                           int(self.window.col_off)),
             )
             if stats["tiles_run"] == 0:
                 raise RasterError(f"{self.src}: has no valid pixels (all nodata)")
@@ -508,11 +506,12 @@ def colorize_scene(
             check_output(src, dst, overwrite)
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale,
                                     calibration=calibration)
-            height, width = ((ds.height, ds.width) if window is None
-                             else (int(window.height), int(window.width)))
             if tile_size is None:
-                tile, overlap = fit_tile_to_scene(tile, overlap, height, width, size_multiple(loaded))
-            grid = TileGrid(height, width, tile, overlap)
+                tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width, size_multiple(loaded))
+            grid = (TileGrid(ds.height, ds.width, tile, overlap) if window is None else
+                    TileGrid(int(window.height), int(window.width), tile, overlap,
+                             origin=(int(window.row_off), int(window.col_off)),
+                             scene=(ds.height, ds.width)))
             georef = georeference(ds) if fmt == "gtiff" else {"kind": "none"}
             if dst_crs is not None:
                 _check_map_target(ds, src, georef, dst_crs, dst_res)

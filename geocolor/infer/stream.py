@@ -127,18 +127,21 @@ def _reader(
     out: queue.Queue,
     stop: threading.Event,
     timing: dict[str, float],
-    origin: tuple[int, int] = (0, 0),
 ) -> None:
-    """Read row bands, cut tiles, skip all-nodata ones, and queue batches. ``origin``: the
-    input's row and column where the scene (``grid``) starts (a ``--bounds`` window)."""
+    """Read row bands, cut tiles, skip all-nodata ones, and queue batches. A window of the
+    input (``grid.origin``) is read with the pixels around it that its tiles reach."""
     try:
         lower_io_priority()
         with open_raster(src) as ds:
             pending = _Batch()
             tile = grid.tile
+            row0, col0 = grid.origin
+            # the band's columns: those the tiles read (past a window's edges: the scene's)
+            left = grid.data_span(grid.xs[0], 1)[0]
+            right = grid.data_span(grid.xs[-1], 1)[1]
             for r, y in enumerate(grid.ys):
-                a, b = grid.scene_span(y, grid.height)
-                window = Window(origin[1], origin[0] + a, grid.width, b - a)
+                a, b = grid.data_span(y, 0)
+                window = Window(col0 + left, row0 + a, right - left, b - a)
                 try:
                     data = ds.read(sar.band, window=window)
                     mask = ds.read_masks(sar.band, window=window) if sar.read_mask else None
@@ -146,23 +149,25 @@ def _reader(
                     raise read_failure(src, exc) from None
                 valid = sar.valid(data, mask)
                 # the model's [-1, 1], -1 outside the data
-                band = sar.to_model(data, valid, *_places(sar, a, b, grid.width, origin))
+                band = sar.to_model(data, valid, *_places(sar, row0 + a, row0 + b,
+                                                           col0 + left, col0 + right))
                 del data, mask
                 # per column of the band (a tile spans all its rows): one pass each, instead
                 # of one per tile over its own and its neighbours' overlapping columns
                 any_valid, all_valid = valid.any(axis=0), valid.all(axis=0)
                 top, bottom = grid.row_pads(r)
                 for c, x in enumerate(grid.xs):
-                    xa, xb = grid.scene_span(x, grid.width)
-                    if not any_valid[xa:xb].any():
+                    xa, xb = grid.data_span(x, 1)
+                    ba, bb = xa - left, xb - left  # the band's columns
+                    if not any_valid[ba:bb].any():
                         pending.skipped += 1
                         continue
                     pending.tiles.append((r, c))
                     # None: every pixel valid; a copy, so that no view keeps the band alive
-                    full = all_valid[xa:xb].all()
-                    pending.masks.append(None if full else valid[:, xa:xb].copy())
+                    full = all_valid[ba:bb].all()
+                    pending.masks.append(None if full else valid[:, ba:bb].copy())
                     pads = ((top, bottom), (xa - x, x + tile - xb))
-                    piece = band[:, xa:xb]
+                    piece = band[:, ba:bb]
                     # reflect about the scene's edges (only edge tiles need it)
                     pending.inputs.append(
                         np.pad(piece, pads, mode="reflect") if any(map(any, pads)) else piece
@@ -186,17 +191,12 @@ def _reader(
             _put(out, _Failure(exc), stop)
 
 
-def _places(
-    sar: SarInput, a: int, b: int, width: int, origin: tuple[int, int] = (0, 0)
-) -> tuple[np.ndarray | None, ...]:
-    """The input's rows and columns of the scene's rows ``a:b`` (all ``width`` columns; the
-    scene starts at ``origin`` of the input), where the conversion needs them (a calibrated
-    input); else nothing."""
+def _places(sar: SarInput, a: int, b: int, c: int, d: int) -> tuple[np.ndarray | None, ...]:
+    """The input's rows ``a:b`` and columns ``c:d`` of a band, where the conversion needs
+    them (a calibrated input); else nothing."""
     if sar.calibration is None:
         return ()
-    row0, col0 = origin
-    return (np.arange(row0 + a, row0 + b, dtype=np.float64),
-            np.arange(col0, col0 + width, dtype=np.float64))
+    return np.arange(a, b, dtype=np.float64), np.arange(c, d, dtype=np.float64)
 
 
 def _stack(batch: _Batch, pin: bool) -> _Batch:
@@ -329,7 +329,7 @@ class _Writer:
             r, c = batch.tiles[k]
             y, x = grid.ys[r], grid.xs[c]
             ya, yb = grid.scene_span(y, grid.height)
-            tile_a, tile_b = grid.scene_span(x, grid.width)  # the columns batch.masks[k] covers
+            tile_a, tile_b = grid.scene_span(x, grid.width)
             xa, xb = max(tile_a, c0), min(tile_b, c1)
             if xa >= xb:
                 continue
@@ -339,8 +339,9 @@ class _Writer:
             valid = self.valid[ya - self.top : yb - self.top, xa:xb]
             if batch.masks[k] is None:
                 valid[...] = True
-            else:
-                valid |= batch.masks[k][:, xa - tile_a : xb - tile_a]
+            else:  # the mask covers the tile's data span (wider than the output in a window)
+                ma, mc = grid.data_span(y, 0)[0], grid.data_span(x, 1)[0]
+                valid |= batch.masks[k][ya - ma : yb - ma, xa - mc : xb - mc]
 
     def finish_row(self, r: int) -> None:
         grid = self.grid
@@ -468,7 +469,6 @@ def stream(
     pyramid: StreamedOverviews | None = None,
     cog: CogWriter | None = None,
     tags: Mapping[str, str] | None = None,
-    origin: tuple[int, int] = (0, 0),
 ) -> dict[str, Any]:
     """Run reader, model and writer over the whole scene into ``scratch``, then build ``overviews``.
 
@@ -477,8 +477,8 @@ def stream(
     ``overviews`` is None; the caller finishes it once the scratch file is closed).
     ``cog``: the rows go to this COG's level 0 instead of a scratch file (``scratch``,
     ``options`` and ``overviews`` are then unused; the caller assembles it).
-    ``tags``: the scratch file's dataset tags (default :func:`output_tags`). ``origin``:
-    the input's row and column where the scene starts (a window of it; ``grid`` its size).
+    ``tags``: the scratch file's dataset tags (default :func:`output_tags`). A ``grid``
+    with an ``origin`` colorizes that window of ``src``.
     """
     stop = threading.Event()
     to_model: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -493,7 +493,7 @@ def stream(
     writer = _Writer(ds, grid, mask_mode, blend_threads, pyramid, cog)
     reader_thread = threading.Thread(
         target=_in_gdal_env(_reader),
-        args=(src, sar, grid, batch_size, runner.pin_memory, to_model, stop, timing, origin),
+        args=(src, sar, grid, batch_size, runner.pin_memory, to_model, stop, timing),
         name="geocolor-reader",
         daemon=True,
     )

@@ -98,6 +98,11 @@ def _axis_norm(size: int, starts: list[int], window: np.ndarray) -> np.ndarray:
 class TileGrid:
     """Tiles covering a ``height x width`` scene; see the module docstring.
 
+    A window of a larger raster (``geocolor colorize --bounds``) is ``height x width`` at
+    ``origin`` (row, column) of a ``scene`` of (rows, columns): its tiles are those of the
+    whole scene's grid that reach into the window, and they read the scene's pixels around
+    it, so the window's output is the whole scene's there.
+
     Attributes:
         ys, xs: tile start rows / columns (scene coordinates, may be < 0 or reach past the edge).
         window: the (tile, tile) float32 blending weights of every tile.
@@ -109,6 +114,8 @@ class TileGrid:
     tile: int
     overlap: int
     pad: int = -1
+    origin: tuple[int, int] = (0, 0)
+    scene: tuple[int, int] | None = None
     ys: tuple[int, ...] = field(init=False)
     xs: tuple[int, ...] = field(init=False)
     window: np.ndarray = field(init=False, repr=False)
@@ -126,14 +133,22 @@ class TileGrid:
             )
         pad = self.overlap // 2 if self.pad < 0 else self.pad
         object.__setattr__(self, "pad", pad)
-        ys = tile_starts(self.height, self.tile, self.overlap, pad)
-        xs = tile_starts(self.width, self.tile, self.overlap, pad)
-        w1 = ramp_window(self.tile, self.overlap)
-        object.__setattr__(self, "ys", tuple(ys))
-        object.__setattr__(self, "xs", tuple(xs))
+        scene_h, scene_w = self.scene or (self.height, self.width)
+        (row0, col0), w1 = self.origin, ramp_window(self.tile, self.overlap)
+        if not (0 <= row0 and row0 + self.height <= scene_h
+                and 0 <= col0 and col0 + self.width <= scene_w):
+            raise ValueError(f"window {self.height}x{self.width} at {self.origin} is not "
+                             f"inside the scene {scene_h}x{scene_w}")
+        for name, size, scene_size, offset, norm in (
+            ("ys", self.height, scene_h, row0, "norm_y"),
+            ("xs", self.width, scene_w, col0, "norm_x"),
+        ):
+            starts = tile_starts(scene_size, self.tile, self.overlap, pad)
+            weights = _axis_norm(scene_size, starts, w1)[offset : offset + size]
+            inside = [s - offset for s in starts if s < offset + size and s + self.tile > offset]
+            object.__setattr__(self, name, tuple(inside))
+            object.__setattr__(self, norm, weights.astype(np.float32))
         object.__setattr__(self, "window", np.outer(w1, w1).astype(np.float32))
-        object.__setattr__(self, "norm_y", _axis_norm(self.height, ys, w1).astype(np.float32))
-        object.__setattr__(self, "norm_x", _axis_norm(self.width, xs, w1).astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.ys) * len(self.xs)
@@ -151,12 +166,20 @@ class TileGrid:
 
     def row_pads(self, r: int) -> tuple[int, int]:
         """(top, bottom) rows of tile row ``r`` outside the scene (filled by reflection)."""
-        y = self.ys[r]
-        return max(0, -y), max(0, y + self.tile - self.height)
+        a, b = self.data_span(self.ys[r], 0)
+        return a - self.ys[r], self.ys[r] + self.tile - b
 
     def scene_span(self, start: int, size: int) -> tuple[int, int]:
         """The part ``[a, b)`` of a tile starting at ``start`` that lies inside ``[0, size)``."""
         return max(0, start), min(size, start + self.tile)
+
+    def data_span(self, start: int, axis: int) -> tuple[int, int]:
+        """The part ``[a, b)`` of a tile starting at ``start`` along ``axis`` (0: rows, 1:
+        columns) that the raster holds: the window's own, and past its edges the scene's
+        pixels around a window (window coordinates: ``a`` may be < 0)."""
+        scene = (self.scene or (self.height, self.width))[axis]
+        offset = self.origin[axis]
+        return max(-offset, start), min(scene - offset, start + self.tile)
 
 
 def seam_ratio(image: np.ndarray, grid: TileGrid, reach: int = 8) -> float:

@@ -39,38 +39,53 @@ def lonlat_bounds(ds: rasterio.DatasetReader, rows: tuple[int, int],
     return min(lons), min(lats), max(lons), max(lats)
 
 
-def crop_of_whole(tmp_path: Path, src: Path, window: Window) -> np.ndarray:
-    """The pixels of ``window`` in the output of the whole scene."""
-    colorize_scene(src, tmp_path / "whole.tif", copy_model(), device="cpu")
+@pytest.fixture(scope="module")
+def unet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained U-Net: each output pixel depends on its neighbourhood (64-px tiles)."""
+    return save_tiny_sar_model(tmp_path_factory.mktemp("m") / "unet.model")
+
+
+def crop_of_whole(tmp_path: Path, src: Path, window: Window, model: Path) -> np.ndarray:
+    """The pixels (and mask) of ``window`` in the output of the whole scene."""
+    colorize_scene(src, tmp_path / "whole.tif", model, device="cpu")
     with rasterio.open(tmp_path / "whole.tif") as whole:
-        return whole.read(window=window)
+        return np.concatenate([whole.read(window=window), whole.dataset_mask(window=window)[None]])
 
 
-def test_bounds_on_a_map_grid_scene_give_that_window_in_place(tmp_path: Path) -> None:
-    src = write_raster(tmp_path / "s.tif", db_scene(H, W, bands=1), descriptions=("VV",))
+def read_with_mask(path: Path) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return np.concatenate([ds.read(), ds.dataset_mask()[None]])
+
+
+def test_bounds_on_a_map_grid_scene_give_that_window_in_place(tmp_path: Path, unet: Path) -> None:
+    """The window is placed exactly, and its pixels are the whole scene's output there, to
+    the byte: its tiles are the whole scene's that reach into it, read with their context."""
+    db = db_scene(H, W, bands=1)
+    db[0, 100:, :40] = -9999.0  # some nodata, whose mask must match too
+    src = write_raster(tmp_path / "s.tif", db, nodata=-9999.0, descriptions=("VV",))
     with rasterio.open(src) as ds:
-        bounds = lonlat_bounds(ds, rows=(20, 70), cols=(35, 125))
+        bounds = lonlat_bounds(ds, rows=(70, 130), cols=(15, 125))
         transform = ds.transform
-    result = colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", bounds=bounds,
+    result = colorize_scene(src, tmp_path / "o.tif", unet, device="cpu", bounds=bounds,
                             preview=tmp_path / "p.png")
     col, row, width, height = result["window"]
     window = Window(col, row, width, height)
     # the rectangle's lon/lat box, back on the UTM grid, is turned by the meridians'
     # convergence (about 1 degree here): a row or two more above and below
-    assert 18 <= row <= 20 and 70 <= row + height <= 72
-    assert 34 <= col <= 35 and 125 <= col + width <= 126
+    assert 68 <= row <= 70 and 130 <= row + height <= 132
+    assert 14 <= col <= 15 and 125 <= col + width <= 126
     assert (result["width"], result["height"]) == (width, height)
     with rasterio.open(tmp_path / "o.tif") as out:
         assert out.transform == window_transform(window, transform)
         assert out.tags()["GEOCOLOR_WINDOW"].startswith(
             f"rows {row}-{row + height}, columns {col}-{col + width} of the input (--bounds ")
-        got = out.read()
-    # the copying model sees each pixel alone: the window is the whole scene's, to rounding
-    assert np.abs(got.astype(int) - crop_of_whole(tmp_path, src, window)).max() <= 1
+    got = read_with_mask(tmp_path / "o.tif")
+    assert (got[3] == 0).any() and (got[3] == 255).any()
+    np.testing.assert_array_equal(got, crop_of_whole(tmp_path, src, window, unet))
     assert (tmp_path / "p.png").is_file()
 
 
-def test_bounds_on_a_gcp_scene_cut_its_rows_and_columns(tmp_path: Path) -> None:
+def test_bounds_on_a_gcp_scene_cut_its_rows_and_columns(tmp_path: Path, unet: Path) -> None:
     """A GRD in radar geometry: the window follows its own rows and columns, and the
     output's GCPs move with it."""
     src = write_raster(tmp_path / "grd.tif", db_scene(H, W, bands=1), crs=None,
@@ -79,10 +94,9 @@ def test_bounds_on_a_gcp_scene_cut_its_rows_and_columns(tmp_path: Path) -> None:
     with rasterio.open(src) as ds:
         window = window_of_bounds(ds, bounds)
         gcps, crs = ds.gcps
-    colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu", bounds=bounds)
+    colorize_scene(src, tmp_path / "o.tif", unet, device="cpu", bounds=bounds)
     with rasterio.open(tmp_path / "o.tif") as out:
         moved, out_crs = out.gcps
-        got = out.read()
         assert (out.height, out.width) == (window.height, window.width)
     assert out_crs == crs
     assert [(g.row, g.col) for g in moved] == [
@@ -93,12 +107,13 @@ def test_bounds_on_a_gcp_scene_cut_its_rows_and_columns(tmp_path: Path) -> None:
                               op=lambda v: v)
     assert all(0 <= r <= window.height for r in rows) and all(0 <= c <= window.width for c in cols)
     assert 0 < window.width < W and 0 < window.height < H
-    assert np.abs(got.astype(int) - crop_of_whole(tmp_path, src, window)).max() <= 1
+    np.testing.assert_array_equal(read_with_mask(tmp_path / "o.tif"),
+                                  crop_of_whole(tmp_path, src, window, unet))
 
 
-def test_bounds_on_an_rpc_scene_move_its_rpcs(tmp_path: Path) -> None:
+def test_bounds_on_an_rpc_scene_move_its_rpcs(tmp_path: Path, unet: Path) -> None:
     src = rpc_scene(tmp_path / "rpc.tif", H, W)
-    colorize_scene(src, tmp_path / "o.tif", copy_model(), device="cpu",
+    colorize_scene(src, tmp_path / "o.tif", unet, device="cpu",
                    bounds="13.45,44.95,13.55,45.05")
     with rasterio.open(src) as ds, rasterio.open(tmp_path / "o.tif") as out:
         # lines 37.5-112.5 and samples 66.7-133.3 hold that area; GDAL puts an RPC's line
@@ -106,8 +121,8 @@ def test_bounds_on_an_rpc_scene_move_its_rpcs(tmp_path: Path) -> None:
         assert (out.height, out.width) == (75, 67)
         assert out.rpcs.line_off == ds.rpcs.line_off - 38
         assert out.rpcs.samp_off == ds.rpcs.samp_off - 67
-        got = out.read()
-    assert np.abs(got.astype(int) - crop_of_whole(tmp_path, src, Window(67, 38, 67, 75))).max() <= 1
+    np.testing.assert_array_equal(read_with_mask(tmp_path / "o.tif"),
+                                  crop_of_whole(tmp_path, src, Window(67, 38, 67, 75), unet))
 
 
 def test_bounds_outside_the_scene_are_refused_before_any_work(tmp_path: Path) -> None:

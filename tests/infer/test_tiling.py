@@ -60,3 +60,22 @@ def test_rows_done_after_is_monotone_and_ends_at_height() -> None:
 def test_bad_overlap_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="overlap"):
         TileGrid(100, 100, 64, 40)
+
+
+def test_a_window_grid_is_the_whole_scenes_grid_cut_to_it() -> None:
+    """--bounds: the tiles reaching into the window, at the whole grid's places (window
+    coordinates), with the whole grid's weights; the data they read extends past the window."""
+    whole = TileGrid(300, 500, 64, 16)
+    part = TileGrid(70, 90, 64, 16, origin=(100, 200), scene=(300, 500))
+    assert part.ys == tuple(y - 100 for y in whole.ys if y < 170 and y + 64 > 100)
+    assert part.xs == tuple(x - 200 for x in whole.xs if x < 290 and x + 64 > 200)
+    assert part.ys[0] < 0 and part.xs[-1] + 64 > 90  # tiles reach past the window's edges
+    np.testing.assert_array_equal(part.norm_y, whole.norm_y[100:170])
+    np.testing.assert_array_equal(part.norm_x, whole.norm_x[200:290])
+    assert part.data_span(part.ys[0], 0) == (part.ys[0], part.ys[0] + 64)  # the scene's rows
+    assert part.scene_span(part.ys[0], part.height) == (0, part.ys[0] + 64)  # the output's
+    edge = TileGrid(70, 90, 64, 16, origin=(230, 0), scene=(300, 500))
+    assert edge.data_span(edge.ys[-1], 0)[1] == 70  # the scene's bottom: reflected past it
+    assert edge.row_pads(len(edge.ys) - 1)[1] > 0
+    with pytest.raises(ValueError, match="not inside the scene"):
+        TileGrid(70, 90, 64, 16, origin=(250, 0), scene=(300, 500))
