@@ -105,9 +105,9 @@ def window_of_bounds(
 
 
 def footprint_text(ds: rasterio.DatasetReader) -> str:
-    """``its corners span lon A..B, lat C..D``: where the scene is (for a message)."""
+    """``the scene spans lon A..B, lat C..D``: where it is (for a message)."""
     west, south, east, north = lonlat_footprint(ds) or (math.nan,) * 4
-    return f"its corners span lon {west:.3f}..{east:.3f}, lat {south:.3f}..{north:.3f}"
+    return f"the scene spans lon {west:.3f}..{east:.3f}, lat {south:.3f}..{north:.3f}"
 
 
 def _text(bounds: tuple[float, float, float, float]) -> str:

@@ -129,7 +129,7 @@ def test_bounds_outside_the_scene_are_refused_before_any_work(tmp_path: Path) ->
     src = write_raster(tmp_path / "grd.tif", db_scene(H, W, bands=1), crs=None,
                        gcps=corner_gcps(H, W), descriptions=("VV",))
     network = ChannelCopy()
-    with pytest.raises(RasterError, match=r"lies outside the scene \(its corners span lon "
+    with pytest.raises(RasterError, match=r"lies outside the scene \(the scene spans lon "
                                           r"9\.900\.\.10\.500, lat 49\.600\.\.50\.100\)"):
         colorize_scene(src, tmp_path / "o.tif", copy_model(network), device="cpu",
                        bounds=(-118.5, 33.9, -118.2, 34.1))
