@@ -32,6 +32,7 @@ from geocolor.data.lab import L_SCALE, l_to_grey, model_to_rgb, rgb_to_lab
 from geocolor.data.semantic import LoadedImage, read_rgb
 from geocolor.errors import ModelFileError, OutputError, UsageError
 from geocolor.infer.preview import save_image
+from geocolor.infer.provenance import model_tags, version_tag
 from geocolor.infer.result import ColorizeResult, ProgressFn
 from geocolor.io.modelfile import LoadedModel, ModelCard
 from geocolor.models.tta import with_tta
@@ -396,6 +397,8 @@ def colorize_image(
     done = 2
     n_classes = max(len(loaded.card.classes), int(loaded.card.arch_args.get("n_classes", 2)))
     outputs = [(dst, lambda: Image.fromarray(_to_uint8(result.rgb)))]
+    text = {**version_tag(), "GEOCOLOR_SOURCE": Path(src).name, **model_tags(loaded),
+            "GEOCOLOR_ENGINE": f"torch {dev.type} float32" + (f", TTA {tta}" if tta else "")}
     if mask_out is not None:
         outputs.append((Path(mask_out), lambda: mask_image(result.labels, n_classes)))
     trained = segmentation_trained(loaded.card)
@@ -403,7 +406,7 @@ def colorize_image(
         outputs.append((Path(preview), lambda: preview_image(result, n_classes, segmentation=trained)))
     for path, make in outputs:
         with reporting_disk_full(path):
-            save_image(make(), path)
+            save_image(make(), path, text=text if path == dst else None)
         done += 1
         report(done, total)
     details: dict[str, Any] = {"input_mode": image.mode, "network_size": list(result.network_size)}

@@ -267,7 +267,8 @@ def finalise(scratch: Path, target_tmp: Path, fmt: str, cog: bool, options: dict
         opts = {**DEFAULT_COG_OPTIONS, **options}
         driver = "COG"
     elif fmt == "png":
-        opts, driver = {"ZLEVEL": "6", **options}, "PNG"
+        # the GEOCOLOR_* tags (what made the output) as PNG text chunks
+        opts, driver = {"ZLEVEL": "6", "WRITE_METADATA_AS_TEXT": "YES", **options}, "PNG"
     else:
         opts, driver = {"QUALITY": "90", **options}, "JPEG"
     try:

@@ -24,13 +24,21 @@ from geocolor.io.atomic import atomic_path
 PREVIEW_SIDE = 1024
 
 
-def save_image(img: Any, path: Path, **kwargs: Any) -> None:
-    """Save a PIL image atomically; the extension picks the format (JPEG: RGB, quality 95)."""
+def save_image(img: Any, path: Path, text: dict[str, str] | None = None, **kwargs: Any) -> None:
+    """Save a PIL image atomically; the extension picks the format (JPEG: RGB, quality 95).
+    ``text``: key-value pairs a PNG keeps as text chunks (other formats: not written)."""
     ext = path.suffix.lower()
     if ext in (".jpg", ".jpeg") and img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
     if ext in (".jpg", ".jpeg"):
         kwargs.setdefault("quality", 95)
+    if ext == ".png" and text:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+        kwargs["pnginfo"] = info
     with atomic_path(path, suffix=ext) as tmp:
         img.save(tmp, **kwargs)
 

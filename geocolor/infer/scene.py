@@ -40,7 +40,6 @@ network on a batch).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -73,6 +72,7 @@ from geocolor.infer.output import (
     scratch_overviews,
 )
 from geocolor.infer.preview import write_scene_preview
+from geocolor.infer.provenance import model_tags
 from geocolor.infer.pyramid import StreamedOverviews, streamable_levels
 from geocolor.infer.result import ColorizeResult
 from geocolor.infer.sarinput import SarInput, resolve_sar_input
@@ -175,10 +175,7 @@ def provenance_tags(
     bytes; ``(in memory)`` for a model without a file), the tiling, and the engine (backend,
     device, precision; test-time augmentation). The batch size is left out: the output does
     not depend on it."""
-    tags = {"GEOCOLOR_MODEL": model.path.name if model.path else "(in memory)"}
-    if model.path is not None and model.path.is_file():
-        with open(model.path, "rb") as f:
-            tags["GEOCOLOR_MODEL_SHA256"] = hashlib.file_digest(f, "sha256").hexdigest()
+    tags = model_tags(model)
     tags["GEOCOLOR_TILING"] = f"{tile} px tiles, {overlap} px overlap"
     engine = getattr(runner, "engine", type(runner).__name__)  # a runner of one's own
     tags["GEOCOLOR_ENGINE"] = engine + (f", TTA {tta}" if tta else "")

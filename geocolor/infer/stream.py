@@ -35,12 +35,12 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
-from geocolor import __version__
 from geocolor.device import usable_cores
 from geocolor.infer.backend import Runner
 from geocolor.infer.cogwrite import CogWriter
 from geocolor.infer.heap import release_freed_memory
 from geocolor.infer.output import OverviewPlan, open_scratch
+from geocolor.infer.provenance import version_tag
 from geocolor.infer.pyramid import StreamedOverviews
 from geocolor.infer.sarinput import SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
@@ -403,7 +403,7 @@ def output_tags(
     """The dataset tags of an output: geocolor's version, the input's name and how it was
     read, and ``run``'s (what made it: see :func:`geocolor.infer.scene.provenance_tags`)."""
     return {
-        "GEOCOLOR_VERSION": __version__,
+        **version_tag(),
         "GEOCOLOR_SOURCE": src.name,
         "GEOCOLOR_INPUT": sar.describe(),
         **(run or {}),

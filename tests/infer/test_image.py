@@ -343,3 +343,20 @@ def test_striped_upsampled_argmax_equals_the_direct_one(size: tuple[int, int]) -
     logits = torch.randn(1, 5, 17, 23, generator=torch.Generator().manual_seed(0))
     direct = F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(1)[0]
     assert torch.equal(_upsampled_argmax(logits, size, rows=64), direct)
+
+
+def test_a_photo_output_says_what_made_it(tmp_path: Path, semantic_model_path: Path) -> None:
+    """PNG text chunks name the model (and its SHA-256); `geocolor info` reads them."""
+    import hashlib
+
+    _photo(tmp_path / "p.png", 40, 30)
+    colorize_image(tmp_path / "p.png", tmp_path / "o.png", semantic_model_path, tta="flips")
+    text = Image.open(tmp_path / "o.png").text
+    assert text["GEOCOLOR_MODEL"] == "sem.model"
+    assert text["GEOCOLOR_MODEL_SHA256"] == hashlib.sha256(
+        semantic_model_path.read_bytes()).hexdigest()
+    assert text["GEOCOLOR_SOURCE"] == "p.png" and text["GEOCOLOR_VERSION"] == geocolor.__version__
+    assert text["GEOCOLOR_ENGINE"] == "torch cpu float32, TTA flips"
+    from geocolor.io.raster import describe_raster
+
+    assert describe_raster(tmp_path / "o.png")["geocolor"]["GEOCOLOR_MODEL"] == "sem.model"

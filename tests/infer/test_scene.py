@@ -117,6 +117,9 @@ def test_plain_grey_png_gives_plain_png(tmp_path: Path, sar_model: Path) -> None
     assert result["input_scale"] == "scaled"
     np.testing.assert_array_equal(out[..., 0], grey)  # taken as already scaled: unit = pixel / 255
     assert not (tmp_path / "o.png.aux.xml").exists()
+    text = Image.open(tmp_path / "o.png").text  # what made it, in PNG text chunks
+    assert text["GEOCOLOR_SOURCE"] == "chip.png" and text["GEOCOLOR_MODEL"] == "(in memory)"
+    assert text["GEOCOLOR_ENGINE"] == "torch cpu float32"
 
 
 def test_non_georeferenced_tiff_stays_non_georeferenced(tmp_path: Path, sar_model: Path) -> None:
