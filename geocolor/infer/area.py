@@ -27,7 +27,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from geocolor.errors import OutsideBounds, RasterError, UsageError
-from geocolor.io.raster import lonlat_footprint
+from geocolor.io.raster import lonlat_footprint, map_placement
 
 #: Points per side of the bounds traced into the scene's pixels (their edges may curve).
 EDGE_POINTS = 33
@@ -67,17 +67,18 @@ def _pixels_of(
     ds: rasterio.DatasetReader, lons: np.ndarray, lats: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fractional (rows, columns) of ``ds`` at these longitudes and latitudes."""
-    gcps, gcp_crs = ds.gcps
-    if ds.crs is not None and not ds.transform.is_identity:
+    placement = map_placement(ds)
+    if placement == "transform":
         xs, ys = transform_coords("EPSG:4326", ds.crs, lons.tolist(), lats.tolist())
         cols, rows = ~ds.transform * (np.asarray(xs), np.asarray(ys))
         return np.asarray(rows), np.asarray(cols)
-    if gcps:
+    if placement == "gcps":
+        gcps, gcp_crs = ds.gcps
         xs, ys = transform_coords("EPSG:4326", gcp_crs or "EPSG:4326", lons.tolist(),
                                   lats.tolist())
         with GCPTransformer(gcps) as t:
             rows, cols = t.rowcol(xs, ys, op=lambda v: v)
-    elif ds.rpcs is not None:
+    elif placement == "rpcs":
         with RPCTransformer(ds.rpcs) as t:
             rows, cols = t.rowcol(lons.tolist(), lats.tolist(), zs=[0.0] * len(lons),
                                   op=lambda v: v)

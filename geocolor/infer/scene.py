@@ -97,7 +97,7 @@ from geocolor.io.atomic import atomic_path, temporary_path_for
 from geocolor.io.creation import check_creation_options, output_driver
 from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
-from geocolor.io.raster import open_raster
+from geocolor.io.raster import map_placement, open_raster
 from geocolor.io.s1product import SigmaNought, calibration_for, is_product, measurement_for
 from geocolor.models.tta import MODES as TTA_MODES
 from geocolor.models.tta import TTARunner
@@ -196,13 +196,13 @@ def _window_tag(
 
 
 def _check_map_target(
-    ds: rasterio.DatasetReader, src: Path, georef: dict[str, Any], dst_crs: str,
-    dst_res: float | None,
+    ds: rasterio.DatasetReader, src: Path, dst_crs: str, dst_res: float | None
 ) -> None:
-    """Refuse, before any work, a ``dst_crs`` warp of a raster without georeference and a
-    ``dst_res`` in the wrong unit (:func:`~geocolor.infer.warp.map_grid`): the output has
-    the input's geometry, so the input's grid is the output's."""
-    if georef["kind"] == "none":
+    """Refuse, before any work, a ``dst_crs`` warp of a raster not placed on the map (no
+    georeference, or a transform without a CRS: :func:`~geocolor.io.raster.map_placement`)
+    and a ``dst_res`` in the wrong unit (:func:`~geocolor.infer.warp.map_grid`): the output
+    has the input's geometry, so the input's grid is the output's."""
+    if map_placement(ds) is None:
         raise RasterError(f"{src}: has no georeference (CRS and transform, GCPs or RPCs) "
                           "to place it on a map; drop --dst-crs")
     if dst_res is not None:
@@ -511,7 +511,7 @@ def colorize_scene(
                              scene=(ds.height, ds.width)))
             georef = georeference(ds) if fmt == "gtiff" else {"kind": "none"}
             if dst_crs is not None:
-                _check_map_target(ds, src, georef, dst_crs, dst_res)
+                _check_map_target(ds, src, dst_crs, dst_res)
             if window is not None:
                 georef = georeference_in(georef, window)
         log.info(

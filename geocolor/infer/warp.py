@@ -39,7 +39,7 @@ from geocolor.device import usable_cores
 from geocolor.errors import OutputError, RasterError, UsageError
 from geocolor.infer.output import DEFAULT_GTIFF_OPTIONS, SCRATCH_OPTIONS, finalise
 from geocolor.io.atomic import temporary_path_for
-from geocolor.io.raster import RASTER_ERRORS
+from geocolor.io.raster import RASTER_ERRORS, map_placement
 
 #: ``--dst-crs utm``: the WGS 84 / UTM zone of the scene's centre.
 UTM = "utm"
@@ -88,14 +88,16 @@ def utm_zone_crs(lon: float, lat: float) -> CRS:
 
 def _centre_lonlat(ds: rasterio.DatasetReader) -> tuple[float, float]:
     """Longitude and latitude of the dataset's centre from its transform, GCPs or RPCs."""
+    placement = map_placement(ds)
     gcps, gcp_crs = ds.gcps
-    if ds.crs is not None and not ds.transform.is_identity:
+    if placement == "transform":
         x, y = ds.transform * (ds.width / 2, ds.height / 2)
         crs = ds.crs
-    elif gcps and gcp_crs is not None:  # the GCP nearest the centre: no mean across 180 E
+    elif placement == "gcps" and gcp_crs is not None:
+        # the GCP nearest the centre: no mean of longitudes across 180 E
         centre = min(gcps, key=lambda g: (g.row - ds.height / 2) ** 2 + (g.col - ds.width / 2) ** 2)
         x, y, crs = centre.x, centre.y, gcp_crs
-    elif ds.rpcs is not None:
+    elif placement == "rpcs":
         return float(ds.rpcs.long_off), float(ds.rpcs.lat_off)
     else:
         raise RasterError(
@@ -203,13 +205,15 @@ def _reproject_window(src: rasterio.DatasetReader, grid: MapGrid, window: Window
 
 
 def _source_georeference(src: rasterio.DatasetReader) -> tuple[str, dict[str, Any]]:
-    """How ``src`` is placed on the map (``transform``, ``gcps`` or ``rpcs``) and the
-    arguments that tell :func:`rasterio.warp.reproject` so."""
-    gcps, gcp_crs = src.gcps
-    if src.crs is not None and not src.transform.is_identity:
-        return "transform", {}
-    if gcps:
-        return "gcps", {"gcps": gcps, "src_crs": gcp_crs}
+    """How ``src`` is placed on the map (:func:`~geocolor.io.raster.map_placement`:
+    ``transform``, ``gcps`` or ``rpcs``) and the arguments that tell
+    :func:`rasterio.warp.reproject` so."""
+    placement = map_placement(src)
+    if placement == "transform":
+        return placement, {}
+    if placement == "gcps":
+        gcps, gcp_crs = src.gcps
+        return placement, {"gcps": gcps, "src_crs": gcp_crs}
     return "rpcs", {"rpcs": src.rpcs, "src_crs": "EPSG:4326"}
 
 

@@ -74,8 +74,8 @@ def lonlat_footprint(ds: rasterio.DatasetReader) -> tuple[float, float, float, f
     h, w = float(ds.height), float(ds.width)
     rows = np.concatenate([np.zeros_like(t), t * h, np.full_like(t, h), t * h])
     cols = np.concatenate([t * w, np.full_like(t, w), t * w, np.zeros_like(t)])
-    kind = georeference_kind(ds)
-    if kind == "transform" and ds.crs is not None:
+    kind = map_placement(ds)
+    if kind == "transform":
         xs, ys = ds.transform * (cols, rows)
         crs = ds.crs
     elif kind == "gcps":
@@ -91,6 +91,16 @@ def lonlat_footprint(ds: rasterio.DatasetReader) -> tuple[float, float, float, f
         return None
     lons, lats = transform_coords(crs, "EPSG:4326", list(np.ravel(xs)), list(np.ravel(ys)))
     return min(lons), min(lats), max(lons), max(lats)
+
+
+def map_placement(ds: rasterio.DatasetReader) -> str | None:
+    """How ``ds`` is placed on the map: ``"transform"`` (a CRS and an affine transform),
+    ``"gcps"`` or ``"rpcs"``; None when it is not (no georeference, or a transform without a
+    CRS): what ``--dst-crs``, ``--bounds`` and the lon/lat footprint need."""
+    kind = georeference_kind(ds)
+    if kind == "none" or (kind == "transform" and ds.crs is None):
+        return None
+    return kind
 
 
 def georeference_kind(ds: rasterio.DatasetReader) -> str:

@@ -17,6 +17,7 @@ from colorize_fakes import (
     write_raster,
 )
 from rasterio.enums import ColorInterp, Resampling
+from rasterio.transform import from_origin
 from rasterio.warp import reproject
 from rasterio.warp import transform as transform_coords
 
@@ -210,8 +211,17 @@ def test_what_cannot_be_warped_is_refused_before_any_work(tmp_path: Path) -> Non
                         descriptions=("VV",))
     with pytest.raises(RasterError, match="no georeference"):
         colorize_scene(bare, tmp_path / "o.tif", model, device="cpu", dst_crs="utm")
+    # a transform without a CRS does not place a raster on the map either
+    no_crs = tmp_path / "no_crs.tif"
+    with rasterio.open(no_crs, "w", driver="GTiff", width=50, height=40, count=1,
+                       dtype="float32", transform=from_origin(500000, 4600000, 10, 10)) as ds:
+        ds.write(db_scene(40, 50, bands=1))
+        ds.descriptions = ("VV",)
+    for dst_crs in ("utm", "EPSG:4326"):
+        with pytest.raises(RasterError, match="no_crs.tif: has no georeference"):
+            colorize_scene(no_crs, tmp_path / "o.tif", model, device="cpu", dst_crs=dst_crs)
     assert network.calls == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.tif", "grd.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.tif", "grd.tif", "no_crs.tif"]
 
 
 def test_cli_dst_crs(tmp_path: Path) -> None:
