@@ -182,16 +182,22 @@ def provenance_tags(
     return tags
 
 
-def _window_tag(
-    window: Window | None, area: tuple[float, float, float, float] | None
-) -> dict[str, str]:
+def _input_window(grid: TileGrid) -> Window | None:
+    """The window of the input a grid covers (``--bounds``), or None: all of it."""
+    if grid.scene is None:
+        return None
+    (row, col), (height, width) = grid.origin, (grid.height, grid.width)
+    return Window(col, row, width, height)
+
+
+def _window_tag(grid: TileGrid, area: tuple[float, float, float, float] | None) -> dict[str, str]:
     """GEOCOLOR_WINDOW: which rows and columns of the input a ``--bounds`` output holds."""
-    if window is None or area is None:
+    if area is None:
         return {}
-    r0, c0 = int(window.row_off), int(window.col_off)
+    (r0, c0), (h, w) = grid.origin, (grid.height, grid.width)
     return {"GEOCOLOR_WINDOW": (
-        f"rows {r0}-{r0 + int(window.height)}, columns {c0}-{c0 + int(window.width)} of the "
-        f"input (--bounds {','.join(f'{v:g}' for v in area)})"
+        f"rows {r0}-{r0 + h}, columns {c0}-{c0 + w} of the input "
+        f"(--bounds {','.join(f'{v:g}' for v in area)})"
     )}
 
 
@@ -244,8 +250,6 @@ class _OutputJob:
     dst_res: float | None = None
     #: what made the output (:func:`provenance_tags`), in its dataset tags
     run_tags: dict[str, str] = field(default_factory=dict)
-    #: the part of the input colorized (``--bounds``); None: all of it
-    window: Window | None = None
 
     def run(
         self, runner: Runner, batch_size: int, progress: ProgressFn | None,
@@ -263,7 +267,7 @@ class _OutputJob:
             stats = self._write(runner, batch_size, progress, target_tmp)
             if preview is not None:  # in the input's geometry, side by side
                 write_scene_preview(self.src, self.sar, target_tmp, Path(preview),
-                                    window=self.window)
+                                    window=_input_window(self.grid))
             if self.dst_crs is not None:
                 t0 = time.perf_counter()
                 warped = warp_output(target_tmp, self.dst_crs, self.cog, self.options,
@@ -523,7 +527,7 @@ def colorize_scene(
             tile,
             overlap,
             "" if window is None else f"; {grid.width} x {grid.height} px at row "
-            f"{int(window.row_off)}, column {int(window.col_off)} (--bounds)",
+            f"{grid.origin[0]}, column {grid.origin[1]} (--bounds)",
         )
         runner = make_runner(loaded.network, backend, dev, amp, tile, cpu_bf16=cpu_bf16)
         if tta:
@@ -535,8 +539,7 @@ def colorize_scene(
             threads=writer_threads(dev.type) if blend_threads is None else blend_threads,
             dst_crs=dst_crs, dst_res=dst_res,
             run_tags={**provenance_tags(loaded, tile, overlap, runner, tta),
-                      **_window_tag(window, area)},
-            window=window,
+                      **_window_tag(grid, area)},
         )
         stats = job.run(runner, batch_size, progress, preview)
     return ColorizeResult(
@@ -561,7 +564,7 @@ def colorize_scene(
             "batch_size": batch_size,
             "dst_crs": stats.get("dst_crs"),
             "dst_res": stats.get("dst_res"),
-            "window": None if window is None else [int(window.col_off), int(window.row_off),
+            "window": None if window is None else [grid.origin[1], grid.origin[0],
                                                    grid.width, grid.height],
             "timing": stats["timing"],
         },
