@@ -160,8 +160,9 @@ def rpc_scene(path: Path, height: int, width: int) -> Path:
 
     rpcs = RPC(height_off=0.0, height_scale=1.0, lat_off=45.0, lat_scale=0.1, long_off=13.5,
                long_scale=0.15, line_off=height / 2, line_scale=height / 2,
-               samp_off=width / 2, samp_scale=width / 2, line_num_coeff=poly(lat=-1.0), line_den_coeff=poly(one=1.0),
-               samp_num_coeff=poly(lon=1.0), samp_den_coeff=poly(one=1.0))
+               samp_off=width / 2, samp_scale=width / 2, line_num_coeff=poly(lat=-1.0),
+               line_den_coeff=poly(one=1.0), samp_num_coeff=poly(lon=1.0),
+               samp_den_coeff=poly(one=1.0))
     src = write_raster(path, db_scene(height, width, bands=1), crs=None, descriptions=("VV",))
     with rasterio.open(src, "r+") as ds:
         ds.rpcs = rpcs
