@@ -360,3 +360,19 @@ def test_a_photo_output_says_what_made_it(tmp_path: Path, semantic_model_path: P
     from geocolor.io.raster import describe_raster
 
     assert describe_raster(tmp_path / "o.png")["geocolor"]["GEOCOLOR_MODEL"] == "sem.model"
+
+
+def test_the_model_digest_follows_the_file(tmp_path: Path, semantic_model_path: Path) -> None:
+    """The SHA-256 is read once per file version, and again when the file is replaced."""
+    import hashlib
+    import os
+    import shutil
+
+    from geocolor.infer.provenance import model_tags
+
+    path = Path(shutil.copy(semantic_model_path, tmp_path / "m.model"))
+    model = load_model(path)
+    assert model_tags(model)["GEOCOLOR_MODEL_SHA256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_bytes(path.read_bytes() + b"\0")  # another version of the file
+    os.utime(path, ns=(1, 1))
+    assert model_tags(model)["GEOCOLOR_MODEL_SHA256"] == hashlib.sha256(path.read_bytes()).hexdigest()
