@@ -188,7 +188,11 @@ def sample_windows(height: int, width: int, cell: int = SAMPLE_CELL, cells: int 
     a lattice of at most ``cells`` windows of ``cell`` x ``cell`` pixels spread evenly over it.
 
     Depends only on the scene's size (not on its blocks or overviews), so the same
-    pixels always give the same statistic.
+    pixels always give the same statistic. The windows start at whole multiples of ``cell``:
+    each lies inside one block of a file tiled in blocks of 256, 512 or 1024 pixels (a COG's)
+    or in one band of strips, so reading them decodes (or, for a URL, fetches) at most
+    ``cells`` blocks. Centred windows would straddle four blocks each: on an 8192^2 COG
+    with 512-px blocks, every block of the scene.
     """
     if height * width <= cell * cell * cells:
         return [Window(0, 0, width, height)]
@@ -200,7 +204,9 @@ def sample_windows(height: int, width: int, cell: int = SAMPLE_CELL, cells: int 
     h, w = min(cell, height), min(cell, width)
 
     def starts(n: int, side: int, size: int) -> list[int]:
-        return [min(side - size, max(0, round((i + 0.5) * side / n - size / 2))) for i in range(n)]
+        last = (side - size) // cell * cell
+        return [min(last, max(0, int((i + 0.5) * side / n - size / 2) // cell * cell))
+                for i in range(n)]
 
     return [Window(x, y, w, h) for y in starts(n_rows, height, h) for x in starts(n_cols, width, w)]
 

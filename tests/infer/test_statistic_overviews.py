@@ -95,3 +95,16 @@ def test_sample_windows_cover_the_scene_evenly() -> None:
     rows = sorted({w.row_off for w in windows})
     cols = sorted({w.col_off for w in windows})
     assert rows[0] < 2000 and rows[-1] > 18000 and cols[0] < 1000 and cols[-1] > 5000
+
+
+@pytest.mark.parametrize("shape", [(8192, 8192), (25000, 16700), (2100, 2100), (20000, 6000)])
+def test_each_sample_window_lies_in_one_block_of_a_cog(shape: tuple[int, int]) -> None:
+    """Reading the sample decodes (or fetches, for a URL) one 512-px block per window, not the
+    four a window across block edges needs: on an 8192^2 COG, 64 of its 256 blocks."""
+    windows = sample_windows(*shape)
+    blocks = {(w.row_off // 512, w.col_off // 512) for w in windows}
+    assert all((w.row_off + w.height - 1) // 512 == w.row_off // 512 for w in windows)
+    assert all((w.col_off + w.width - 1) // 512 == w.col_off // 512 for w in windows)
+    assert len(windows) > 32 and len({(w.row_off, w.col_off) for w in windows}) == len(windows)
+    if shape == (8192, 8192):
+        assert len(blocks) == 64
