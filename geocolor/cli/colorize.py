@@ -13,6 +13,7 @@ import click
 
 from geocolor.cli.options import progress_enabled, verbosity
 from geocolor.errors import UsageError
+from geocolor.io.source import source_name
 
 #: Same as geocolor.infer.sarinput.INPUT_SCALES (a test keeps them equal); not imported
 #: from there so that ``geocolor --help`` does not load rasterio and numpy.
@@ -82,8 +83,9 @@ def _tile_progress(bar: Any) -> Any:
 
 @click.command(context_settings={"show_default": True})
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Output file (one input) or directory (several inputs, a directory, or '-').")
+@click.option("-o", "--output", type=click.Path(), required=True,
+              help="Output file (one input) or directory (several inputs, a directory, '-', or "
+                   "a path ending in '/').")
 @click.option("-m", "--model", default=None, show_default=False,
               help="Model file, or 'sar' / 'semantic' for a packaged model [default: sar for GeoTIFF "
               "scenes and grey images named like SAR (_s1_, s1/, sar), semantic for other pictures].")
@@ -141,7 +143,7 @@ def _tile_progress(bar: Any) -> Any:
 def colorize(
     ctx: click.Context,
     inputs: tuple[str, ...],
-    output: Path,
+    output: str,  # a str: click's Path type would drop the trailing '/' that asks for a directory
     model: str | None,
     band: str | None,
     input_scale: str,
@@ -171,7 +173,9 @@ def colorize(
 
     INPUTS are raster files, Sentinel-1 products (a .SAFE folder or its .zip: the
     measurement GeoTIFF of the model's polarisation, or of --band VV), directories
-    (searched recursively) or '-' to read paths from stdin, one per line. The
+    (searched recursively) or '-' to read paths from stdin, one per line. A raster
+    may also be a URL (https://, s3://, gs://, az://) or a GDAL virtual path
+    (/vsicurl/...): it is read in place, only the blocks the tiles need. The
     model card decides the pipeline: a SAR model tiles the scene with overlapping,
     blended tiles and streams the result; a semantic model colorizes plain images. Output paths are printed on stdout
     (or JSON lines with --json); a failed input is one line on stderr and the
@@ -182,6 +186,7 @@ def colorize(
       geocolor colorize scene.tif -o out.tif --preview preview.png
       geocolor colorize S1A_IW_GRDH_1SDV_..._7E07.zip -o out.tif
       geocolor colorize scenes/ -o colored/
+      geocolor colorize https://host/S1_VH.tif --bounds -118.5,33.9,-118.3,34.1 -o la.tif
       find . -name '*.tif' | geocolor colorize - -o colored/ --json
     """
     from geocolor.infer import scene  # noqa: F401 - before any raster I/O (GDAL cache settings)
@@ -347,7 +352,8 @@ def _run_all(
         overall = stack.enter_context(
             _bar(show and len(jobs) > 1, total=len(jobs), unit="input", desc="inputs", position=0))
         for job in jobs:
-            with _bar(show, unit="tile", desc=job.input.name, leave=False, position=1 if overall else 0) as bar:
+            with _bar(show, unit="tile", desc=source_name(job.input), leave=False,
+                      position=1 if overall else 0) as bar:
                 result = colorize_job(job, options, models, progress=_tile_progress(bar))
             if result["status"] == "failed":
                 failed += 1

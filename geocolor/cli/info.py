@@ -70,14 +70,18 @@ def _format_card(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def describe_path(path: Path) -> dict[str, Any]:
-    """JSON-ready description of a model file or a raster."""
+def describe_path(given: str | Path) -> dict[str, Any]:
+    """JSON-ready description of a model file or a raster (local, or a URL: any
+    :func:`~geocolor.io.source.raster_source`)."""
     from geocolor.io.modelfile import KINDS, SUFFIX, is_model_file, load_model, resolve_model_path
     from geocolor.io.raster import describe_raster
     from geocolor.io.s1product import annotations_of, is_product, measurements
+    from geocolor.io.source import raster_source
 
-    if str(path) in KINDS:  # the packaged model of that kind
-        path = resolve_model_path(str(path))
+    source = raster_source(given)
+    if not isinstance(source, Path):
+        return describe_raster(source)
+    path = resolve_model_path(str(source)) if str(source) in KINDS else source  # a packaged one
     if is_model_file(path) or path.suffix.lower() == SUFFIX:
         loaded = load_model(path)  # a .model that is not one says "not a geocolor model file"
         return {
@@ -111,13 +115,14 @@ def _format_product(info: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path")
 @json_option
-def info(path: Path, as_json: bool) -> None:
+def info(path: str, as_json: bool) -> None:
     """Describe a raster (size, bands, CRS, georeference, ...) or a geocolor model file.
 
     PATH 'sar' or 'semantic' describes the packaged model of that kind; a Sentinel-1 product
-    (a .SAFE folder or its zip) is described by its measurement GeoTIFFs.
+    (a .SAFE folder or its zip) is described by its measurement GeoTIFFs. A raster may be a
+    URL (https://, s3://, gs://, az://) or a GDAL virtual path (/vsicurl/...).
     """
     described = describe_path(path)
     if as_json:

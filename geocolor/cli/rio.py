@@ -31,7 +31,7 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
 
 
 @click.command("geocolor", short_help="Colorize a Sentinel-1 scene or a grey photo (geocolor).")
-@click.argument("input", type=click.Path(path_type=Path))
+@click.argument("input", type=click.Path())  # a str: a URL's "//" must survive
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("-m", "--model", default=None,
               help="Model file, or 'sar' / 'semantic' for a packaged model [default: by input, "
@@ -73,7 +73,7 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
               help="Segmentation PNG (semantic models only).")
 @click.option("--overwrite", is_flag=True, help="Always overwrite an existing output file.")
 @click.pass_context
-def geocolor(ctx: click.Context, input: Path, output: Path, **options: Any) -> None:
+def geocolor(ctx: click.Context, input: str, output: Path, **options: Any) -> None:
     """Colorize INPUT (a SAR raster or a grey photo) into OUTPUT with geocolor.
 
     The same as 'geocolor colorize INPUT -o OUTPUT': the packaged SAR model for
@@ -86,7 +86,7 @@ def geocolor(ctx: click.Context, input: Path, output: Path, **options: Any) -> N
     verbosity = int(ctx.find_root().obj.get("verbosity", 0)) if ctx.find_root().obj else 0
     configure_logging(verbosity)
     try:
-        ctx.invoke(colorize, inputs=(str(input),), output=output, **options)
+        ctx.invoke(colorize, inputs=(input,), output=output, **options)
     except UsageError as exc:
         raise click.UsageError(str(exc), ctx=ctx) from None
     except GeocolorError as exc:

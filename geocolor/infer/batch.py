@@ -7,7 +7,8 @@ model card asks for and returns a JSON-ready result, turning any failure into a
 
 Output names:
 
-- one input file and an ``-o`` that is not a directory: ``-o`` is the output file;
+- one input file and an ``-o`` that is not a directory (an existing one, or a path ending
+  in ``/``): ``-o`` is the output file;
 - otherwise ``-o`` is a directory: files from a directory argument keep their
   path relative to it (``scenes/a/b.tif -> colored/a/b.tif``); files named on
   the command line or on stdin keep their base name. GeoTIFF, PNG and JPEG
@@ -24,12 +25,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from geocolor.errors import GeocolorError, OutsideBounds, RasterError, UsageError
 from geocolor.infer.result import ColorizeResult
-from geocolor.io.raster import RASTER_ERRORS, gdal_reason
+from geocolor.io.raster import RASTER_ERRORS, gdal_reason, read_failure
 from geocolor.io.s1product import is_product
+from geocolor.io.source import RasterSource, is_network, raster_source, source_name
 
 log = logging.getLogger("geocolor.infer")
 
@@ -42,7 +44,7 @@ KEEP_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 class Job:
     """One input and where its results go; ``error`` is set when it cannot even start."""
 
-    input: Path
+    input: RasterSource  # a local path, or a URL / GDAL virtual path (geocolor.io.source)
     output: Path
     preview: Path | None = None
     mask_out: Path | None = None
@@ -119,9 +121,9 @@ def _rasters_in(directory: Path, exclude: Path | None) -> list[Path]:
     return sorted(found)
 
 
-def _is_folder(path: Path) -> bool:
-    """A directory of inputs (a ``.SAFE`` product folder is one input, not a folder of them)."""
-    return path.is_dir() and not is_product(path)
+def _is_folder(path: RasterSource) -> TypeGuard[Path]:
+    """A local directory of inputs (a ``.SAFE`` product folder is one input, not a folder)."""
+    return isinstance(path, Path) and path.is_dir() and not is_product(path)
 
 
 def read_path_lines(lines: Iterable[str]) -> list[str]:
@@ -131,7 +133,7 @@ def read_path_lines(lines: Iterable[str]) -> list[str]:
 
 def plan_jobs(
     inputs: list[str],
-    output: Path,
+    output: Path | str,
     *,
     stdin_lines: Iterable[str] = (),
     preview: Path | None = None,
@@ -140,16 +142,22 @@ def plan_jobs(
 ) -> list[Job]:
     """Expand inputs (``-`` reads ``stdin_lines``) into jobs, then keep this shard's.
 
+    Inputs that are URLs or GDAL virtual paths stay text (:func:`~geocolor.io.source.raster_source`)
+    and are named in an output directory by their file name, without a URL's query.
+
     Raises:
         UsageError: no inputs at all, or several inputs with ``-o`` naming an existing file.
     """
-    entries: list[Path] = []
+    entries: list[RasterSource] = []
     for arg in inputs:
-        entries += [Path(p) for p in read_path_lines(stdin_lines)] if arg == "-" else [Path(arg)]
+        lines = read_path_lines(stdin_lines) if arg == "-" else [arg]
+        entries += [raster_source(line) for line in lines]
     if not entries:
         raise UsageError("no inputs given (stdin was empty)" if "-" in inputs else "no inputs given")
-    single = len(inputs) == 1 and inputs[0] != "-" and not _is_folder(Path(inputs[0]))
-    to_dir = not single or output.is_dir() or str(output).endswith(("/", "\\"))
+    single = len(inputs) == 1 and inputs[0] != "-" and not _is_folder(raster_source(inputs[0]))
+    named_dir = str(output).endswith(("/", "\\"))  # a Path would have lost it
+    output = Path(output)
+    to_dir = not single or output.is_dir() or named_dir
     if to_dir and output.is_file():
         raise UsageError(f"-o {output}: several inputs need an output directory, and this is a file")
     exclude = output.resolve() if to_dir else None
@@ -175,7 +183,7 @@ def plan_jobs(
             for raster in rasters:
                 jobs.append(_dir_job(raster, raster.relative_to(path), output, preview, mask_out))
         else:
-            jobs.append(_dir_job(path, Path(path.name), output, preview, mask_out))
+            jobs.append(_dir_job(path, Path(source_name(path)), output, preview, mask_out))
 
     seen: dict[Path, Path] = {}
     for k, job in enumerate(jobs):
@@ -194,7 +202,9 @@ def plan_jobs(
     return jobs
 
 
-def _dir_job(path: Path, rel: Path, out_dir: Path, preview: Path | None, mask_out: Path | None) -> Job:
+def _dir_job(
+    path: RasterSource, rel: Path, out_dir: Path, preview: Path | None, mask_out: Path | None
+) -> Job:
     stem = _stem(rel)
     return Job(
         path,
@@ -225,7 +235,7 @@ class ModelCache:
         return value
 
 
-def input_is_plain_image(path: Path) -> bool:
+def input_is_plain_image(path: RasterSource) -> bool:
     """Whether ``path`` is a plain picture (semantic pipeline by default) rather than a SAR raster."""
     from geocolor.infer.sarinput import is_plain_image
     from geocolor.io.raster import open_raster
@@ -236,7 +246,7 @@ def input_is_plain_image(path: Path) -> bool:
         return is_plain_image(ds, path)
 
 
-def choose_model_kind(path: Path) -> tuple[str, str]:
+def choose_model_kind(path: RasterSource) -> tuple[str, str]:
     """The packaged model an input gets without ``--model``, and why (for the log).
 
     - a Sentinel-1 product (a ``.SAFE`` folder or its zip): ``sar``;
@@ -296,7 +306,8 @@ def colorize_job(
         result.update(status="failed", error=_with_input(job.input, str(exc)))
     except RASTER_ERRORS as exc:  # a read or write that failed deep in GDAL
         log.debug("failed", exc_info=True)
-        result.update(status="failed", error=_with_input(job.input, f"{gdal_reason(exc)}"))
+        result.update(status="failed", error=str(read_failure(job.input, exc))
+                      if is_network(job.input) else _with_input(job.input, gdal_reason(exc)))
     except OSError as exc:
         log.debug("failed", exc_info=True)
         name = exc.filename or job.output
@@ -333,7 +344,7 @@ def _remove_empty(directories: list[Path]) -> None:
             pass
 
 
-def _with_input(path: Path, message: str) -> str:
+def _with_input(path: RasterSource, message: str) -> str:
     return message if str(path) in message else f"{path}: {message}"
 
 

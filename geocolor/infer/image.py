@@ -30,11 +30,12 @@ from torch.nn import functional as F
 
 from geocolor.data.lab import L_SCALE, l_to_grey, model_to_rgb, rgb_to_lab
 from geocolor.data.semantic import LoadedImage, read_rgb
-from geocolor.errors import ModelFileError, OutputError, UsageError
+from geocolor.errors import ModelFileError, OutputError, RasterError, UsageError
 from geocolor.infer.preview import save_image
 from geocolor.infer.provenance import model_tags, version_tag
 from geocolor.infer.result import ColorizeResult, ProgressFn
 from geocolor.io.modelfile import LoadedModel, ModelCard
+from geocolor.io.source import is_virtual, raster_source
 from geocolor.models.tta import with_tta
 
 log = logging.getLogger("geocolor.infer.image")
@@ -320,6 +321,16 @@ def _as_semantic(model: LoadedModel | str | Path | None) -> LoadedModel:
     return load_model(default_model_path("semantic") if model is None else model, kind="semantic")
 
 
+def _local_photo(src: str | Path) -> Path:
+    """``src`` as a local path; a URL or GDAL virtual path is refused (photos are decoded by
+    Pillow, from local files)."""
+    source = raster_source(src)
+    if is_virtual(source):
+        raise RasterError(f"{src}: photos are read from local files; download it first "
+                          "(URLs are read in place for SAR rasters only)")
+    return Path(source)
+
+
 def colorize_image(
     src: str | Path,
     dst: str | Path,
@@ -377,7 +388,7 @@ def colorize_image(
     loaded = _as_semantic(model)
     if mask_out is not None:
         require_trained_segmentation(loaded)
-    src, dst = Path(src), Path(dst)
+    src, dst = _local_photo(src), Path(dst)
     side_files = [Path(p) for p in (mask_out, preview) if p is not None]
     for path, what in ((dst, "output"), *((p, "side file") for p in side_files)):
         _check_writable_image_path(path, what)

@@ -71,12 +71,15 @@ def output_format(dst: Path) -> str:
     raise UsageError(f"{dst}: unknown output format {suffix!r}; use .tif, .png or .jpg")
 
 
-def check_output(src: Path, dst: Path, overwrite: bool, *, can_skip: bool = True) -> None:
+def check_output(
+    src: Path | str, dst: Path, overwrite: bool, *, can_skip: bool = True
+) -> None:
     """Refuse an output that is the input, exists (unless ``overwrite``) or cannot be written.
 
+    ``src``: a local path, or a URL or GDAL virtual path (``str``, never the output).
     ``can_skip``: the command has ``--skip-existing``, so the message offers it.
     """
-    if dst.exists() and dst.resolve() == src.resolve():
+    if isinstance(src, Path) and dst.exists() and dst.resolve() == src.resolve():
         raise OutputError(f"{dst}: output is the input file; choose another output path")
     if dst.is_dir():
         raise OutputError(f"{dst}: is a directory; give an output file name")

@@ -19,6 +19,8 @@ from rasterio.windows import Window
 from geocolor.infer.output import check_output, quiet_georef_warnings
 from geocolor.infer.sarinput import SarInput
 from geocolor.io.atomic import atomic_path
+from geocolor.io.raster import open_raster
+from geocolor.io.source import RasterSource
 
 #: Longest side of one panel of a --preview image.
 PREVIEW_SIDE = 1024
@@ -44,7 +46,7 @@ def save_image(img: Any, path: Path, text: dict[str, str] | None = None, **kwarg
 
 
 def write_scene_preview(
-    src: Path, sar: SarInput, output: Path, preview: Path, side: int = PREVIEW_SIDE,
+    src: RasterSource, sar: SarInput, output: Path, preview: Path, side: int = PREVIEW_SIDE,
     window: Window | None = None,
 ) -> Path:
     """Side-by-side PNG: the input as the model saw it (grey) | the colorized output.
@@ -66,7 +68,7 @@ def write_scene_preview(
             )
             rgb = out.read([1, 2, 3], out_shape=(3, *shape), resampling=Resampling.average)
             valid = out.dataset_mask(out_shape=shape) > 0
-        with rasterio.open(src) as ds:
+        with open_raster(src) as ds:
             data = ds.read(sar.band, out_shape=shape, window=window)
             mask = (ds.read_masks(sar.band, out_shape=shape, window=window)
                     if sar.read_mask else None)

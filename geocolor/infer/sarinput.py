@@ -44,6 +44,7 @@ from geocolor.data.sarscale import SarScaling, differing_fields, preset
 from geocolor.errors import RasterError, UsageError
 from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
 from geocolor.io.s1product import SigmaNought, polarisation_named
+from geocolor.io.source import RasterSource, raster_source, source_path
 
 log = logging.getLogger("geocolor.infer")
 
@@ -73,9 +74,10 @@ def data_bands(ds: rasterio.DatasetReader) -> list[int]:
     return [i for i in ds.indexes if ds.colorinterp[i - 1] != ColorInterp.alpha]
 
 
-def is_plain_image(ds: rasterio.DatasetReader, path: Path) -> bool:
+def is_plain_image(ds: rasterio.DatasetReader, path: RasterSource) -> bool:
     """An ordinary 8-bit picture: PNG/JPEG, or an 8-bit TIFF without any georeference."""
-    if ds.driver in ("PNG", "JPEG") or path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+    suffix = source_path(path).suffix.lower()
+    if ds.driver in ("PNG", "JPEG") or suffix in (".png", ".jpg", ".jpeg"):
         return True
     return georeference_kind(ds) == "none" and ds.dtypes[0] == "uint8"
 
@@ -83,9 +85,9 @@ def is_plain_image(ds: rasterio.DatasetReader, path: Path) -> bool:
 _SAR_NAME_RE = re.compile(r"(?:^|[^a-z0-9])(s1|sar)(?:[^a-z0-9]|$)")
 
 
-def sar_name_hint(path: Path) -> str | None:
+def sar_name_hint(path: RasterSource) -> str | None:
     """The SAR marker in ``path``'s name or its folder's (``_s1_``, ``s1/``, ``sar``), if any."""
-    parts = [part.lower() for part in Path(path).parts[-2:]]
+    parts = [part.lower() for part in source_path(raster_source(path)).parts[-2:]]
     for part in reversed(parts):
         match = _SAR_NAME_RE.search(part)
         if match:
@@ -104,7 +106,8 @@ def is_grey_image(ds: rasterio.DatasetReader) -> bool:
 
 
 def select_band(
-    ds: rasterio.DatasetReader, path: Path, polarisation: str, band: str | int | None, plain: bool
+    ds: rasterio.DatasetReader, path: RasterSource, polarisation: str, band: str | int | None,
+    plain: bool,
 ) -> tuple[int, str]:
     """The 1-based band to colorize and a label for logs.
 
@@ -137,7 +140,8 @@ def select_band(
         return bands[0], "band 1 (grey stored as RGB)"
     if len(bands) == 1:
         index = bands[0]
-        pol = _band_polarisation(ds, index) or (None if ds.count > 1 else polarisation_named(path.stem))
+        named = None if ds.count > 1 else polarisation_named(source_path(path).stem)
+        pol = _band_polarisation(ds, index) or named
         if pol and pol != want:
             raise RasterError(
                 f"{path}: holds {pol} polarisation, but the model was trained on {want} "
@@ -242,7 +246,7 @@ def _metadata_hint(ds: rasterio.DatasetReader, index: int) -> str | None:
 class SarInput:
     """How one scene's band is read, masked and converted to the model's unit scale."""
 
-    path: Path
+    path: RasterSource
     band: int
     band_label: str
     scale: str
@@ -512,12 +516,12 @@ def _check_db_range(sar: SarInput, values: np.ndarray, explicit: bool) -> None:
 _WARNED_SCALINGS: set[tuple[str, SarScaling]] = set()
 
 
-def _warn_if_named_otherwise_scaled(path: Path, scaling: SarScaling) -> None:
+def _warn_if_named_otherwise_scaled(path: RasterSource, scaling: SarScaling) -> None:
     """Warn, once per process and model scaling, when an 8-bit chip taken as scaled like the
     model's training data is named like data scaled otherwise
     (:func:`~geocolor.data.paired.scaling_named_by`): a Kaggle Sentinel12 chip (VV dB) given
     to a model trained on VH amplitude comes out in wrong colours without any other sign."""
-    name = scaling_named_by(path)
+    name = scaling_named_by(Path(source_path(path)))
     if name is None or (name, scaling) in _WARNED_SCALINGS:
         return
     chip = preset(name)
@@ -542,7 +546,7 @@ def _and_list(words: list[str]) -> str:
 
 def resolve_sar_input(
     ds: rasterio.DatasetReader,
-    path: Path,
+    path: RasterSource,
     scaling: SarScaling,
     band: str | int | None = None,
     input_scale: str = "auto",

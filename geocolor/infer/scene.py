@@ -99,6 +99,7 @@ from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
 from geocolor.io.raster import map_placement, open_raster
 from geocolor.io.s1product import SigmaNought, calibration_for, is_product, measurement_for
+from geocolor.io.source import RasterSource, raster_source
 from geocolor.models.tta import MODES as TTA_MODES
 from geocolor.models.tta import TTARunner
 
@@ -142,8 +143,8 @@ def _direct_cog(
 
 
 def _raster_to_read(
-    src: Path, scaling: SarScaling, band: str | int | None
-) -> tuple[Path, str | int | None, SigmaNought | None]:
+    src: RasterSource, scaling: SarScaling, band: str | int | None
+) -> tuple[RasterSource, str | int | None, SigmaNought | None]:
     """The raster to read for ``src``, the band to take from it and its calibration.
 
     ``src`` itself (no calibration), or for a Sentinel-1 product (a ``.SAFE`` folder or its
@@ -202,7 +203,7 @@ def _window_tag(grid: TileGrid, area: tuple[float, float, float, float] | None) 
 
 
 def _check_map_target(
-    ds: rasterio.DatasetReader, src: Path, dst_crs: str, dst_res: float | None
+    ds: rasterio.DatasetReader, src: RasterSource, dst_crs: str, dst_res: float | None
 ) -> None:
     """Refuse, before any work, a ``dst_crs`` warp of a raster not placed on the map (no
     georeference, or a transform without a CRS: :func:`~geocolor.io.raster.map_placement`)
@@ -236,7 +237,7 @@ class _OutputJob:
     options; ``mask_mode`` is that of :func:`_mask_mode`; ``threads`` blend and quantise.
     """
 
-    src: Path
+    src: RasterSource
     dst: Path
     fmt: str
     cog: bool
@@ -412,7 +413,9 @@ def colorize_scene(
         src: any GDAL raster (see :mod:`geocolor.infer.sarinput` for what is accepted), or a
             Sentinel-1 product as downloaded, a ``.SAFE`` folder or its ``.zip``: its
             measurement GeoTIFF of the model's polarisation, or of ``band``'s
-            (:mod:`geocolor.io.s1product`).
+            (:mod:`geocolor.io.s1product`). A raster may also be a URL (``https://``,
+            ``s3://``, ``gs://``, ``az://``) or a GDAL virtual path (``/vsicurl/...``): read
+            in place, only the blocks the tiles need (:mod:`geocolor.io.source`).
         dst: output path: ``.tif`` (RGB uint8 GeoTIFF on the input's grid,
             Cloud-Optimized unless ``cog=False``), ``.png`` or ``.jpg`` (plain image).
         model: a loaded SAR model, a model file path, or None for the packaged default.
@@ -472,7 +475,7 @@ def colorize_scene(
         temporaries), ModelFileError, UsageError (all GeocolorError).
     """
     started = time.perf_counter()
-    given, dst = Path(src), Path(dst)
+    given, dst = raster_source(src), Path(dst)
     fmt = output_format(dst)
     loaded = require_sar_model(model)
     scaling = sar_scaling_of(loaded)

@@ -46,6 +46,7 @@ from geocolor.infer.sarinput import SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.diskspace import raise_if_disk_full
 from geocolor.io.raster import RASTER_ERRORS, open_raster
+from geocolor.io.source import RasterSource, source_name
 
 #: Batches waiting between stages (each queue).
 QUEUE_DEPTH = 3
@@ -119,7 +120,7 @@ def _get(q: queue.Queue, stop: threading.Event, alive: Callable[[], bool] | None
 
 
 def _reader(
-    src: Path,
+    src: RasterSource,
     sar: SarInput,
     grid: TileGrid,
     batch_size: int,
@@ -398,13 +399,13 @@ class _Writer:
 
 
 def output_tags(
-    src: Path, sar: SarInput, run: Mapping[str, str] | None = None
+    src: RasterSource, sar: SarInput, run: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The dataset tags of an output: geocolor's version, the input's name and how it was
     read, and ``run``'s (what made it: see :func:`geocolor.infer.scene.provenance_tags`)."""
     return {
         **version_tag(),
-        "GEOCOLOR_SOURCE": src.name,
+        "GEOCOLOR_SOURCE": source_name(src),
         "GEOCOLOR_INPUT": sar.describe(),
         **(run or {}),
     }
@@ -454,7 +455,7 @@ def _writer_loop(
 
 
 def stream(
-    src: Path,
+    src: RasterSource,
     sar: SarInput,
     grid: TileGrid,
     runner: Runner,

@@ -5,37 +5,59 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError  # rasterio exports it nowhere public
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
 from geocolor.errors import RasterError
 from geocolor.io.files import require_file
+from geocolor.io.source import (
+    RasterSource,
+    gdal_path,
+    is_network,
+    is_virtual,
+    raster_source,
+    remote_read_env,
+    source_path,
+)
 
-# rasterio < 1.4 does not derive RasterioIOError (its read/write failures) from RasterioError.
-RASTER_ERRORS = (RasterioError, RasterioIOError)
+# rasterio < 1.4 does not derive RasterioIOError (its read/write failures) from RasterioError;
+# GDAL errors that rasterio passes on unwrapped (CPLE_*: e.g. a malformed URL) derive from neither.
+RASTER_ERRORS = (RasterioError, RasterioIOError, CPLE_BaseError)
 
 
 @contextlib.contextmanager
-def open_raster(path: Path | str) -> Iterator[rasterio.DatasetReader]:
+def open_raster(path: RasterSource) -> Iterator[rasterio.DatasetReader]:
     """Open ``path`` for reading; a missing, foreign or corrupt file is a :class:`RasterError`.
 
-    GDAL's virtual paths (``/vsizip/...``: a file inside a zip) are opened as they are."""
-    path = Path(path)
-    if not str(path).startswith("/vsi"):
+    URLs and GDAL's virtual paths (``/vsizip/...``: a file inside a zip; ``/vsicurl/...``)
+    are read through GDAL, with :data:`~geocolor.io.source.REMOTE_GDAL_DEFAULTS` while the
+    dataset is open (:mod:`geocolor.io.source`)."""
+    path = raster_source(path)
+    if not is_virtual(path):
         require_file(path, RasterError, "a raster")
-    try:
-        with warnings.catch_warnings():
-            # A missing georeference is reported by georeference_kind(), not as a warning.
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            dataset = rasterio.open(path)
-    except RasterioIOError as exc:
-        raise RasterError(f"{path}: not a readable raster ({_first_line(exc)})") from None
-    with dataset:
-        yield dataset
+    with remote_read_env(path):
+        try:
+            with warnings.catch_warnings():
+                # A missing georeference is reported by georeference_kind(), not as a warning.
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                dataset = rasterio.open(gdal_path(path))
+        except (RasterioIOError, CPLE_BaseError) as exc:
+            reason = _first_line(exc)
+            raise RasterError(f"{path}: not a readable raster ({reason}){_hint(path)}") from None
+        with dataset:
+            yield dataset
+
+
+def _hint(path: RasterSource) -> str:
+    """What to do when a remote input that failed to open is a Sentinel-1 product."""
+    if is_virtual(path) and source_path(path).suffix.lower() in (".zip", ".safe"):
+        return ("; Sentinel-1 products are read from local disk: download it, or give the URL "
+                "of its measurement GeoTIFF")
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -58,8 +80,14 @@ def gdal_reason(exc: BaseException) -> str:
     return text.split(" (this error can be turned as a warning")[0]
 
 
-def read_failure(path: Path, exc: BaseException) -> RasterError:
-    """A :class:`RasterError` for a read that failed, with GDAL's own reason (not rasterio's wrapper)."""
+def read_failure(path: RasterSource, exc: BaseException) -> RasterError:
+    """A :class:`RasterError` for a read that failed, with GDAL's own reason (not rasterio's
+    wrapper). Over the network the file is rarely at fault: the message says so."""
+    if is_network(path):
+        return RasterError(
+            f"{path}: reading over the network failed ({gdal_reason(exc)}): the server or the "
+            "connection failed after GDAL's retries; run it again (--skip-existing skips the "
+            "outputs already written)")
     return RasterError(f"{path}: corrupt or truncated raster ({gdal_reason(exc)})")
 
 
@@ -137,9 +165,9 @@ def _value_range(ds: rasterio.DatasetReader, band: int, max_side: int = 1024) ->
     }
 
 
-def describe_raster(path: Path | str) -> dict[str, Any]:
+def describe_raster(path: RasterSource) -> dict[str, Any]:
     """Everything ``geocolor info`` reports about a raster, as JSON-ready data."""
-    path = Path(path)
+    path = raster_source(path)
     with open_raster(path) as ds:
         try:
             gcps, gcp_crs = ds.gcps

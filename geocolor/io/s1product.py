@@ -45,9 +45,12 @@ def polarisation_named(text: str | None) -> str | None:
     return found.pop().upper() if len(found) == 1 else None
 
 
-def is_product(path: Path) -> bool:
+def is_product(path: Path | str) -> bool:
     """Whether ``path`` is a Sentinel-1 product: a ``*.SAFE`` folder with a ``measurement``
-    folder, or a zip holding one."""
+    folder, or a zip holding one. A URL or GDAL virtual path (``str``) is not: products are
+    read from local disk (:mod:`geocolor.io.source`)."""
+    if not isinstance(path, Path):
+        return False
     name = path.name.lower()
     if name.endswith(".safe"):
         return (path / "measurement").is_dir()

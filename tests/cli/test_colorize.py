@@ -58,6 +58,14 @@ def test_one_scene(tmp_path: Path, model: Path) -> None:
         assert b.crs == a.crs and b.transform == a.transform and b.shape == a.shape
 
 
+def test_one_scene_into_a_new_directory_named_with_a_slash(tmp_path: Path, model: Path) -> None:
+    src = scene(tmp_path / "s.tif")
+    r = run(["-q", "colorize", str(src), "-o", f"{tmp_path / 'new'}/", "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == str(tmp_path / "new" / "s.tif")
+    assert (tmp_path / "new" / "s.tif").is_file()
+
+
 def test_directory_mirrors_names(tmp_path: Path, model: Path) -> None:
     scene(tmp_path / "in" / "a.tif")
     scene(tmp_path / "in" / "sub" / "b.tif")

@@ -1,0 +1,256 @@
+"""Rasters read in place from a URL (``https://...``, ``/vsicurl/...``): ``colorize`` and ``info``.
+
+A local HTTP server with byte ranges (what GDAL's ``/vsicurl/`` needs, as object stores
+give) stands in for the cloud.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from rasterio.warp import transform as transform_coords
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infer"))
+from colorize_fakes import (  # noqa: E402
+    db_scene,
+    save_tiny_sar_model,
+    save_tiny_semantic_model,
+    write_raster,
+)
+
+from geocolor.cli import main  # noqa: E402
+from geocolor.io.source import (  # noqa: E402
+    gdal_path,
+    is_network,
+    raster_source,
+    remote_read_env,
+    source_name,
+    source_path,
+)
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with ``Range: bytes=a-b`` answered by 206; counts the bytes it sends.
+    Once ``fail_after`` (a one-item list; empty: never) ranged requests are answered, the
+    others get 500, as a server that goes down mid-scene."""
+
+    served: list[int]
+    fail_after: list[int]
+
+    def send_head(self):  # type: ignore[override]
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if match is None or not path.is_file():
+            return super().send_head()
+        if self.fail_after and len(self.served) >= self.fail_after[0]:
+            self.send_error(500, "server down")
+            return None
+        size = path.stat().st_size
+        start = int(match.group(1))
+        end = min(int(match.group(2) or size - 1), size - 1)
+        with open(path, "rb") as f:
+            f.seek(start)
+            body = f.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.served.append(len(body))
+        import io
+
+        return io.BytesIO(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+FAIL_AFTER: list[int] = []
+
+
+@pytest.fixture()
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path, list[int]]]:
+    """(base URL, the folder it serves, bytes sent per ranged request); ``server.fail_after``."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a proxy of the CI machine must not take it
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    root = tmp_path / "www"
+    root.mkdir()
+    served: list[int] = []
+    handler = type("Handler", (RangeHandler,), {"served": served, "fail_after": FAIL_AFTER})
+    FAIL_AFTER.clear()
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", root, served
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_sar_model(tmp_path_factory.mktemp("m") / "tiny.model")
+
+
+def run(args: list[str], stdin: str | None = None):
+    return CliRunner().invoke(main, ["-q", *args], input=stdin)
+
+
+def test_urls_and_virtual_paths_keep_their_text() -> None:
+    assert raster_source("https://h.example/a/b.tif?sig=x%2Fy") == "https://h.example/a/b.tif?sig=x%2Fy"
+    assert gdal_path("https://h.example/a/b.tif?sig=1") == "/vsicurl/https://h.example/a/b.tif?sig=1"
+    assert gdal_path("s3://bucket/k/S1_VH.tif") == "/vsis3/bucket/k/S1_VH.tif"
+    assert gdal_path("gs://bucket/x.tif") == "/vsigs/bucket/x.tif"
+    assert gdal_path("/vsicurl/https://h/x.tif") == "/vsicurl/https://h/x.tif"
+    assert source_name("https://h.example/a/b.tif?sig=x") == "b.tif"
+    assert source_name("/vsicurl/https://h/d/c.tiff") == "c.tiff"
+    assert source_path("/vsis3/bucket/k/S1_VH.tif") == PurePosixPath("/vsis3/bucket/k/S1_VH.tif")
+    local = raster_source("scenes//a.tif")
+    assert isinstance(local, Path) and local == Path("scenes/a.tif")
+    assert is_network("https://h/a.tif") and is_network("/vsizip//vsis3/b/p.zip/m.tif")
+    assert not is_network(Path("/vsizip/{/data/p.zip}/m.tif")) and not is_network(local)
+
+
+def test_remote_reads_get_gdal_defaults_the_environment_can_override(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "9")
+    with remote_read_env("https://h/a.tif"):
+        options = rasterio.env.getenv()
+        assert options["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
+        assert "GDAL_HTTP_MAX_RETRY" not in options  # GDAL reads the user's 9 from the environment
+    with remote_read_env(Path("local.tif")):
+        assert not rasterio.env.hasenv() or "GDAL_DISABLE_READDIR_ON_OPEN" not in rasterio.env.getenv()
+
+
+def test_a_url_colorizes_like_the_local_file(tmp_path: Path, server, model: Path) -> None:
+    base, root, _ = server
+    write_raster(root / "s.tif", db_scene(70, 90), descriptions=("VV", "VH"))
+    local = run(["colorize", str(root / "s.tif"), "-o", str(tmp_path / "local.tif"), "-m", str(model)])
+    assert local.exit_code == 0, local.output
+    url = f"{base}/s.tif?token=abc"  # a signed URL's query: kept for GDAL, not in the name
+    r = run(["colorize", url, "-o", str(tmp_path / "out") + "/", "-m", str(model), "--json"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["input"] == url and result["output"] == str(tmp_path / "out" / "s.tif")
+    with rasterio.open(tmp_path / "out" / "s.tif") as got, rasterio.open(tmp_path / "local.tif") as want:
+        assert np.array_equal(got.read(), want.read())
+        assert (got.crs, got.transform) == (want.crs, want.transform)
+        assert got.tags()["GEOCOLOR_SOURCE"] == "s.tif"
+
+
+def test_rio_geocolor_and_the_api_take_a_url(tmp_path: Path, server, model: Path) -> None:
+    from rasterio.rio.main import main_group
+
+    from geocolor import colorize_scene
+    from geocolor.cli.rio import geocolor as rio_geocolor
+
+    base, root, _ = server
+    write_raster(root / "s.tif", db_scene(50, 60), descriptions=("VV", "VH"))
+    if main_group.commands.get("geocolor") is not rio_geocolor:
+        main_group.add_command(rio_geocolor)
+    r = CliRunner().invoke(main_group, ["geocolor", f"{base}/s.tif", str(tmp_path / "rio.tif"),
+                                        "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    result = colorize_scene(f"{base}/s.tif", tmp_path / "api.tif", str(model), device="cpu")
+    assert result.input == f"{base}/s.tif"
+    with rasterio.open(tmp_path / "rio.tif") as a, rasterio.open(tmp_path / "api.tif") as b:
+        assert np.array_equal(a.read(), b.read())
+
+
+def test_stdin_urls_among_local_files_and_a_missing_one(tmp_path: Path, server, model: Path) -> None:
+    base, root, _ = server
+    write_raster(root / "a.tif", db_scene(40, 50), descriptions=("VV", "VH"))
+    write_raster(tmp_path / "b.tif", db_scene(40, 50, seed=1), descriptions=("VV", "VH"))
+    stdin = f"{base}/a.tif\n/vsicurl/{base}/a.tif\n{tmp_path / 'b.tif'}\n{base}/gone.tif\n"
+    out = tmp_path / "out"
+    r = run(["colorize", "-", "-o", str(out), "-m", str(model), "--json"], stdin=stdin)
+    assert r.exit_code == 1, r.output
+    results = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["status"] for x in results] == ["ok", "failed", "ok", "failed"]
+    assert "also the output of" in results[1]["error"]  # the same name twice: refused, not overwritten
+    assert results[3]["error"] == f"{base}/gone.tif: not a readable raster (HTTP response code: 404)"
+    assert sorted(p.name for p in out.iterdir()) == ["a.tif", "b.tif"]
+    assert r.stderr.count("\n") == 2 and "Traceback" not in r.stderr
+
+
+def test_bounds_fetch_only_the_blocks_of_the_area(
+    tmp_path: Path, server, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Besides the scene statistic's sample (up to 64 cells of 256 px spread over the scene,
+    whatever the area: here cut to one cell), a run with --bounds fetches the blocks its
+    tiles read, not the scene."""
+    from rasterio.windows import Window
+
+    from geocolor.infer import sarinput
+
+    monkeypatch.setattr(sarinput, "sample_windows", lambda h, w: [Window(0, 0, 256, 256)])
+    base, root, served = server
+    rng = np.random.default_rng(0)
+    data = rng.normal(-15.0, 3.0, (3072, 3072)).astype(np.float32)
+    scene = write_raster(root / "big.tif", data, descriptions=("VV",), tiled=True,
+                         blockxsize=256, blockysize=256)
+    with rasterio.open(scene) as ds:  # a 96 x 96 px area inside the 2nd block of the 2nd row
+        xs, ys = ds.transform * (np.array([300.5, 395.5]), np.array([395.5, 300.5]))
+        lons, lats = transform_coords(ds.crs, "EPSG:4326", list(xs), list(ys))
+    bounds = f"{min(lons)},{min(lats)},{max(lons)},{max(lats)}"
+    r = run(["colorize", f"{base}/big.tif", "-o", str(tmp_path / "area.tif"), "-m", str(model),
+             "--bounds", bounds])
+    assert r.exit_code == 0, r.output
+    with rasterio.open(tmp_path / "area.tif") as out:
+        assert out.width <= 100 and out.height <= 100
+    assert sum(served) < 0.05 * scene.stat().st_size  # 144 blocks; the tiles reach at most 4
+
+
+def test_info_reads_a_url_and_a_404_is_one_line(server) -> None:
+    base, root, _ = server
+    write_raster(root / "s.tif", db_scene(30, 40), descriptions=("VV", "VH"))
+    for given in (f"{base}/s.tif", f"/vsicurl/{base}/s.tif"):
+        r = run(["info", given, "--json"])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["width"] == 40
+    r = run(["info", f"{base}/none.tif"])
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines() == [
+        f"geocolor: error: {base}/none.tif: not a readable raster (HTTP response code: 404)"]
+
+
+def test_a_remote_product_or_photo_says_what_to_do(tmp_path: Path, server, model: Path) -> None:
+    base, root, _ = server
+    r = run(["info", f"{base}/S1A_IW_GRDH_1SDV_X.SAFE.zip"])
+    assert r.exit_code == 1 and "download it, or give the URL of its measurement GeoTIFF" in r.stderr
+    from PIL import Image
+
+    Image.fromarray(np.full((32, 32), 120, np.uint8)).save(root / "grey.png")
+    semantic = save_tiny_semantic_model(tmp_path / "semantic.model")
+    r = run(["colorize", f"{base}/grey.png", "-o", str(tmp_path / "o.png"), "-m", str(semantic)])
+    assert r.exit_code == 1
+    assert "photos are read from local files; download it first" in r.stderr
+
+
+def test_a_server_failing_mid_scene_is_one_line_and_leaves_nothing(
+    tmp_path: Path, server, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "0")  # the user's setting wins over geocolor's 4
+    base, root, served = server
+    write_raster(root / "s.tif", db_scene(600, 500), descriptions=("VV", "VH"), tiled=True,
+                 blockxsize=256, blockysize=256)
+    FAIL_AFTER.append(2)  # the header is read; the pixels are not
+    out = tmp_path / "out"
+    r = run(["colorize", f"{base}/s.tif", "-o", f"{out}/", "-m", str(model)])
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"geocolor: error: {base}/s.tif: reading over the network failed (")
+    assert "run it again" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists() or not any(out.iterdir())
