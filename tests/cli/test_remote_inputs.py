@@ -11,6 +11,7 @@ import json
 import re
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -83,17 +84,20 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     """(base URL, the folder it serves, bytes sent per ranged request); ``server.fail_after``."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a proxy of the CI machine must not take it
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    root = tmp_path / "www"
-    root.mkdir()
+    # a folder of its own in the URL: GDAL caches what it learns of a URL (size, blocks) for
+    # the process, and a later test's server may get the same port
+    token = uuid.uuid4().hex
+    root = tmp_path / "www" / token
+    root.mkdir(parents=True)
     served: list[int] = []
     handler = type("Handler", (RangeHandler,), {"served": served, "fail_after": FAIL_AFTER})
     FAIL_AFTER.clear()
     httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(root.parent)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", root, served
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/{token}", root, served
     finally:
         httpd.shutdown()
         httpd.server_close()
