@@ -111,36 +111,46 @@ def _is_channels_last(network: nn.Module) -> bool:
 def fold_batchnorm(network: nn.Module) -> int:
     """Fold eval-mode BatchNorm2d layers into the convolution before them, in place.
 
-    Walks every ``nn.Sequential`` of the tree: a ``Conv2d`` or ``ConvTranspose2d``
-    directly followed by a ``BatchNorm2d`` with running statistics (and the same
-    channel count) becomes one convolution with adjusted weights and bias; the
-    BatchNorm becomes ``nn.Identity``. Other layouts are left alone (their forward
-    order is unknown), so any registry network stays correct. ``network`` must be
-    in eval mode. Returns the number of folded layers.
+    Two places say that a BatchNorm directly follows a convolution in the forward pass:
+
+    - an ``nn.Sequential`` in which a ``Conv2d`` or ``ConvTranspose2d`` comes right before
+      a ``BatchNorm2d``;
+    - a module's own ``batchnorm_pairs()``: the ``(conv, batchnorm)`` attribute names its
+      ``forward`` applies one right after the other (e.g. the EfficientNet blocks of
+      :mod:`geocolor.models.efficientnet`, whose layers are attributes).
+
+    A foldable pair (running statistics, the same channel count) becomes one convolution
+    with adjusted weights and bias, and the BatchNorm ``nn.Identity``. Other layouts are
+    left alone (their forward order is unknown), so any registry network stays correct.
+    ``network`` must be in eval mode. Returns the number of folded layers.
     """
     folded = 0
-    for module in network.modules():
-        if not isinstance(module, nn.Sequential):
+    for module, a, b in _conv_bn_pairs(network):
+        conv, bn = module._modules[a], module._modules[b]
+        if not _foldable(conv, bn):
             continue
-        names = list(module._modules)
-        for a, b in zip(names, names[1:], strict=False):
-            conv, bn = module._modules[a], module._modules[b]
-            if not _foldable(conv, bn):
-                continue
-            transpose = isinstance(conv, nn.ConvTranspose2d)
-            module._modules[a] = fuse_conv_bn_eval(conv, bn, transpose=transpose)
-            module._modules[b] = nn.Identity()
-            folded += 1
+        transpose = isinstance(conv, nn.ConvTranspose2d)
+        module._modules[a] = fuse_conv_bn_eval(conv, bn, transpose=transpose)
+        module._modules[b] = nn.Identity()
+        folded += 1
     return folded
 
 
-def _count_foldable(network: nn.Module) -> int:
-    count = 0
+def _conv_bn_pairs(network: nn.Module) -> list[tuple[nn.Module, str, str]]:
+    """(module, conv name, batchnorm name) for each declared or sequential neighbour pair."""
+    pairs = []
     for module in network.modules():
         if isinstance(module, nn.Sequential):
-            kids = list(module._modules.values())
-            count += sum(_foldable(a, b) for a, b in zip(kids, kids[1:], strict=False))
-    return count
+            names = list(module._modules)
+            pairs += [(module, a, b) for a, b in zip(names, names[1:], strict=False)]
+        declared = getattr(module, "batchnorm_pairs", None)
+        if callable(declared):
+            pairs += [(module, a, b) for a, b in declared()]
+    return pairs
+
+
+def _count_foldable(network: nn.Module) -> int:
+    return sum(_foldable(m._modules[a], m._modules[b]) for m, a, b in _conv_bn_pairs(network))
 
 
 def _foldable(conv: Any, bn: Any) -> bool:

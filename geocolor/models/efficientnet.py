@@ -103,6 +103,12 @@ class MBConv(nn.Module):
         self.residual = stride == 1 and cin == cout
         self.act = nn.ReLU6(inplace=True)
 
+    def batchnorm_pairs(self) -> list[tuple[str, str]]:
+        """Each convolution and the BatchNorm that ``forward`` applies right after it (for
+        :func:`geocolor.infer.backend.fold_batchnorm`)."""
+        pairs = [("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")]
+        return [("_expand_conv", "_bn0"), *pairs] if self.expand else pairs
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.act(self._bn0(self._expand_conv(x))) if self.expand else x
         y = self.act(self._bn1(self._depthwise_conv(y)))
@@ -194,6 +200,10 @@ class EfficientNetLiteEncoder(nn.Module):
         for module in self._frozen_modules():
             module.eval()
         return self
+
+    def batchnorm_pairs(self) -> list[tuple[str, str]]:
+        """The stem's convolution and its BatchNorm (see :meth:`MBConv.batchnorm_pairs`)."""
+        return [("_conv_stem", "_bn0")]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem_pool(self.act(self._bn0(self._conv_stem(x))))

@@ -84,6 +84,31 @@ def test_batchnorm_folding_keeps_the_output_and_the_callers_network() -> None:
     assert torch.allclose(got, expected, atol=1e-4), float((got - expected).abs().max())
 
 
+@pytest.mark.parametrize("antialias", [False, True])
+def test_every_batchnorm_of_the_efficientnet_unet_is_folded(antialias: bool) -> None:
+    """The packaged SAR model's architecture keeps its encoder's layers as attributes, not in
+    an nn.Sequential: its blocks declare their conv -> BatchNorm pairs (48 of its 59)."""
+    from geocolor.models.effunet import EffUNetGenerator
+
+    torch.manual_seed(0)
+    net = EffUNetGenerator(decoder_channels=(8, 8, 8, 8, 4), antialias=antialias)
+    for m in net.modules():  # statistics a trained network would have, not the init's 0 / 1
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    net.eval()
+    x = torch.rand(2, 1, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        expected = net(x)
+    prepared = prepare_network(net, torch.device("cpu"))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.modules())
+    with torch.inference_mode():
+        got = prepared(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(got, expected, atol=1e-5), float((got - expected).abs().max())
+
+
 def test_folding_leaves_other_layouts_alone() -> None:
     bn_first = torch.nn.Sequential(torch.nn.BatchNorm2d(2), torch.nn.Conv2d(2, 2, 3)).eval()
     training = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))  # train mode
