@@ -25,15 +25,24 @@ from geocolor.io.source import RasterSource
 #: Longest side of one panel of a --preview image.
 PREVIEW_SIDE = 1024
 
+#: zlib level of the PNGs written with Pillow (photo outputs, masks, previews). Pillow's
+#: default, 6, took 91 ms for a colorized Kodak photo (768 x 512) and made it larger than
+#: level 3 did (408 against 387 KB, in 26 ms); on 22 other photos level 3 was 4.6 % larger
+#: than 6 in 55 % of its time.
+PNG_COMPRESS_LEVEL = 3
+
 
 def save_image(img: Any, path: Path, text: dict[str, str] | None = None, **kwargs: Any) -> None:
-    """Save a PIL image atomically; the extension picks the format (JPEG: RGB, quality 95).
-    ``text``: key-value pairs a PNG keeps as text chunks (other formats: not written)."""
+    """Save a PIL image atomically; the extension picks the format (JPEG: RGB, quality 95;
+    PNG: zlib level :data:`PNG_COMPRESS_LEVEL`). ``text``: key-value pairs a PNG keeps as
+    text chunks (other formats: not written)."""
     ext = path.suffix.lower()
     if ext in (".jpg", ".jpeg") and img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
     if ext in (".jpg", ".jpeg"):
         kwargs.setdefault("quality", 95)
+    if ext == ".png":
+        kwargs.setdefault("compress_level", PNG_COMPRESS_LEVEL)
     if ext == ".png" and text:
         from PIL.PngImagePlugin import PngInfo
 
@@ -90,5 +99,5 @@ def write_scene_preview(
         image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
     check_output(src, preview, overwrite=True)
     with atomic_path(preview, suffix=".png") as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return preview
