@@ -75,7 +75,13 @@ def describe_path(given: str | Path) -> dict[str, Any]:
     :func:`~geocolor.io.source.raster_source`)."""
     from geocolor.io.modelfile import KINDS, SUFFIX, is_model_file, load_model, resolve_model_path
     from geocolor.io.raster import describe_raster
-    from geocolor.io.s1product import annotations_of, is_product, measurements
+    from geocolor.io.s1product import (
+        annotations_of,
+        border_noise_note,
+        ipf_version,
+        is_product,
+        measurements,
+    )
     from geocolor.io.source import raster_source
 
     source = raster_source(given)
@@ -92,9 +98,13 @@ def describe_path(given: str | Path) -> dict[str, Any]:
         }
     if is_product(path):
         found = measurements(path)
+        first = next((files[0] for files in found.values() if files), None)
+        version = ipf_version(path, first) if first else None
         return {
             "type": "product",
             "path": str(path),
+            "ipf": None if version is None else f"{version[0]}.{version[1]:02d}",
+            "border_noise": None if first is None else border_noise_note(path, first),
             "polarisations": sorted(found),
             "measurements": [
                 {**describe_raster(file), "calibration": annotations_of(path, file)}
@@ -107,6 +117,10 @@ def describe_path(given: str | Path) -> dict[str, Any]:
 def _format_product(info: dict[str, Any]) -> str:
     pols = ", ".join(info["polarisations"]) or "none"
     lines = [f"{info['path']}", f"  Sentinel-1 product, polarisations: {pols}"]
+    if info.get("ipf"):
+        lines.append(f"  made by IPF {info['ipf']}")
+    if info.get("border_noise"):
+        lines.append(f"  border: {info['border_noise']}")
     for measurement in info["measurements"]:
         lines += ["  " + line for line in _format_raster(measurement).splitlines()]
         calibration = ", ".join(measurement["calibration"]) or "none (dB models cannot use it)"

@@ -98,7 +98,13 @@ from geocolor.io.creation import check_creation_options, output_driver
 from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
 from geocolor.io.raster import map_placement, open_raster
-from geocolor.io.s1product import SigmaNought, calibration_for, is_product, measurement_for
+from geocolor.io.s1product import (
+    SigmaNought,
+    border_noise_note,
+    calibration_for,
+    is_product,
+    measurement_for,
+)
 from geocolor.io.source import RasterSource, raster_source
 from geocolor.models.tta import MODES as TTA_MODES
 from geocolor.models.tta import TTARunner
@@ -155,6 +161,9 @@ def _raster_to_read(
         return src, band, None
     measurement, band = measurement_for(src, scaling.polarisation, band)
     log.info("%s: a Sentinel-1 product; colorizing %s", src, measurement)
+    note = border_noise_note(src, measurement)
+    if note:
+        log.warning("%s: %s", src, note)
     calibration = calibration_for(src, measurement) if scaling.scheme == "db_clip" else None
     return Path(measurement), band, calibration
 

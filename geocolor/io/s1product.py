@@ -357,3 +357,35 @@ def _read_beside(product: Path, measurement: str, relative: str) -> bytes | None
             f"{product}: cannot read {relative} from the zip ({exc}); the download looks "
             "damaged: download the product again"
         ) from None
+
+
+#: The first IPF version that writes the GRD border's "no-value" pixels as 0 (March 2018).
+#: Older products carry low, non-zero noise there instead: up to a few hundred pixels along
+#: the near and far range edges and at the start and end of a data take.
+BORDER_MASKED_SINCE = (2, 90)
+
+_SOFTWARE_TAG = re.compile(rb"<[^<>]*software\b[^<>]*>", re.IGNORECASE)
+_VERSION_ATTR = re.compile(rb'version="(\d+)\.(\d+)')
+
+
+def ipf_version(product: Path, measurement: str) -> tuple[int, int] | None:
+    """The version of the Sentinel-1 Instrument Processing Facility that made ``product``
+    (its ``manifest.safe``: ``<safe:software name="Sentinel-1 IPF" version="002.72"/>`` ->
+    ``(2, 72)``), or None when the manifest does not say."""
+    manifest = _read_beside(product, measurement, "manifest.safe")
+    for tag in _SOFTWARE_TAG.findall(manifest or b""):
+        if b"Sentinel-1 IPF" in tag and (match := _VERSION_ATTR.search(tag)):
+            return int(match.group(1)), int(match.group(2))
+    return None
+
+
+def border_noise_note(product: Path, measurement: str) -> str | None:
+    """What to know about ``product``'s border when its IPF predates
+    :data:`BORDER_MASKED_SINCE` (one sentence for a log line), else None."""
+    version = ipf_version(product, measurement)
+    if version is None or version >= BORDER_MASKED_SINCE:
+        return None
+    return (f"made by IPF {version[0]}.{version[1]:02d}, before 2.90: the pixels along its "
+            "border are low noise, not the zeros geocolor masks, and come out as dark strips "
+            "(often water-coloured) up to a few hundred pixels wide; mask them first (SNAP's "
+            "Remove-GRD-Border-Noise) or keep --bounds away from the scene's edges")

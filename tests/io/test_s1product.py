@@ -240,6 +240,43 @@ def test_a_product_in_another_polarisation_is_one_clear_error(tmp_path: Path, mo
     assert r.exit_code == 0, r.output
 
 
+def manifest_of_ipf(version: str) -> str:
+    """A manifest.safe's processing record, as ESA writes it (the rest trimmed)."""
+    return ('<?xml version="1.0" encoding="UTF-8"?><xfdu:XFDU><metadataSection><safe:processing '
+            'name="GRD Post Processing"><safe:facility name="Copernicus S1 Core Ground Segment">'
+            f'<safe:software name="Sentinel-1 IPF" version="{version}"/></safe:facility>'
+            "</safe:processing></metadataSection></xfdu:XFDU>")
+
+
+def test_a_product_older_than_ipf_2_90_is_said_to_have_border_noise(
+    tmp_path: Path, model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.io.s1product import ipf_version
+
+    old = make_safe(tmp_path / "old")
+    (old / "manifest.safe").write_text(manifest_of_ipf("002.72"))
+    new = make_safe(tmp_path / "new")
+    (new / "manifest.safe").write_text(manifest_of_ipf("003.31"))
+    tif = f"s1a-iw-grd-vh-{STAMP}-001.tiff"
+    old_zip = zip_of(old)
+    assert ipf_version(old_zip, f"/vsizip/{{{old_zip}}}/{NAME}.SAFE/measurement/{tif}") == (2, 72)
+    assert ipf_version(new, str(new / "measurement" / tif)) == (3, 31)
+    assert ipf_version(make_safe(tmp_path / "stub"), tif) is None  # no processing record
+    with caplog.at_level("WARNING"):
+        colorize_scene(old_zip, tmp_path / "old.tif", model, device="cpu")
+        colorize_scene(new, tmp_path / "new.tif", model, device="cpu")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{old_zip}: made by IPF 2.72, before 2.90")
+    assert "Remove-GRD-Border-Noise" in warnings[0]
+    described = json.loads(run(["info", "--json", str(old_zip)]).stdout)
+    assert described["ipf"] == "2.72" and "border" in described["border_noise"]
+    r = run(["info", str(new)])
+    assert "made by IPF 3.31" in r.stdout and "border:" not in r.stdout
+
+
 def test_info_describes_a_product_by_its_measurements(tmp_path: Path) -> None:
     import json
 
