@@ -12,7 +12,8 @@ a :class:`~pathlib.Path` would fold the ``//`` of ``https://`` and break it.
   ``/vsiaz/`` (credentials as GDAL reads them: ``AWS_*``, ``GOOGLE_APPLICATION_CREDENTIALS``,
   ``AZURE_STORAGE_*`` ...);
 - a GDAL virtual path (``/vsicurl/...``, ``/vsis3/...``, ``/vsizip/...``) as it is;
-- anything else is a local path.
+- ``file:///data/a%20b.tif`` is the local path ``/data/a b.tif``; anything else is a local
+  path.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import rasterio
 
@@ -64,6 +65,8 @@ def raster_source(value: str | os.PathLike[str]) -> RasterSource:
     text = os.fspath(value)
     if _scheme(text) or text.startswith("/vsi"):
         return text
+    if text.lower().startswith("file://"):  # a local file's URL: file:///data/a%20b.tif
+        return Path(unquote(urlsplit(text).path))
     return Path(text)
 
 

@@ -121,6 +121,7 @@ def test_urls_and_virtual_paths_keep_their_text() -> None:
     assert source_name("https://h.example/a/b.tif?sig=x") == "b.tif"
     assert source_name("/vsicurl/https://h/d/c.tiff") == "c.tiff"
     assert source_path("/vsis3/bucket/k/S1_VH.tif") == PurePosixPath("/vsis3/bucket/k/S1_VH.tif")
+    assert raster_source("file:///data/a%20b.tif") == Path("/data/a b.tif")
     local = raster_source("scenes//a.tif")
     assert isinstance(local, Path) and local == Path("scenes/a.tif")
     assert is_network("https://h/a.tif") and is_network("/vsizip//vsis3/b/p.zip/m.tif")
