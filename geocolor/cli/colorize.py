@@ -341,8 +341,11 @@ def _run_all(
             click.echo(line, err=err)
         (sys.stderr if err else sys.stdout).flush()
 
+    from geocolor.infer.heap import deferred_release
+
     failed = done = 0
     with contextlib.ExitStack() as stack:
+        stack.enter_context(deferred_release())  # the next input reuses the memory
         if show:
             import logging
 

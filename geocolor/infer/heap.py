@@ -14,7 +14,8 @@ from the heap and, once glibc's per-size cache of the small remainders that
 aligned allocations leave is full (~7 calls), freed ones are reused by the next
 call without a fault. Peak memory stays about what one call needs (measured with the
 same batch: +4-6 % at 1536^2 and 6144^2); it is given back at the end of each scene
-by :func:`release_freed_memory`, so that a long batch run or the GUI idles small.
+by :func:`release_freed_memory`, so that the GUI or a long-lived process idles small, or
+once at the end of a ``colorize`` batch (:func:`deferred_release`).
 
 Only glibc (Linux) has these knobs; elsewhere both functions do nothing. A user
 who set any ``MALLOC_*`` variable, or ``GEOCOLOR_MALLOC_TUNING=0``, keeps their
@@ -23,11 +24,13 @@ settings.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import logging
 import os
 import sys
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +76,29 @@ def keep_freed_memory() -> bool:
     return kept
 
 
+#: Open :func:`deferred_release` blocks: while any is open, scenes do not trim the heap.
+_DEFERRED = 0
+
+
 def release_freed_memory() -> None:
-    """Give the freed heap memory of every thread back to the OS (glibc ``malloc_trim``)."""
+    """Give the freed heap memory of every thread back to the OS (glibc ``malloc_trim``),
+    unless a :func:`deferred_release` block is open (it trims once, when it ends)."""
     libc = _libc()
-    if libc is not None:
+    if libc is not None and _DEFERRED == 0:
         libc.malloc_trim(0)
+
+
+@contextlib.contextmanager
+def deferred_release() -> Iterator[None]:
+    """Trim the heap once at the end instead of after every scene: for a batch of inputs,
+    whose next scene reuses the memory the last one freed. On 52 chips of 256 px (packaged
+    model, 2 cores) a trim after each took 98.6-99.3 ms a chip against 81.1-83.4 ms without,
+    at the same peak RSS (657-666 MB). glibc still returns free memory above
+    :data:`TRIM_THRESHOLD` on its own."""
+    global _DEFERRED
+    _DEFERRED += 1
+    try:
+        yield
+    finally:
+        _DEFERRED -= 1
+        release_freed_memory()

@@ -63,6 +63,10 @@ class FakeLibc:
         self.calls.append((param, value))
         return 1
 
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append((-99, pad))  # -99: a trim
+        return 1
+
 
 @pytest.fixture
 def fake_libc(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLibc]:
@@ -109,3 +113,25 @@ def test_scene_reports_the_batch_size_it_used(tmp_path: Path) -> None:
     assert result.details["batch_size"] == default_batch_size(32, "cpu") == 32
     result = colorize_scene(src, tmp_path / "p.tif", model, device="cpu", batch_size=3)
     assert result.details["batch_size"] == 3
+
+
+def test_a_batch_trims_the_heap_once_at_its_end_and_a_scene_alone_after_it(
+    fake_libc: FakeLibc, tmp_path: Path
+) -> None:
+    """Trimming after each input made a batch of 256-px chips 17 % slower (the next input
+    faults the memory back in); an API call or the GUI still gives it back after a scene."""
+    from click.testing import CliRunner
+
+    from geocolor.cli import main
+
+    model = save_tiny_sar_model(tmp_path / "tiny.model")
+    (tmp_path / "in").mkdir()
+    scenes = [write_raster(tmp_path / "in" / f"s{i}.tif", db_scene(40, 50, seed=i),
+                           descriptions=("VV", "VH")) for i in range(3)]
+    r = CliRunner().invoke(main, ["-q", "colorize", str(tmp_path / "in"), "-o",
+                                  str(tmp_path / "out"), "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    assert sum(call[0] == -99 for call in fake_libc.calls) == 1
+    fake_libc.calls.clear()
+    colorize_scene(scenes[0], tmp_path / "one.tif", model, device="cpu")
+    assert sum(call[0] == -99 for call in fake_libc.calls) == 1
