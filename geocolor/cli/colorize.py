@@ -287,11 +287,15 @@ def _check_creation_options(jobs: list, options: dict[str, str], cog: bool, alph
     """Every ``--co`` must be accepted by the driver of every output, before any work (exit 2)."""
     if not options:
         return
-    from geocolor.infer.output import DEFAULT_COG_OPTIONS, DEFAULT_GTIFF_OPTIONS
+    from geocolor.infer.output import (
+        DEFAULT_COG_OPTIONS,
+        DEFAULT_GTIFF_OPTIONS,
+        DEFAULT_PNG_OPTIONS,
+    )
     from geocolor.io.creation import check_creation_options, output_driver
 
     defaults = {"COG": DEFAULT_COG_OPTIONS, "GTiff": DEFAULT_GTIFF_OPTIONS,
-                "PNG": {"ZLEVEL": "6"}, "JPEG": {"QUALITY": "90"}}
+                "PNG": DEFAULT_PNG_OPTIONS, "JPEG": {"QUALITY": "90"}}
     drivers = {output_driver(job.output, cog) for job in jobs if job.error is None} or {
         "COG" if cog else "GTiff"}
     for driver in sorted(drivers):

@@ -38,6 +38,10 @@ DEFAULT_COG_OPTIONS = {
     "NUM_THREADS": "ALL_CPUS",
     "BIGTIFF": "IF_SAFER",
 }
+#: zlib level 3, not 6, for a plain-image output: a colorized 256 x 256 SAR chip encodes in
+#: 8.5 ms instead of 31 (a third of the whole chip's time with the packaged model) for a file
+#: 12 % larger; 16 % larger at 1024^2, in 125 ms instead of 318. ``--co ZLEVEL=6`` restores it.
+DEFAULT_PNG_OPTIONS = {"ZLEVEL": "3"}
 DEFAULT_GTIFF_OPTIONS = {
     "TILED": "YES",
     "BLOCKXSIZE": "512",
@@ -271,7 +275,7 @@ def finalise(scratch: Path, target_tmp: Path, fmt: str, cog: bool, options: dict
         driver = "COG"
     elif fmt == "png":
         # the GEOCOLOR_* tags (what made the output) as PNG text chunks
-        opts, driver = {"ZLEVEL": "6", "WRITE_METADATA_AS_TEXT": "YES", **options}, "PNG"
+        opts, driver = {**DEFAULT_PNG_OPTIONS, "WRITE_METADATA_AS_TEXT": "YES", **options}, "PNG"
     else:
         opts, driver = {"QUALITY": "90", **options}, "JPEG"
     try:
