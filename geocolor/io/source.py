@@ -114,7 +114,7 @@ def is_network(src: RasterSource) -> bool:
     """Whether GDAL reads ``src`` over the network (a URL, ``/vsicurl/...``, ``/vsizip//vsis3/...``),
     not from local disk (a local path, ``/vsizip/`` of a local zip)."""
     text = gdal_path(src)
-    return any(fs in text for fs in NETWORK_FILE_SYSTEMS)
+    return text.startswith("/vsi") and any(fs in text for fs in NETWORK_FILE_SYSTEMS)
 
 
 @contextlib.contextmanager

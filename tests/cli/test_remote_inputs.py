@@ -126,6 +126,7 @@ def test_urls_and_virtual_paths_keep_their_text() -> None:
     assert isinstance(local, Path) and local == Path("scenes/a.tif")
     assert is_network("https://h/a.tif") and is_network("/vsizip//vsis3/b/p.zip/m.tif")
     assert not is_network(Path("/vsizip/{/data/p.zip}/m.tif")) and not is_network(local)
+    assert not is_network(Path("/data/vsicurl/a.tif"))
 
 
 def test_remote_reads_get_gdal_defaults_the_environment_can_override(
