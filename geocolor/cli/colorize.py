@@ -349,7 +349,8 @@ def _run_all(
 
     failed = done = 0
     with contextlib.ExitStack() as stack:
-        stack.enter_context(deferred_release())  # the next input reuses the memory
+        # the next input reuses the memory; the process exits after the last one
+        stack.enter_context(deferred_release(release_at_end=False))
         if show:
             import logging
 
