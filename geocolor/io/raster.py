@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -47,16 +48,22 @@ def open_raster(path: RasterSource) -> Iterator[rasterio.DatasetReader]:
                 dataset = rasterio.open(gdal_path(path))
         except (RasterioIOError, CPLE_BaseError) as exc:
             reason = _first_line(exc)
-            raise RasterError(f"{path}: not a readable raster ({reason}){_hint(path)}") from None
+            hint = _hint(path, reason)
+            raise RasterError(f"{path}: not a readable raster ({reason}){hint}") from None
         with dataset:
             yield dataset
 
 
-def _hint(path: RasterSource) -> str:
-    """What to do when a remote input that failed to open is a Sentinel-1 product."""
+def _hint(path: RasterSource, reason: str) -> str:
+    """What to do when a remote input fails to open: a Sentinel-1 product (read from local
+    disk only), or a server that refused access."""
     if is_virtual(path) and source_path(path).suffix.lower() in (".zip", ".safe"):
         return ("; Sentinel-1 products are read from local disk: download it, or give the URL "
                 "of its measurement GeoTIFF")
+    if is_network(path) and re.search(r"\b(401|403)\b", reason):
+        return ("; the server refused access: a signed URL may have expired, or credentials "
+                "are missing (GDAL reads AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*; "
+                "AWS_NO_SIGN_REQUEST=YES for public buckets)")
     return ""
 
 

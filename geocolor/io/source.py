@@ -111,8 +111,8 @@ NETWORK_FILE_SYSTEMS = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/
 
 
 def is_network(src: RasterSource) -> bool:
-    """Whether GDAL reads ``src`` over the network (a URL, ``/vsicurl/...``, ``/vsizip//vsis3/...``),
-    not from local disk (a local path, ``/vsizip/`` of a local zip)."""
+    """Whether GDAL reads ``src`` over the network (a URL, ``/vsicurl/...``,
+    ``/vsizip//vsis3/...``), not from local disk (a local path, ``/vsizip/`` of a local zip)."""
     text = gdal_path(src)
     return text.startswith("/vsi") and any(fs in text for fs in NETWORK_FILE_SYSTEMS)
 

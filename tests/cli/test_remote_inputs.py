@@ -51,6 +51,9 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
     def send_head(self):  # type: ignore[override]
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         path = Path(self.translate_path(self.path))
+        if path.name.startswith("private"):
+            self.send_error(403, "Forbidden")
+            return None
         if match is None or not path.is_file():
             return super().send_head()
         if self.fail_after and len(self.served) >= self.fail_after[0]:
@@ -80,7 +83,9 @@ FAIL_AFTER: list[int] = []
 
 
 @pytest.fixture()
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path, list[int]]]:
+def server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Path, list[int]]]:
     """(base URL, the folder it serves, bytes sent per ranged request); ``server.fail_after``."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a proxy of the CI machine must not take it
     monkeypatch.setenv("no_proxy", "127.0.0.1")
@@ -113,8 +118,9 @@ def run(args: list[str], stdin: str | None = None):
 
 
 def test_urls_and_virtual_paths_keep_their_text() -> None:
-    assert raster_source("https://h.example/a/b.tif?sig=x%2Fy") == "https://h.example/a/b.tif?sig=x%2Fy"
-    assert gdal_path("https://h.example/a/b.tif?sig=1") == "/vsicurl/https://h.example/a/b.tif?sig=1"
+    signed = "https://h.example/a/b.tif?sig=x%2Fy"
+    assert raster_source(signed) == signed
+    assert gdal_path(signed) == f"/vsicurl/{signed}"
     assert gdal_path("s3://bucket/k/S1_VH.tif") == "/vsis3/bucket/k/S1_VH.tif"
     assert gdal_path("gs://bucket/x.tif") == "/vsigs/bucket/x.tif"
     assert gdal_path("/vsicurl/https://h/x.tif") == "/vsicurl/https://h/x.tif"
@@ -138,20 +144,23 @@ def test_remote_reads_get_gdal_defaults_the_environment_can_override(
         assert options["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
         assert "GDAL_HTTP_MAX_RETRY" not in options  # GDAL reads the user's 9 from the environment
     with remote_read_env(Path("local.tif")):
-        assert not rasterio.env.hasenv() or "GDAL_DISABLE_READDIR_ON_OPEN" not in rasterio.env.getenv()
+        options = rasterio.env.getenv() if rasterio.env.hasenv() else {}
+        assert "GDAL_DISABLE_READDIR_ON_OPEN" not in options
 
 
 def test_a_url_colorizes_like_the_local_file(tmp_path: Path, server, model: Path) -> None:
     base, root, _ = server
     write_raster(root / "s.tif", db_scene(70, 90), descriptions=("VV", "VH"))
-    local = run(["colorize", str(root / "s.tif"), "-o", str(tmp_path / "local.tif"), "-m", str(model)])
+    local = run(["colorize", str(root / "s.tif"), "-o", str(tmp_path / "local.tif"),
+                 "-m", str(model)])
     assert local.exit_code == 0, local.output
     url = f"{base}/s.tif?token=abc"  # a signed URL's query: kept for GDAL, not in the name
     r = run(["colorize", url, "-o", str(tmp_path / "out") + "/", "-m", str(model), "--json"])
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     assert result["input"] == url and result["output"] == str(tmp_path / "out" / "s.tif")
-    with rasterio.open(tmp_path / "out" / "s.tif") as got, rasterio.open(tmp_path / "local.tif") as want:
+    with (rasterio.open(tmp_path / "out" / "s.tif") as got,
+          rasterio.open(tmp_path / "local.tif") as want):
         assert np.array_equal(got.read(), want.read())
         assert (got.crs, got.transform) == (want.crs, want.transform)
         assert got.tags()["GEOCOLOR_SOURCE"] == "s.tif"
@@ -176,7 +185,9 @@ def test_rio_geocolor_and_the_api_take_a_url(tmp_path: Path, server, model: Path
         assert np.array_equal(a.read(), b.read())
 
 
-def test_stdin_urls_among_local_files_and_a_missing_one(tmp_path: Path, server, model: Path) -> None:
+def test_stdin_urls_among_local_files_and_a_missing_one(
+    tmp_path: Path, server, model: Path
+) -> None:
     base, root, _ = server
     write_raster(root / "a.tif", db_scene(40, 50), descriptions=("VV", "VH"))
     write_raster(tmp_path / "b.tif", db_scene(40, 50, seed=1), descriptions=("VV", "VH"))
@@ -186,8 +197,10 @@ def test_stdin_urls_among_local_files_and_a_missing_one(tmp_path: Path, server, 
     assert r.exit_code == 1, r.output
     results = [json.loads(line) for line in r.stdout.splitlines()]
     assert [x["status"] for x in results] == ["ok", "failed", "ok", "failed"]
-    assert "also the output of" in results[1]["error"]  # the same name twice: refused, not overwritten
-    assert results[3]["error"] == f"{base}/gone.tif: not a readable raster (HTTP response code: 404)"
+    # the same name twice: refused, not overwritten
+    assert "also the output of" in results[1]["error"]
+    assert results[3]["error"] == (
+        f"{base}/gone.tif: not a readable raster (HTTP response code: 404)")
     assert sorted(p.name for p in out.iterdir()) == ["a.tif", "b.tif"]
     assert r.stderr.count("\n") == 2 and "Traceback" not in r.stderr
 
@@ -231,12 +244,18 @@ def test_info_reads_a_url_and_a_404_is_one_line(server) -> None:
     assert r.exit_code == 1
     assert r.stderr.strip().splitlines() == [
         f"geocolor: error: {base}/none.tif: not a readable raster (HTTP response code: 404)"]
+    write_raster(root / "private.tif", db_scene(30, 40), descriptions=("VV", "VH"))
+    r = run(["info", f"{base}/private.tif?sig=expired"])
+    assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert ("(HTTP response code: 403); the server refused access: a signed URL may have "
+            "expired") in r.stderr
 
 
 def test_a_remote_product_or_photo_says_what_to_do(tmp_path: Path, server, model: Path) -> None:
     base, root, _ = server
     r = run(["info", f"{base}/S1A_IW_GRDH_1SDV_X.SAFE.zip"])
-    assert r.exit_code == 1 and "download it, or give the URL of its measurement GeoTIFF" in r.stderr
+    assert r.exit_code == 1
+    assert "download it, or give the URL of its measurement GeoTIFF" in r.stderr
     from PIL import Image
 
     Image.fromarray(np.full((32, 32), 120, np.uint8)).save(root / "grey.png")

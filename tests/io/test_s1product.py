@@ -269,7 +269,8 @@ def test_a_product_older_than_ipf_2_90_is_said_to_have_border_noise(
         colorize_scene(old_zip, tmp_path / "old.tif", model, device="cpu")
         colorize_scene(new, tmp_path / "new.tif", model, device="cpu")
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and warnings[0].startswith(f"{old_zip}: made by IPF 2.72, before 2.90")
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{old_zip}: made by IPF 2.72, before 2.90")
     assert "Remove-GRD-Border-Noise" in warnings[0]
     described = json.loads(run(["info", "--json", str(old_zip)]).stdout)
     assert described["ipf"] == "2.72" and "border" in described["border_noise"]
