@@ -74,7 +74,7 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
 @click.option("--overwrite", is_flag=True, help="Always overwrite an existing output file.")
 @click.pass_context
 def geocolor(ctx: click.Context, input: str, output: Path, **options: Any) -> None:
-    """Colorize INPUT (a SAR raster or a grey photo) into OUTPUT with geocolor.
+    """Colorize INPUT (a SAR raster, also by URL, or a grey photo) into OUTPUT with geocolor.
 
     The same as 'geocolor colorize INPUT -o OUTPUT': the packaged SAR model for
     GeoTIFF scenes (RGB COG on the input's grid), the semantic model for photos.
