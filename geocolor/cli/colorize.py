@@ -368,10 +368,11 @@ def _run_all(
                 emit(f"geocolor: error: {result['error']}", err=True)
             elif result.get("reason"):  # a scene outside --bounds: the others may cover it
                 emit(f"geocolor: skipped: {result['reason']}", err=True)
-            done += result["status"] != "failed" and not result.get("reason")
+            written = result["status"] != "failed" and not result.get("reason")
+            done += written
             if as_json:
                 emit(json.dumps(result))
-            elif result["status"] != "failed" and not result.get("reason"):
+            elif written:
                 emit(result["output"])
             if overall is not None:
                 overall.update(1)

@@ -104,7 +104,7 @@ def describe_path(given: str | Path) -> dict[str, Any]:
             "type": "product",
             "path": str(path),
             "ipf": None if version is None else f"{version[0]}.{version[1]:02d}",
-            "border_noise": None if first is None else border_noise_note(path, first),
+            "border_noise": border_noise_note(version),
             "polarisations": sorted(found),
             "measurements": [
                 {**describe_raster(file), "calibration": annotations_of(path, file)}

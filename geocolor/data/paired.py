@@ -45,7 +45,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -64,7 +64,7 @@ LAYOUT_SCALING = {"kaggle": "kaggle-vv-db", "folders": "s1s2la-vh-amplitude"}
 KAGGLE_NAME = re.compile(r"^(?P<roi>ROIs?\d+)_(?P<season>[A-Za-z]+)_s1_(?P<scene>\d+)_p(?P<patch>\d+)$")
 
 
-def scaling_named_by(path: Path) -> str | None:
+def scaling_named_by(path: str | PurePath) -> str | None:
     """The SAR scaling preset a chip's file name tells, or None: ``kaggle-vv-db`` for a
     Kaggle "Sentinel12 Image Pairs" SAR chip (``ROIs1970_fall_s1_13_p10.png``), the one
     naming specific enough to tell how the chip was scaled."""

@@ -96,11 +96,12 @@ def window_of_bounds(
     not meet."""
     rows, cols = _pixels_of(ds, *_outline(bounds))
     if not (np.isfinite(rows).all() and np.isfinite(cols).all()):
-        raise RasterError(f"{ds.name}: --bounds {_text(bounds)} cannot be placed in its pixels")
+        raise RasterError(
+            f"{ds.name}: --bounds {bounds_text(bounds)} cannot be placed in its pixels")
     top, bottom = max(0, math.floor(rows.min())), min(ds.height, math.ceil(rows.max()))
     left, right = max(0, math.floor(cols.min())), min(ds.width, math.ceil(cols.max()))
     if bottom <= top or right <= left:
-        raise OutsideBounds(f"{ds.name}: --bounds {_text(bounds)} lies outside the scene "
+        raise OutsideBounds(f"{ds.name}: --bounds {bounds_text(bounds)} lies outside the scene "
                             f"({footprint_text(ds)})")
     return Window(left, top, right - left, bottom - top)
 
@@ -111,7 +112,8 @@ def footprint_text(ds: rasterio.DatasetReader) -> str:
     return f"the scene spans lon {west:.3f}..{east:.3f}, lat {south:.3f}..{north:.3f}"
 
 
-def _text(bounds: tuple[float, float, float, float]) -> str:
+def bounds_text(bounds: tuple[float, float, float, float]) -> str:
+    """``W,S,E,N`` as ``--bounds`` takes it (shortest exact form of each number)."""
     return ",".join(f"{v:g}" for v in bounds)
 
 

@@ -32,7 +32,6 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -44,7 +43,7 @@ from geocolor.data.sarscale import SarScaling, differing_fields, preset
 from geocolor.errors import RasterError, UsageError
 from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
 from geocolor.io.s1product import SigmaNought, polarisation_named
-from geocolor.io.source import RasterSource, raster_source, source_path
+from geocolor.io.source import RasterSource, source_path
 
 log = logging.getLogger("geocolor.infer")
 
@@ -87,7 +86,7 @@ _SAR_NAME_RE = re.compile(r"(?:^|[^a-z0-9])(s1|sar)(?:[^a-z0-9]|$)")
 
 def sar_name_hint(path: RasterSource) -> str | None:
     """The SAR marker in ``path``'s name or its folder's (``_s1_``, ``s1/``, ``sar``), if any."""
-    parts = [part.lower() for part in source_path(raster_source(path)).parts[-2:]]
+    parts = [part.lower() for part in source_path(path).parts[-2:]]
     for part in reversed(parts):
         match = _SAR_NAME_RE.search(part)
         if match:
@@ -521,7 +520,7 @@ def _warn_if_named_otherwise_scaled(path: RasterSource, scaling: SarScaling) -> 
     model's training data is named like data scaled otherwise
     (:func:`~geocolor.data.paired.scaling_named_by`): a Kaggle Sentinel12 chip (VV dB) given
     to a model trained on VH amplitude comes out in wrong colours without any other sign."""
-    name = scaling_named_by(Path(source_path(path)))
+    name = scaling_named_by(source_path(path))
     if name is None or (name, scaling) in _WARNED_SCALINGS:
         return
     chip = preset(name)

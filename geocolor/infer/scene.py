@@ -55,7 +55,7 @@ from rasterio.windows import Window
 from geocolor.data.sarscale import SarScaling
 from geocolor.device import resolve_device
 from geocolor.errors import RasterError, UsageError
-from geocolor.infer.area import georeference_in, parse_bounds, window_of_bounds
+from geocolor.infer.area import bounds_text, georeference_in, parse_bounds, window_of_bounds
 from geocolor.infer.backend import Runner, make_runner
 from geocolor.infer.cogwrite import CogWriter, direct_cog_settings, georeference_tags
 from geocolor.infer.output import (
@@ -102,6 +102,7 @@ from geocolor.io.s1product import (
     SigmaNought,
     border_noise_note,
     calibration_for,
+    ipf_version,
     is_product,
     measurement_for,
 )
@@ -161,7 +162,7 @@ def _raster_to_read(
         return src, band, None
     measurement, band = measurement_for(src, scaling.polarisation, band)
     log.info("%s: a Sentinel-1 product; colorizing %s", src, measurement)
-    note = border_noise_note(src, measurement)
+    note = border_noise_note(ipf_version(src, measurement))
     if note:
         log.warning("%s: %s", src, note)
     calibration = calibration_for(src, measurement) if scaling.scheme == "db_clip" else None
@@ -207,7 +208,7 @@ def _window_tag(grid: TileGrid, area: tuple[float, float, float, float] | None) 
     (r0, c0), (h, w) = grid.origin, (grid.height, grid.width)
     return {"GEOCOLOR_WINDOW": (
         f"rows {r0}-{r0 + h}, columns {c0}-{c0 + w} of the input "
-        f"(--bounds {','.join(f'{v:g}' for v in area)})"
+        f"(--bounds {bounds_text(area)})"
     )}
 
 

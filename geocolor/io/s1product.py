@@ -379,10 +379,10 @@ def ipf_version(product: Path, measurement: str) -> tuple[int, int] | None:
     return None
 
 
-def border_noise_note(product: Path, measurement: str) -> str | None:
-    """What to know about ``product``'s border when its IPF predates
-    :data:`BORDER_MASKED_SINCE` (one sentence for a log line), else None."""
-    version = ipf_version(product, measurement)
+def border_noise_note(version: tuple[int, int] | None) -> str | None:
+    """What to know about the border of a product made by IPF ``version``
+    (:func:`ipf_version`) when it predates :data:`BORDER_MASKED_SINCE` (one sentence for a
+    log line), else None."""
     if version is None or version >= BORDER_MASKED_SINCE:
         return None
     return (f"made by IPF {version[0]}.{version[1]:02d}, before 2.90: the pixels along its "
