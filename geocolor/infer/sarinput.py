@@ -22,10 +22,14 @@ the file was written.
 Invalid pixels (nodata): the band's GDAL mask (declared nodata value, internal
 mask or alpha band), non-finite values, and, when the file declares no nodata at
 all, exact zeros (the zero border of GRD products). 8-bit ``scaled`` images have
-no zero rule: 0 is a legitimate dark pixel there.
+no zero rule: 0 is a legitimate dark pixel there. In a Sentinel-1 product made before IPF
+2.90, also its border noise (:class:`~geocolor.io.s1product.BorderNoise`, marked by
+:class:`BorderMask` where the reader has the pixels' places). The scene statistic is taken
+with it: the noise is dark, far below the bright percentile the statistic is.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -41,8 +45,8 @@ from rasterio.windows import Window
 from geocolor.data.paired import scaling_named_by
 from geocolor.data.sarscale import SarScaling, differing_fields, preset
 from geocolor.errors import RasterError, UsageError
-from geocolor.io.raster import RASTER_ERRORS, georeference_kind, read_failure
-from geocolor.io.s1product import SigmaNought, polarisation_named
+from geocolor.io.raster import RASTER_ERRORS, georeference_kind, open_raster, read_failure
+from geocolor.io.s1product import BorderNoise, SigmaNought, polarisation_named
 from geocolor.io.source import RasterSource, source_path
 
 log = logging.getLogger("geocolor.infer")
@@ -257,11 +261,14 @@ class SarInput:
     #: A Sentinel-1 product's sigmaNought table, for a dB model given its digital numbers:
     #: the conversion then depends on each pixel's place (``rows``, ``cols`` below).
     calibration: SigmaNought | None = None
+    #: A Sentinel-1 product's border noise to mask (made before IPF 2.90), or None.
+    border: BorderNoise | None = None
 
     @property
     def may_have_nodata(self) -> bool:
         """Whether any pixel can be invalid (the output then gets a mask)."""
-        return self.read_mask or self.zero_is_nodata or self.scale != "scaled"
+        return (self.read_mask or self.zero_is_nodata or self.scale != "scaled"
+                or self.border is not None)
 
     def valid(self, data: np.ndarray, gdal_mask: np.ndarray | None) -> np.ndarray:
         """Boolean validity of ``data`` (see module docstring)."""
@@ -312,7 +319,8 @@ class SarInput:
         patterns = None if self.calibration is not None else _bit_patterns(data)
         if patterns is not None:
             out = _look_up(_model_table(self, data.dtype.str), patterns)
-            if self.read_mask:  # GDAL's mask can flag any value: the table alone cannot
+            # GDAL's mask and the border noise can flag any value: the table alone cannot
+            if self.read_mask or self.border is not None:
                 np.copyto(out, np.float32(-1.0), where=~valid)
             return out
         band = self.to_unit(data, rows, cols) if self.calibration is not None else self.convert(data)
@@ -384,7 +392,61 @@ class SarInput:
                 text += ", thermal noise subtracted"
         if self.reference is not None:
             text += f", amplitude p{self.scaling.percentile:g} = {self.reference:.6g}"
+        if self.border is not None:
+            text += ", border noise masked"
         return text
+
+
+class BorderMask:
+    """Marks a product's border noise (:attr:`SarInput.border`) invalid in the bands a reader
+    reads: the tested (co-polarised) measurement's pixels are the band's own when it is the
+    colorized one, else read from it, only where a band reaches into the border.
+
+    ``ds``: the open measurement being colorized. Use as a context manager (it may open the
+    tested one).
+    """
+
+    def __init__(self, sar: SarInput, ds: rasterio.DatasetReader) -> None:
+        self.border = sar.border
+        self.shape = ds.height, ds.width
+        self.band = sar.band
+        self.tested: rasterio.DatasetReader | None = None
+        self._open = contextlib.ExitStack()
+        if self.border is not None and self.border.measurement != str(sar.path):
+            self.tested = self._open.enter_context(open_raster(self.border.measurement))
+            if (self.tested.height, self.tested.width) != self.shape:
+                self.close()
+                raise RasterError(
+                    f"{self.border.measurement}: {self.tested.width} x {self.tested.height} px, "
+                    f"unlike {sar.path} ({ds.width} x {ds.height}); the product looks damaged: "
+                    "download it again")
+            self.band = 1
+
+    def __enter__(self) -> BorderMask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.tested = None
+        self._open.close()
+
+    def apply(self, valid: np.ndarray, data: np.ndarray, row0: int, col0: int) -> None:
+        """Clear ``valid`` (in place) where the band ``data`` (the measurement's rows
+        ``row0:``, columns ``col0:``; ``valid``'s shape) is border noise."""
+        if self.border is None:
+            return
+        h, w = valid.shape
+        for r0, r1, c0, c1 in self.border.strips(row0, row0 + h, col0, col0 + w, *self.shape):
+            if self.tested is None:
+                dn = data[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0]
+            else:
+                try:
+                    dn = self.tested.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0))
+                except RASTER_ERRORS as exc:
+                    raise read_failure(self.border.measurement, exc) from None
+            valid[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] &= ~self.border.is_noise(dn, r0, c0)
 
 
 def _decibels(x: np.ndarray, scale: str) -> np.ndarray:
@@ -550,11 +612,14 @@ def resolve_sar_input(
     band: str | int | None = None,
     input_scale: str = "auto",
     calibration: SigmaNought | None = None,
+    border: BorderNoise | None = None,
 ) -> SarInput:
     """Decide the band, the input unit, the nodata rules and the scene statistic.
 
     ``calibration``: a Sentinel-1 product's sigmaNought table of this measurement; used when
     the model wants dB and the scene holds digital numbers (sigma0 = DN^2 / A^2).
+    ``border``: a product's border noise, masked where the pixels are read
+    (:class:`BorderMask`).
 
     Raises:
         RasterError: complex (SLC) data, unusable bands or polarisation, an
@@ -594,7 +659,7 @@ def resolve_sar_input(
     zero_is_nodata = not declared and scale != "scaled"
     calibrated = calibration if scaling.scheme == "db_clip" and scale == "dn" else None
     info = SarInput(path, index, label, scale, reason, scaling, None, zero_is_nodata, read_mask,
-                    calibrated)
+                    calibrated, border)
     valid = info.valid(data, mask)
     if not valid.any():
         raise RasterError(f"{path}: has no valid pixels (all nodata)")

@@ -99,7 +99,9 @@ from geocolor.io.diskspace import reporting_disk_full
 from geocolor.io.modelfile import LoadedModel
 from geocolor.io.raster import map_placement, open_raster
 from geocolor.io.s1product import (
+    BorderNoise,
     SigmaNought,
+    border_noise_for,
     border_noise_note,
     calibration_for,
     ipf_version,
@@ -149,24 +151,35 @@ def _direct_cog(
     return writer
 
 
-def _raster_to_read(
-    src: RasterSource, scaling: SarScaling, band: str | int | None
-) -> tuple[RasterSource, str | int | None, SigmaNought | None]:
-    """The raster to read for ``src``, the band to take from it and its calibration.
+@dataclass(frozen=True)
+class _ToRead:
+    """What :func:`_raster_to_read` found for an input."""
 
-    ``src`` itself (no calibration), or for a Sentinel-1 product (a ``.SAFE`` folder or its
-    zip) its measurement GeoTIFF of ``band``'s or the model's polarisation, with the
-    product's sigmaNought table and thermal noise when the model wants sigma0 in dB.
+    path: RasterSource
+    band: str | int | None
+    calibration: SigmaNought | None = None
+    border: BorderNoise | None = None
+
+
+def _raster_to_read(src: RasterSource, scaling: SarScaling, band: str | int | None) -> _ToRead:
+    """The raster to read for ``src`` and the band to take from it; for a product, also its
+    calibration and border noise.
+
+    ``src`` itself, or for a Sentinel-1 product (a ``.SAFE`` folder or its zip) its
+    measurement GeoTIFF of ``band``'s or the model's polarisation, with the product's
+    sigmaNought table and thermal noise when the model wants sigma0 in dB, and its border
+    noise when it was made before IPF 2.90.
     """
     if not is_product(src):
-        return src, band, None
+        return _ToRead(src, band)
     measurement, band = measurement_for(src, scaling.polarisation, band)
     log.info("%s: a Sentinel-1 product; colorizing %s", src, measurement)
-    note = border_noise_note(ipf_version(src, measurement))
-    if note:
-        log.warning("%s: %s", src, note)
-    calibration = calibration_for(src, measurement) if scaling.scheme == "db_clip" else None
-    return Path(measurement), band, calibration
+    version = ipf_version(src, measurement)
+    if note := border_noise_note(version):
+        log.info("%s: %s", src, note)
+    calibration = (calibration_for(src, measurement, version) if scaling.scheme == "db_clip"
+                   else None)
+    return _ToRead(Path(measurement), band, calibration, border_noise_for(src, measurement, version))
 
 
 def _check_run_options(batch_size: int | None, blend_threads: int | None, tta: str | None) -> None:
@@ -489,7 +502,8 @@ def colorize_scene(
     fmt = output_format(dst)
     loaded = require_sar_model(model)
     scaling = sar_scaling_of(loaded)
-    src, band, calibration = _raster_to_read(given, scaling, band)
+    to_read = _raster_to_read(given, scaling, band)
+    src, band = to_read.path, to_read.band
     tile, overlap = tile_settings(loaded, tile_size, overlap)
     _check_run_options(batch_size, blend_threads, tta)
     if dst_crs is not None:
@@ -519,7 +533,7 @@ def colorize_scene(
             window = None if area is None else window_of_bounds(ds, area)
             check_output(src, dst, overwrite)
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale,
-                                    calibration=calibration)
+                                    calibration=to_read.calibration, border=to_read.border)
             if tile_size is None:
                 tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width, size_multiple(loaded))
             grid = (TileGrid(ds.height, ds.width, tile, overlap) if window is None else

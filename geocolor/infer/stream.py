@@ -42,7 +42,7 @@ from geocolor.infer.heap import release_freed_memory
 from geocolor.infer.output import OverviewPlan, open_scratch
 from geocolor.infer.provenance import version_tag
 from geocolor.infer.pyramid import StreamedOverviews
-from geocolor.infer.sarinput import SarInput, read_failure
+from geocolor.infer.sarinput import BorderMask, SarInput, read_failure
 from geocolor.infer.tiling import TileGrid
 from geocolor.io.diskspace import raise_if_disk_full
 from geocolor.io.raster import RASTER_ERRORS, open_raster
@@ -133,7 +133,7 @@ def _reader(
     input (``grid.origin``) is read with the pixels around it that its tiles reach."""
     try:
         lower_io_priority()
-        with open_raster(src) as ds:
+        with open_raster(src) as ds, BorderMask(sar, ds) as border:
             pending = _Batch()
             tile = grid.tile
             row0, col0 = grid.origin
@@ -149,6 +149,7 @@ def _reader(
                 except RASTER_ERRORS as exc:
                     raise read_failure(src, exc) from None
                 valid = sar.valid(data, mask)
+                border.apply(valid, data, row0 + a, col0 + left)
                 # the model's [-1, 1], -1 outside the data
                 band = sar.to_model(data, valid, *_places(sar, row0 + a, row0 + b,
                                                            col0 + left, col0 + right))

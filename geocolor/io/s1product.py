@@ -15,6 +15,8 @@ profile per swath block): :func:`calibration_for` reads both as a :class:`SigmaN
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import re
 import zipfile
@@ -190,11 +192,16 @@ class ThermalNoise:
 
     range: _Vectors
     blocks: tuple[_AzimuthBlock, ...] = ()
+    #: What the annotation's values are multiplied by (not 1 before IPF 2.50:
+    #: :func:`_noise_rescale`).
+    scale: float = 1.0
 
     def power(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """(len(rows), len(cols)) float32 noise power at pixel indices ``rows`` x ``cols``
         (increasing)."""
         out = self.range.on_grid(rows, cols)
+        if self.scale != 1.0:
+            out *= np.float32(self.scale)
         rows, cols = np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64)
         for block in self.blocks:
             # a block holds its pixels' whole width: a preview's pixel centre at 44.5 is in the
@@ -233,26 +240,44 @@ class SigmaNought:
         return self.table.on_grid(rows, cols)
 
 
-def calibration_for(product: Path, measurement: str) -> SigmaNought | None:
+def calibration_for(
+    product: Path, measurement: str, version: tuple[int, int] | None = None
+) -> SigmaNought | None:
     """The calibration of a product's measurement GeoTIFF (a path from :func:`measurements`):
     its sigmaNought table and, when the product has one, its thermal noise. None when the
-    product has no calibration table (a partial download).
+    product has no calibration table (a partial download). ``version``: the IPF version that
+    made the product (:func:`ipf_version`; None: a current one), for the noise's scale.
 
     Raises:
         RasterError: the calibration table is there but cannot be read. (A noise annotation
             that cannot be read is logged, and the noise is then not subtracted.)
+    """
+    root = _calibration_root(product, measurement)
+    if root is None:
+        return None
+    try:
+        lines, pixels, values = _vectors(root, "calibrationVector", "sigmaNought")
+    except (TypeError, ValueError, AttributeError) as exc:
+        where = _annotation("calibration", measurement)
+        raise RasterError(f"{measurement}: unreadable calibration table {where} ({exc})") from None
+    table = _Vectors(lines, pixels, values, along=_decibels_of_amplitude)
+    return SigmaNought(table, thermal_noise(product, measurement, version, root))
+
+
+def _calibration_root(product: Path, measurement: str) -> ElementTree.Element | None:
+    """The parsed calibration annotation of a measurement, or None when the product has none.
+
+    Raises:
+        RasterError: it is there but is not XML.
     """
     where = _annotation("calibration", measurement)
     text = _read_beside(product, measurement, where)
     if text is None:
         return None
     try:
-        lines, pixels, values = _vectors(ElementTree.fromstring(text), "calibrationVector",
-                                         "sigmaNought")
-    except (ElementTree.ParseError, TypeError, ValueError, AttributeError) as exc:
+        return ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
         raise RasterError(f"{measurement}: unreadable calibration table {where} ({exc})") from None
-    table = _Vectors(lines, pixels, values, along=_decibels_of_amplitude)
-    return SigmaNought(table, _noise_for(product, measurement))
 
 
 def _annotation(kind: str, measurement: str) -> str:
@@ -263,13 +288,63 @@ def _annotation(kind: str, measurement: str) -> str:
     return f"annotation/calibration/{kind}-{stem}.xml"
 
 
+#: Products made before IPF 2.50 give their noise vectors on another scale: times
+#: ``K * DN0`` before IPF 2.34, ``K * DN0^2`` from 2.34, with ``K`` per acquisition mode and
+#: ``DN0`` the first value of the first ``dn`` calibration vector (ESA's note on thermal
+#: denoising of IPF products; SNAP applies the same factors). Stripmap has no ``K``.
+NOISE_RESCALED_BEFORE = (2, 50)
+_NOISE_DN0_SQUARED_SINCE = (2, 34)
+_NOISE_K = {"iw": 75088.7, "ew": 56065.87}
+
+
+def _noise_rescale(
+    measurement: str, version: tuple[int, int] | None, calibration: ElementTree.Element | None
+) -> float | None:
+    """The factor on a measurement's noise vectors (1 from IPF 2.50 on, or when the version is
+    not known), or None when a product older than that does not give what the factor needs
+    (its mode's ``K``, a ``dn`` calibration vector)."""
+    if version is None or version >= NOISE_RESCALED_BEFORE:
+        return 1.0
+    parts = measurement.replace("\\", "/").rsplit("/", 1)[-1].lower().split("-")
+    k = _NOISE_K.get(parts[1] if len(parts) > 1 else "")
+    first = None if calibration is None else calibration.find(".//calibrationVector/dn")
+    try:
+        dn0 = float(first.text.split()[0])
+    except (AttributeError, IndexError, ValueError):
+        dn0 = None
+    if k is None or dn0 is None or not dn0 > 0:
+        return None
+    return k * dn0 * dn0 if version >= _NOISE_DN0_SQUARED_SINCE else k * dn0
+
+
+def thermal_noise(
+    product: Path, measurement: str, version: tuple[int, int] | None = None,
+    calibration: ElementTree.Element | None = None,
+) -> ThermalNoise | None:
+    """The thermal noise of a measurement in squared digital numbers, or None (no noise
+    annotation, one that cannot be read, or one on an older scale that the product does not
+    give the factor of: logged). ``version``: :func:`ipf_version`'s; ``calibration``: the parsed
+    calibration annotation when the caller has it (read here when a factor needs it)."""
+    if version is not None and version < NOISE_RESCALED_BEFORE and calibration is None:
+        with contextlib.suppress(RasterError):
+            calibration = _calibration_root(product, measurement)
+    scale = _noise_rescale(measurement, version, calibration)
+    if scale is None:
+        log.warning("%s: made by IPF %d.%02d, whose noise vectors need a factor that this "
+                    "product does not give (a dn calibration vector, an IW or EW mode); "
+                    "thermal noise is not subtracted", measurement, *version)
+        return None
+    noise = _noise_for(product, measurement)
+    return noise if noise is None or scale == 1.0 else dataclasses.replace(noise, scale=scale)
+
+
 def _noise_for(product: Path, measurement: str) -> ThermalNoise | None:
-    """The thermal noise of a measurement, or None (no noise annotation, or one that cannot be
-    read: logged)."""
+    """The thermal noise of a measurement as its annotation gives it, or None (no noise
+    annotation, or one that cannot be read: logged)."""
     where = _annotation("noise", measurement)
     text = _read_beside(product, measurement, where)
     if text is None:
-        log.info("%s: no noise annotation (%s); thermal noise is not subtracted", measurement, where)
+        log.info("%s: no noise annotation (%s); its thermal noise is not known", measurement, where)
         return None
     try:
         root = ElementTree.fromstring(text)
@@ -379,13 +454,82 @@ def ipf_version(product: Path, measurement: str) -> tuple[int, int] | None:
     return None
 
 
+#: SNAP's Remove-GRD-Border-Noise rule, with its defaults: pixels within BORDER_REACH of the
+#: image's edges are tested, and one is border noise when its co-polarised DN is below
+#: BORDER_LOW_DN or its noise-free amplitude ``sqrt(max(DN^2 - N, 0))`` below BORDER_FLOOR.
+BORDER_REACH = 500
+BORDER_LOW_DN = 30
+BORDER_FLOOR = 0.5
+
+Strip = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1 of a measurement
+
+
+@dataclass(frozen=True, eq=False)
+class BorderNoise:
+    """Where a product made before IPF 2.90 (:data:`BORDER_MASKED_SINCE`) has border noise,
+    by SNAP's rule (:data:`BORDER_REACH`): tested on the co-polarised measurement (VV or HH,
+    which all measurements of a GRD product share the grid of), whichever band is colorized.
+
+    Real dark surfaces (calm water) within the reach of an edge go with the noise, as in SNAP.
+    """
+
+    measurement: str  #: the GeoTIFF whose digital numbers are tested
+    noise: ThermalNoise | None  #: its thermal noise (None: the DN test alone)
+    reach: int = BORDER_REACH
+
+    def strips(self, r0: int, r1: int, c0: int, c1: int, height: int, width: int) -> list[Strip]:
+        """The parts of rows ``r0:r1`` x columns ``c0:c1`` of a ``height`` x ``width``
+        measurement that lie within :attr:`reach` of its edges, as (r0, r1, c0, c1): the top and
+        bottom bands across the window's width, and the left and right ends of the rows
+        between them. Empty for a window in the interior."""
+        def within(x: int, lo: int, hi: int) -> int:
+            return min(max(x, lo), hi)
+
+        top = within(self.reach, r0, r1)
+        bottom = max(top, within(height - self.reach, r0, r1))
+        left = within(self.reach, c0, c1)
+        right = max(left, within(width - self.reach, c0, c1))
+        found = [(r0, top, c0, c1), (bottom, r1, c0, c1),
+                 (top, bottom, c0, left), (top, bottom, right, c1)]
+        return [s for s in found if s[0] < s[1] and s[2] < s[3]]
+
+    def is_noise(self, dn: np.ndarray, row0: int, col0: int) -> np.ndarray:
+        """(h, w) bool, True where ``dn`` (the tested measurement's digital numbers at rows
+        ``row0:row0 + h``, columns ``col0:col0 + w``, inside a :meth:`strips` part) is border
+        noise."""
+        noise = dn < BORDER_LOW_DN
+        if self.noise is not None:
+            rows = np.arange(row0, row0 + dn.shape[0], dtype=np.float64)
+            cols = np.arange(col0, col0 + dn.shape[1], dtype=np.float64)
+            power = np.square(dn, dtype=np.float32) - self.noise.power(rows, cols)
+            noise |= power < BORDER_FLOOR * BORDER_FLOOR
+        return noise
+
+
+def border_noise_for(
+    product: Path, measurement: str, version: tuple[int, int] | None
+) -> BorderNoise | None:
+    """The border noise of a product's ``measurement`` made by IPF ``version``
+    (:func:`ipf_version`), or None when it has none to mask (IPF 2.90 and later write zeros
+    there; an unknown version is taken for a current one)."""
+    if version is None or version >= BORDER_MASKED_SINCE:
+        return None
+    found = measurements(product)
+    tested = next((found[pol][0] for pol in ("VV", "HH") if len(found.get(pol, ())) == 1),
+                  measurement)
+    if tested is measurement:
+        log.info("%s: no co-polarised (VV or HH) measurement beside it; its own values are "
+                 "tested for border noise", measurement)
+    return BorderNoise(tested, thermal_noise(product, tested, version), reach=BORDER_REACH)
+
+
 def border_noise_note(version: tuple[int, int] | None) -> str | None:
     """What to know about the border of a product made by IPF ``version``
     (:func:`ipf_version`) when it predates :data:`BORDER_MASKED_SINCE` (one sentence for a
     log line), else None."""
     if version is None or version >= BORDER_MASKED_SINCE:
         return None
-    return (f"made by IPF {version[0]}.{version[1]:02d}, before 2.90: the pixels along its "
-            "border are low noise, not the zeros geocolor masks, and come out as dark strips "
-            "(often water-coloured) up to a few hundred pixels wide; mask them first (SNAP's "
-            "Remove-GRD-Border-Noise) or keep --bounds away from the scene's edges")
+    return (f"made by IPF {version[0]}.{version[1]:02d}, before 2.90: its border holds low "
+            "noise instead of zeros, masked as SNAP's Remove-GRD-Border-Noise does (within "
+            f"{BORDER_REACH} px of the edges, co-polarised DN below {BORDER_LOW_DN} or noise-free "
+            f"amplitude below {BORDER_FLOOR}); dark water that close to an edge is masked too")

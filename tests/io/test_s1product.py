@@ -248,7 +248,7 @@ def manifest_of_ipf(version: str) -> str:
             "</safe:processing></metadataSection></xfdu:XFDU>")
 
 
-def test_a_product_older_than_ipf_2_90_is_said_to_have_border_noise(
+def test_a_product_older_than_ipf_2_90_is_said_to_have_its_border_noise_masked(
     tmp_path: Path, model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import json
@@ -265,17 +265,144 @@ def test_a_product_older_than_ipf_2_90_is_said_to_have_border_noise(
     assert ipf_version(old_zip, f"/vsizip/{{{old_zip}}}/{NAME}.SAFE/measurement/{tif}") == (2, 72)
     assert ipf_version(new, str(new / "measurement" / tif)) == (3, 31)
     assert ipf_version(make_safe(tmp_path / "stub"), tif) is None  # no processing record
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO", logger="geocolor"):
         colorize_scene(old_zip, tmp_path / "old.tif", model, device="cpu")
         colorize_scene(new, tmp_path / "new.tif", model, device="cpu")
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1
-    assert warnings[0].startswith(f"{old_zip}: made by IPF 2.72, before 2.90")
-    assert "Remove-GRD-Border-Noise" in warnings[0]
+    said = [r.getMessage() for r in caplog.records if "IPF" in r.getMessage()]
+    assert len(said) == 1 and not any(r.levelname == "WARNING" for r in caplog.records)
+    assert said[0].startswith(f"{old_zip}: made by IPF 2.72, before 2.90")
+    assert "masked as SNAP's Remove-GRD-Border-Noise does" in said[0]
+    assert "border noise masked" in caplog.text  # in the description of the input
     described = json.loads(run(["info", "--json", str(old_zip)]).stdout)
     assert described["ipf"] == "2.72" and "border" in described["border_noise"]
     r = run(["info", str(new)])
     assert "made by IPF 3.31" in r.stdout and "border:" not in r.stdout
+
+
+def noise_vector_xml(value: float) -> str:
+    """A noise annotation in the layout before IPF 2.9 (``noiseVector``/``noiseLut``, no
+    azimuth blocks): ``value`` DN^2 everywhere."""
+    vectors = "".join(
+        f"<noiseVector><line>{line}</line><pixel count=\"2\">0 89</pixel>"
+        f'<noiseLut count="2">{value:.6e} {value:.6e}</noiseLut></noiseVector>' for line in (0, 69))
+    return f'<noise><noiseVectorList count="2">{vectors}</noiseVectorList></noise>'
+
+
+def old_product(parent: Path, vh: np.ndarray, vv: np.ndarray, version: str = "002.72",
+                noise: float | None = None) -> Path:
+    """A 70 x 90 product made by IPF ``version`` with these VH and VV digital numbers (and,
+    with ``noise``, a noise annotation of that value for both)."""
+    safe = make_safe(parent)
+    (safe / "manifest.safe").write_text(manifest_of_ipf(version))
+    for n, (pol, dn) in enumerate((("vh", vh), ("vv", vv)), 1):
+        name = f"s1a-iw-grd-{pol}-{STAMP}-00{n}"
+        write_raster(safe / "measurement" / f"{name}.tiff", dn, gcps=corner_gcps(70, 90))
+        if noise is not None:
+            (safe / "annotation" / "calibration" / f"noise-{name}.xml").write_text(
+                noise_vector_xml(noise))
+    return safe
+
+
+def test_border_noise_is_masked_by_snaps_rule_on_the_co_polarised_band(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the reach of the edges (here 20 px of 70 x 90), a pixel whose VV digital number
+    is below 30, or whose noise-free VV amplitude is below 0.5, is nodata in the output,
+    whatever the colorized VH holds there; farther in, dark water stays."""
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.io import s1product
+
+    monkeypatch.setattr(s1product, "BORDER_REACH", 20)
+    vh, vv = grd(seed=1), grd(seed=2)
+    vv[:, 6:14] = 12  # the near-range noise strip (the VH there is bright: not tested)
+    vh[:, 6:14] = 500
+    vv[:3, :] = 8  # the first lines of a data take
+    vv[:, 84:] = 40  # far range: DN 40, but 40^2 = 1600 is under the noise of 2000 DN^2
+    vv[30:34, 15:19] = 20  # a dark pond within reach: masked, as SNAP does
+    vv[30:40, 40:50] = 10  # a dark lake in the interior: kept
+    vh[30:40, 40:50] = 15
+    zero = vh == 0
+    expected_noise = np.zeros((70, 90), bool)
+    expected_noise[:, 6:14] = expected_noise[:3, :] = expected_noise[:, 84:] = True
+    expected_noise[30:34, 15:19] = True
+    in_reach = np.ones((70, 90), bool)
+    in_reach[20:50, 20:70] = False
+    # the grd() values are 40 and up: in reach, those with DN^2 < 2000 go too
+    expected_noise |= in_reach & (vv.astype(np.float64) ** 2 < 2000)
+    products = {"old": old_product(tmp_path / "old", vh, vv, noise=2000.0),
+                "new": old_product(tmp_path / "new", vh, vv, version="003.10", noise=2000.0)}
+    products["old zip"] = zip_of(products["old"])
+    for label, product in products.items():
+        out = tmp_path / f"{label}.tif"
+        colorize_scene(product, out, model, device="cpu", preview=tmp_path / f"{label}.png")
+        with rasterio.open(out) as ds:
+            valid = ds.read_masks(1) > 0
+            rgb = ds.read()
+        expected = ~zero & ~(expected_noise if label != "new" else False)
+        assert (valid == expected).all(), label
+        assert (rgb[:, ~valid] == 0).all() and rgb[:, valid].std() > 0
+    assert valid[30:40, 40:50].all()  # the lake
+
+
+def test_border_noise_without_a_co_polarised_band_tests_the_band_itself(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geocolor.infer.scene import colorize_scene
+    from geocolor.io import s1product
+
+    monkeypatch.setattr(s1product, "BORDER_REACH", 20)
+    safe = old_product(tmp_path, grd(seed=1), grd(seed=2))
+    next((safe / "measurement").glob("*-vv-*")).unlink()  # a partial download
+    vh = grd(seed=1)
+    vh[:, 70:80] = 25
+    write_raster(next((safe / "measurement").glob("*-vh-*")), vh, gcps=corner_gcps(70, 90))
+    colorize_scene(safe, tmp_path / "o.tif", model, device="cpu")
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        valid = ds.read_masks(1) > 0
+    assert not valid[:, 70:80].any() and valid[:, 20:70].all()
+
+
+def test_noise_vectors_before_ipf_2_50_are_rescaled(tmp_path: Path, caplog) -> None:
+    """Before IPF 2.50 the noise vectors are on another scale: times K DN0 (before 2.34) or
+    K DN0^2, K = 75088.7 for IW and DN0 the first dn calibration value."""
+    from geocolor.io.s1product import thermal_noise
+
+    safe = make_safe(tmp_path)
+    vh = measurement_for(safe, "VH", None)[0]
+    stem = Path(vh).name[:-5]
+    (safe / "annotation" / "calibration" / f"noise-{stem}.xml").write_text(noise_vector_xml(2.0))
+    table = safe / "annotation" / "calibration" / f"calibration-{stem}.xml"
+    table.write_text(calibration_xml().replace("</betaNought>", "</betaNought><dn count=\"4\">"
+                                               "3.0 3.0 3.0 3.0</dn>"))
+    rows, cols = np.arange(5.0), np.arange(7.0)
+    for version, factor in (((2, 33), 75088.7 * 3), ((2, 43), 75088.7 * 9), ((2, 50), 1.0),
+                            ((3, 10), 1.0), (None, 1.0)):
+        power = thermal_noise(safe, vh, version).power(rows, cols)
+        assert np.allclose(power, 2.0 * factor, rtol=1e-5), version
+    # a dB model's sigma0 uses the same rescaled noise
+    assert np.allclose(calibration_for(safe, vh, (2, 43)).noise.power(rows, cols), 2.0 * 75088.7 * 9)
+    table.write_text(calibration_xml())  # no dn vector: the factor is not known
+    with caplog.at_level("WARNING"):
+        assert thermal_noise(safe, vh, (2, 43)) is None
+    assert "made by IPF 2.43" in caplog.text and "not subtracted" in caplog.text
+
+
+def test_the_border_strips_cover_the_reach_of_the_edges_once() -> None:
+    from geocolor.io.s1product import BorderNoise
+
+    border = BorderNoise("tested.tif", None, reach=5)
+    height, width = 23, 17
+    zone = np.ones((height, width), int)
+    zone[5:-5, 5:-5] = 0
+    for r0, r1, c0, c1 in [(0, 23, 0, 17), (0, 4, 3, 9), (4, 19, 0, 17), (6, 17, 6, 11),
+                           (2, 21, 4, 13), (18, 23, 0, 1), (10, 11, 16, 17)]:
+        covered = np.zeros_like(zone)
+        for a, b, c, d in border.strips(r0, r1, c0, c1, height, width):
+            covered[a:b, c:d] += 1
+        expected = np.zeros_like(zone)
+        expected[r0:r1, c0:c1] = zone[r0:r1, c0:c1]
+        assert (covered == expected).all(), (r0, r1, c0, c1)
+    assert border.strips(6, 17, 6, 11, height, width) == []  # the interior: nothing to read
 
 
 def test_info_describes_a_product_by_its_measurements(tmp_path: Path) -> None:
