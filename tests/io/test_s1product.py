@@ -541,18 +541,26 @@ def test_a_db_model_gets_noise_free_sigma0_from_a_product(tmp_path: Path, caplog
         assert (red[valid] <= ds.read(1)[valid]).all() and red[valid].mean() < ds.read(1)[valid].mean() - 5
 
 
-def test_bounds_on_a_product_keep_the_scenes_calibration(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ipf", [None, "002.72"])
+def test_bounds_on_a_product_keep_the_scenes_calibration(
+    tmp_path: Path, ipf: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--bounds: the window's pixels get the sigma0 and noise of their place in the scene,
-    so the window's output is the whole scene's there."""
+    and (made before IPF 2.90) its border mask, so the window's output is the whole scene's
+    there."""
     from rasterio.windows import Window
 
     from geocolor.infer.scene import colorize_scene
+    from geocolor.io import s1product
     from geocolor.io.modelfile import LoadedModel, ModelCard
 
+    monkeypatch.setattr(s1product, "BORDER_REACH", 20)
     copy = LoadedModel(card=ModelCard(kind="sar", arch="unet", arch_args=dict(TINY_ARGS),
                                       input={"sar_scaling": dict(DB_VV), "tile_size": 64}),
                        network=ChannelCopy())
     safe = make_safe(tmp_path, noise=True)
+    if ipf:
+        (safe / "manifest.safe").write_text(manifest_of_ipf(ipf))
     colorize_scene(safe, tmp_path / "whole.tif", copy, device="cpu")
     result = colorize_scene(safe, tmp_path / "part.tif", copy, device="cpu",
                             bounds=(10.15, 49.7, 10.4, 49.9), preview=tmp_path / "p.png")
@@ -561,7 +569,11 @@ def test_bounds_on_a_product_keep_the_scenes_calibration(tmp_path: Path) -> None
     with rasterio.open(tmp_path / "whole.tif") as whole, rasterio.open(tmp_path / "part.tif") as part:
         expected = whole.read(window=Window(col, row, width, height)).astype(int)
         got = part.read().astype(int)
-        assert (part.dataset_mask() == whole.dataset_mask(window=Window(col, row, width, height))).all()
+        mask = part.dataset_mask()
+        assert (mask == whole.dataset_mask(window=Window(col, row, width, height))).all()
+    dn = grd(seed=2)[row:row + height, col:col + width]  # the VV, tested for border noise
+    masked = (mask == 0) & (dn > 0)
+    assert masked.any() == bool(ipf) and not masked[20 - row : 50 - row, : 70 - col].any()
     assert np.abs(got - expected).max() <= 1
     assert (tmp_path / "p.png").is_file()
 
