@@ -325,17 +325,19 @@ def thermal_noise(
     annotation, one that cannot be read, or one on an older scale that the product does not
     give the factor of: logged). ``version``: :func:`ipf_version`'s; ``calibration``: the parsed
     calibration annotation when the caller has it (read here when a factor needs it)."""
+    noise = _noise_for(product, measurement)
+    if noise is None:
+        return None
     if version is not None and version < NOISE_RESCALED_BEFORE and calibration is None:
         with contextlib.suppress(RasterError):
             calibration = _calibration_root(product, measurement)
     scale = _noise_rescale(measurement, version, calibration)
     if scale is None:
         log.warning("%s: made by IPF %d.%02d, whose noise vectors need a factor that this "
-                    "product does not give (a dn calibration vector, an IW or EW mode); "
-                    "thermal noise is not subtracted", measurement, *version)
+                    "product does not give (a dn calibration vector, an IW or EW mode); its "
+                    "thermal noise is not used", measurement, *version)
         return None
-    noise = _noise_for(product, measurement)
-    return noise if noise is None or scale == 1.0 else dataclasses.replace(noise, scale=scale)
+    return noise if scale == 1.0 else dataclasses.replace(noise, scale=scale)
 
 
 def _noise_for(product: Path, measurement: str) -> ThermalNoise | None:

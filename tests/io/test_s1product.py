@@ -384,7 +384,12 @@ def test_noise_vectors_before_ipf_2_50_are_rescaled(tmp_path: Path, caplog) -> N
     table.write_text(calibration_xml())  # no dn vector: the factor is not known
     with caplog.at_level("WARNING"):
         assert thermal_noise(safe, vh, (2, 43)) is None
-    assert "made by IPF 2.43" in caplog.text and "not subtracted" in caplog.text
+    assert "made by IPF 2.43" in caplog.text and "thermal noise is not used" in caplog.text
+    caplog.clear()
+    (safe / "annotation" / "calibration" / f"noise-{stem}.xml").unlink()
+    with caplog.at_level("WARNING"):  # no noise to scale: nothing to warn about
+        assert thermal_noise(safe, vh, (2, 43)) is None
+    assert not caplog.records
 
 
 def test_the_border_strips_cover_the_reach_of_the_edges_once() -> None:
