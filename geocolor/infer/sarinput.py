@@ -414,12 +414,12 @@ class BorderMask:
         self._open = contextlib.ExitStack()
         if self.border is not None and self.border.measurement != str(sar.path):
             self.tested = self._open.enter_context(open_raster(self.border.measurement))
-            if (self.tested.height, self.tested.width) != self.shape:
+            height, width = self.tested.height, self.tested.width
+            if (height, width) != self.shape:
                 self.close()
                 raise RasterError(
-                    f"{self.border.measurement}: {self.tested.width} x {self.tested.height} px, "
-                    f"unlike {sar.path} ({ds.width} x {ds.height}); the product looks damaged: "
-                    "download it again")
+                    f"{self.border.measurement}: {width} x {height} px, unlike {sar.path} "
+                    f"({ds.width} x {ds.height}); the product looks damaged: download it again")
             self.band = 1
 
     def __enter__(self) -> BorderMask:

@@ -362,6 +362,15 @@ def test_border_noise_without_a_co_polarised_band_tests_the_band_itself(
     assert not valid[:, 70:80].any() and valid[:, 20:70].all()
 
 
+def test_a_co_polarised_band_of_another_size_is_one_clear_error(tmp_path: Path, model: Path) -> None:
+    safe = old_product(tmp_path, grd(seed=1), grd(seed=2))
+    write_raster(next((safe / "measurement").glob("*-vv-*")), grd(60, 90), gcps=corner_gcps(60, 90))
+    r = run(["colorize", str(safe), "-o", str(tmp_path / "o.tif")])
+    assert r.exit_code == 1
+    assert "90 x 60 px, unlike" in r.stderr and "download it again" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o.tif").exists()
+
+
 def test_noise_vectors_before_ipf_2_50_are_rescaled(tmp_path: Path, caplog) -> None:
     """Before IPF 2.50 the noise vectors are on another scale: times K DN0 (before 2.34) or
     K DN0^2, K = 75088.7 for IW and DN0 the first dn calibration value."""
