@@ -172,7 +172,8 @@ def colorize(
     """Colorize SAR scenes (GeoTIFF -> RGB GeoTIFF on the same grid) and plain images.
 
     INPUTS are raster files, Sentinel-1 products (a .SAFE folder or its .zip: the
-    measurement GeoTIFF of the model's polarisation, or of --band VV), directories
+    measurement GeoTIFF of the model's polarisation, or of --band VV), STAC Items
+    (a .json file or its URL: the asset of that polarisation), directories
     (searched recursively) or '-' to read paths from stdin, one per line. A raster
     may also be a URL (https://, s3://, gs://, az://) or a GDAL virtual path
     (/vsicurl/...): it is read in place, only the blocks the tiles need. The

@@ -83,8 +83,11 @@ def describe_path(given: str | Path) -> dict[str, Any]:
         measurements,
     )
     from geocolor.io.source import raster_source
+    from geocolor.io.stac import describe_item, is_stac_item
 
     source = raster_source(given)
+    if is_stac_item(source):
+        return describe_item(source)
     if not isinstance(source, Path):
         return describe_raster(source)
     path = resolve_model_path(str(source)) if str(source) in KINDS else source  # a packaged one
@@ -114,6 +117,16 @@ def describe_path(given: str | Path) -> dict[str, Any]:
     return describe_raster(path)
 
 
+def _format_item(info: dict[str, Any]) -> str:
+    head = ", ".join(str(info[k]) for k in ("collection", "datetime") if info.get(k))
+    lines = [f"{info['path']}", f"  STAC Item {info['id']}" + (f" ({head})" if head else "")]
+    if not info["polarisations"]:
+        lines.append("  no raster of one polarisation among its assets")
+    for pol, asset in info["polarisations"].items():
+        lines.append(f"  {pol}: asset {asset['asset']!r}, {asset['href']}")
+    return "\n".join(lines)
+
+
 def _format_product(info: dict[str, Any]) -> str:
     pols = ", ".join(info["polarisations"]) or "none"
     lines = [f"{info['path']}", f"  Sentinel-1 product, polarisations: {pols}"]
@@ -135,8 +148,9 @@ def info(path: str, as_json: bool) -> None:
     """Describe a raster (size, bands, CRS, georeference, ...) or a geocolor model file.
 
     PATH 'sar' or 'semantic' describes the packaged model of that kind; a Sentinel-1 product
-    (a .SAFE folder or its zip) is described by its measurement GeoTIFFs. A raster may be a
-    URL (https://, s3://, gs://, az://) or a GDAL virtual path (/vsicurl/...).
+    (a .SAFE folder or its zip) is described by its measurement GeoTIFFs, a STAC Item (.json,
+    or its URL) by its raster of each polarisation. A raster may be a URL (https://, s3://,
+    gs://, az://) or a GDAL virtual path (/vsicurl/...).
     """
     described = describe_path(path)
     if as_json:
@@ -145,5 +159,7 @@ def info(path: str, as_json: bool) -> None:
         click.echo(_format_card(described))
     elif described["type"] == "product":
         click.echo(_format_product(described))
+    elif described["type"] == "stac-item":
+        click.echo(_format_item(described))
     else:
         click.echo(_format_raster(described))

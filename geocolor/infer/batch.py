@@ -32,6 +32,7 @@ from geocolor.infer.result import ColorizeResult
 from geocolor.io.raster import RASTER_ERRORS, gdal_reason, read_failure
 from geocolor.io.s1product import is_product
 from geocolor.io.source import RasterSource, is_network, raster_source, source_name
+from geocolor.io.stac import is_stac_item
 
 log = logging.getLogger("geocolor.infer")
 
@@ -240,7 +241,7 @@ def input_is_plain_image(path: RasterSource) -> bool:
     from geocolor.infer.sarinput import is_plain_image
     from geocolor.io.raster import open_raster
 
-    if is_product(path):
+    if is_product(path) or is_stac_item(path):
         return False
     with open_raster(path) as ds:
         return is_plain_image(ds, path)
@@ -249,7 +250,7 @@ def input_is_plain_image(path: RasterSource) -> bool:
 def choose_model_kind(path: RasterSource) -> tuple[str, str]:
     """The packaged model an input gets without ``--model``, and why (for the log).
 
-    - a Sentinel-1 product (a ``.SAFE`` folder or its zip): ``sar``;
+    - a Sentinel-1 product (a ``.SAFE`` folder or its zip), or a STAC Item: ``sar``;
     - a raster that is not a plain picture (georeferenced, or not 8-bit): ``sar``;
     - a grey 8-bit picture whose name or folder says SAR (``_s1_``, ``/s1/``,
       ``sar``; e.g. Kaggle Sentinel-1 chips): ``sar``;
@@ -260,6 +261,8 @@ def choose_model_kind(path: RasterSource) -> tuple[str, str]:
 
     if is_product(path):
         return "sar", "a Sentinel-1 product"
+    if is_stac_item(path):
+        return "sar", "a STAC Item"
     with open_raster(path) as ds:
         if not is_plain_image(ds, path):
             return "sar", "a georeferenced or non-8-bit raster"

@@ -109,6 +109,7 @@ from geocolor.io.s1product import (
     measurement_for,
 )
 from geocolor.io.source import RasterSource, raster_source
+from geocolor.io.stac import asset_for, is_stac_item
 from geocolor.models.tta import MODES as TTA_MODES
 from geocolor.models.tta import TTARunner
 
@@ -165,11 +166,16 @@ def _raster_to_read(src: RasterSource, scaling: SarScaling, band: str | int | No
     """The raster to read for ``src`` and the band to take from it; for a product, also its
     calibration and border noise.
 
-    ``src`` itself, or for a Sentinel-1 product (a ``.SAFE`` folder or its zip) its
+    ``src`` itself; for a STAC Item, its asset of ``band``'s or the model's polarisation;
+    or for a Sentinel-1 product (a ``.SAFE`` folder or its zip) its
     measurement GeoTIFF of ``band``'s or the model's polarisation, with the product's
     sigmaNought table and thermal noise when the model wants sigma0 in dB, and its border
     noise when it was made before IPF 2.90.
     """
+    if is_stac_item(src):
+        asset, key = asset_for(src, scaling.polarisation, band)
+        log.info("%s: a STAC Item; colorizing its asset %r, %s", src, key, asset)
+        return _ToRead(asset, None if band is None else 1)  # --band chose the asset
     if not is_product(src):
         return _ToRead(src, band)
     measurement, band = measurement_for(src, scaling.polarisation, band)

@@ -279,3 +279,119 @@ def test_a_server_failing_mid_scene_is_one_line_and_leaves_nothing(
     assert r.stderr.startswith(f"geocolor: error: {base}/s.tif: reading over the network failed (")
     assert "run it again" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists() or not any(out.iterdir())
+
+
+# --- STAC Items: a scene's catalogue record, pointing at its rasters -------------------------
+
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def write_item(folder: Path, assets: dict[str, dict], name: str = "S1A_scene.json") -> Path:
+    """A STAC Item as collections write them (the fields geocolor reads, and a few others)."""
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": "S1A_IW_GRDH_scene",
+            "collection": "sentinel-1-grd", "geometry": None, "bbox": [10, 49, 11, 50],
+            "properties": {"datetime": "2020-11-07T13:50:58Z", "sar:polarizations": ["VV", "VH"]},
+            "links": [], "assets": assets}
+    path = folder / name
+    path.write_text(json.dumps(item))
+    return path
+
+
+def dual_pol(folder: Path) -> dict[str, dict]:
+    """VV and VH rasters (one band each, as the collections keep them) and their assets, with a
+    thumbnail and metadata beside them that must never be picked."""
+    vv, vh = db_scene(50, 60)
+    (folder / "measurement").mkdir()
+    write_raster(folder / "measurement" / "vv.tif", vv)
+    write_raster(folder / "measurement" / "vh.tif", vh)
+    return {
+        "thumbnail": {"href": "preview/thumb.png", "type": "image/png", "roles": ["thumbnail"]},
+        "safe-manifest": {"href": "manifest.safe", "type": "application/xml"},
+        "vh": {"href": "measurement/vh.tif", "type": COG, "roles": ["data"],
+               "title": "VH: vertical transmit, horizontal receive"},
+        "vv": {"href": "measurement/vv.tif", "type": COG, "roles": ["data"],
+               "title": "VV: vertical transmit, vertical receive"},
+    }
+
+
+def same_pixels(a: Path, b: Path) -> bool:
+    with rasterio.open(a) as x, rasterio.open(b) as y:
+        return bool((x.read() == y.read()).all() and (x.read_masks(1) == y.read_masks(1)).all())
+
+
+def test_a_stac_item_is_colorized_as_its_raster_of_the_models_polarisation(
+    tmp_path: Path, model: Path
+) -> None:
+    item = write_item(tmp_path, dual_pol(tmp_path))
+    direct = run(["colorize", str(tmp_path / "measurement" / "vv.tif"), "-o", str(tmp_path / "vv.tif"),
+                  "-m", str(model)])
+    r = run(["colorize", str(item), "-o", str(tmp_path / "out") + "/", "-m", str(model)])
+    assert direct.exit_code == 0 and r.exit_code == 0, r.output
+    out = tmp_path / "out" / "S1A_scene.tif"  # named after the Item
+    assert r.stdout.strip() == str(out)
+    assert same_pixels(out, tmp_path / "vv.tif")  # the VV model took the VV asset
+    r = run(["colorize", str(item), "-o", str(tmp_path / "b.tif"), "-m", str(model), "--band", "vh"])
+    assert r.exit_code == 0, r.output
+    run(["colorize", str(tmp_path / "measurement" / "vh.tif"), "-o", str(tmp_path / "vh.tif"),
+         "-m", str(model), "--band", "1"])
+    assert same_pixels(tmp_path / "b.tif", tmp_path / "vh.tif")
+    assert not same_pixels(tmp_path / "b.tif", tmp_path / "vv.tif")
+
+
+def test_a_stac_items_url_reads_its_assets_beside_it(server, model: Path, tmp_path: Path) -> None:
+    base, root, _ = server
+    write_item(root, dual_pol(root))
+    url = f"{base}/S1A_scene.json"
+    r = run(["info", "--json", url])
+    assert r.exit_code == 0, r.output
+    described = json.loads(r.stdout)
+    assert described["type"] == "stac-item" and described["id"] == "S1A_IW_GRDH_scene"
+    assert described["polarisations"] == {
+        "VH": {"asset": "vh", "href": f"{base}/measurement/vh.tif"},
+        "VV": {"asset": "vv", "href": f"{base}/measurement/vv.tif"}}
+    r = run(["colorize", url, "-o", str(tmp_path / "remote.tif"), "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    run(["colorize", str(root / "measurement" / "vv.tif"), "-o", str(tmp_path / "local.tif"),
+         "-m", str(model)])
+    assert same_pixels(tmp_path / "remote.tif", tmp_path / "local.tif")
+    text = run(["info", url]).stdout
+    assert "STAC Item S1A_IW_GRDH_scene (sentinel-1-grd, 2020-11-07T13:50:58Z)" in text
+    assert f"VV: asset 'vv', {base}/measurement/vv.tif" in text
+
+
+def test_a_stac_assets_polarisation_is_read_from_the_sar_extension_key_or_title(
+    tmp_path: Path,
+) -> None:
+    from geocolor.io.stac import polarisation_assets
+
+    item = {"type": "Feature", "assets": {
+        "measurement-1": {"href": "s3://b/k/one.tiff", "sar:polarizations": ["VH"]},
+        "measurement-2": {"href": "s3://b/k/two.tiff", "title": "Sigma0 VV, dB"},
+        "hh": {"href": "three.tif"},
+        "vv-thumbnail": {"href": "thumb.png", "type": "image/png"},
+        "product": {"href": "https://h/S1A.zip", "type": "application/zip"},
+    }}
+    found = {pol: key for pol, (key, _) in polarisation_assets(item).items()}
+    assert found == {"VH": "measurement-1", "VV": "measurement-2", "HH": "hh"}
+
+
+def test_stac_items_that_cannot_be_colorized_say_why(server, tmp_path: Path, model: Path) -> None:
+    base, root, _ = server
+    assets = dual_pol(tmp_path)
+    del assets["vv"]
+    only_vh = write_item(tmp_path, assets, "only_vh.json")
+    r = run(["colorize", str(only_vh), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
+    assert r.exit_code == 1
+    assert "holds VH, but the model was trained on VV (pass --band VH to use it anyway)" in r.stderr
+    r = run(["colorize", str(only_vh), "-o", str(tmp_path / "o.tif"), "-m", str(model), "--band", "2"])
+    assert r.exit_code == 1 and "a STAC Item's bands are its polarisations: pass --band VH" in r.stderr
+    collection = tmp_path / "collection.json"
+    collection.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    r = run(["colorize", str(collection), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
+    assert r.exit_code == 1 and "not a STAC Item" in r.stderr and "'FeatureCollection'" in r.stderr
+    (tmp_path / "broken.json").write_text("{not json")
+    r = run(["info", str(tmp_path / "broken.json")])
+    assert r.exit_code == 1 and "not JSON" in r.stderr
+    r = run(["colorize", f"{base}/items/missing", "-o", str(tmp_path / "o.tif"), "-m", str(model)])
+    assert r.exit_code == 1 and "the server answered 404" in r.stderr
+    assert not (tmp_path / "o.tif").exists()
