@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from geocolor.errors import RasterError, UsageError
 from geocolor.io.s1product import polarisation_named
-from geocolor.io.source import RasterSource, raster_source
+from geocolor.io.source import RasterSource, raster_source, source_name
 
 #: Seconds to wait for an Item's URL to answer.
 FETCH_TIMEOUT_S = 60
@@ -72,6 +72,12 @@ def read_item(src: RasterSource) -> dict[str, Any]:
         item = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RasterError(f"{src}: not JSON ({exc}); give a STAC Item or a raster") from None
+    if isinstance(item, dict) and item.get("type") == "FeatureCollection":
+        count = len(item.get("features") or [])
+        raise RasterError(f"{src}: a collection of {count} STAC Items (a search's results?); "
+                          "give the Items one by one, e.g. their 'self' links on stdin: "
+                          "jq -r '.features[].links[] | select(.rel == \"self\") | .href' "
+                          f"{source_name(src)} | geocolor colorize - -o DIR/")
     if not (isinstance(item, dict) and item.get("type") == "Feature"
             and isinstance(item.get("assets"), dict)):
         kind = item.get("type") if isinstance(item, dict) else type(item).__name__

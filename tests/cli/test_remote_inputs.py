@@ -386,9 +386,13 @@ def test_stac_items_that_cannot_be_colorized_say_why(server, tmp_path: Path, mod
     r = run(["colorize", str(only_vh), "-o", str(tmp_path / "o.tif"), "-m", str(model), "--band", "2"])
     assert r.exit_code == 1 and "a STAC Item's bands are its polarisations: pass --band VH" in r.stderr
     collection = tmp_path / "collection.json"
-    collection.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    collection.write_text(json.dumps({"type": "FeatureCollection", "features": [{}, {}]}))
     r = run(["colorize", str(collection), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
-    assert r.exit_code == 1 and "not a STAC Item" in r.stderr and "'FeatureCollection'" in r.stderr
+    assert r.exit_code == 1 and "a collection of 2 STAC Items" in r.stderr
+    assert "jq -r '.features[].links[]" in r.stderr
+    (tmp_path / "point.json").write_text(json.dumps({"type": "Point", "coordinates": [0, 0]}))
+    r = run(["colorize", str(tmp_path / "point.json"), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
+    assert r.exit_code == 1 and "not a STAC Item" in r.stderr and "'Point'" in r.stderr
     (tmp_path / "broken.json").write_text("{not json")
     r = run(["info", str(tmp_path / "broken.json")])
     assert r.exit_code == 1 and "not JSON" in r.stderr
