@@ -52,6 +52,9 @@ def read_item(src: RasterSource) -> dict[str, Any]:
         RasterError: it cannot be read, is not JSON, or is not a STAC Item (a ``Feature``
             with ``assets``).
     """
+    if not isinstance(src, Path) and urlsplit(src).scheme.lower() not in ("http", "https"):
+        raise RasterError(f"{src}: STAC Items are read from a local file or an http(s) URL; "
+                          "download this one first (its assets may stay where they are)")
     try:
         if isinstance(src, Path):
             text = src.read_bytes()[:MAX_ITEM_BYTES + 1]

@@ -396,6 +396,8 @@ def test_stac_items_that_cannot_be_colorized_say_why(server, tmp_path: Path, mod
     (tmp_path / "broken.json").write_text("{not json")
     r = run(["info", str(tmp_path / "broken.json")])
     assert r.exit_code == 1 and "not JSON" in r.stderr
+    r = run(["info", "s3://bucket/items/S1A.json"])
+    assert r.exit_code == 1 and "read from a local file or an http(s) URL" in r.stderr
     r = run(["colorize", f"{base}/items/missing", "-o", str(tmp_path / "o.tif"), "-m", str(model)])
     assert r.exit_code == 1 and "the server answered 404" in r.stderr
     assert not (tmp_path / "o.tif").exists()
