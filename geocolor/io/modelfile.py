@@ -227,11 +227,37 @@ def load_model(path: Path | str, kind: str | None = None, device: str | torch.de
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     try:
         network.load_state_dict(state)
-    except RuntimeError as exc:
-        detail = str(exc).splitlines()[0]
-        raise ModelFileError(f"{path}: weights do not fit architecture {card.arch!r} ({detail})") from None
+    except RuntimeError:
+        raise ModelFileError(
+            f"{path}: weights do not fit architecture {card.arch!r} "
+            f"({_state_mismatch(network.state_dict(), state)}); the file is damaged, or was "
+            "written by another version of geocolor") from None
+    damaged = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if damaged:
+        raise ModelFileError(
+            f"{path}: {len(damaged)} weight tensor{'s hold' if len(damaged) > 1 else ' holds'} NaN or "
+            f"infinite values (first: {damaged[0]}); the file is damaged, or its training "
+            "diverged: use another model file")
     network.to(device).eval()
     return LoadedModel(card=card, network=network, path=path)
+
+
+def _state_mismatch(wanted: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
+    """Which weights of ``given`` differ from what the network ``wanted`` (names and shapes),
+    in a few words: missing, unexpected and reshaped ones, the first of each named."""
+    missing = [k for k in wanted if k not in given]
+    extra = [k for k in given if k not in wanted]
+    reshaped = [k for k in wanted if k in given and given[k].shape != wanted[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing, e.g. {missing[0]}")
+    if extra:
+        parts.append(f"{len(extra)} unexpected, e.g. {extra[0]}")
+    if reshaped:
+        k = reshaped[0]
+        parts.append(f"{len(reshaped)} of another shape, e.g. {k}: {list(given[k].shape)} in the "
+                     f"file, {list(wanted[k].shape)} in the architecture")
+    return "; ".join(parts) or "they cannot be loaded"
 
 
 def is_model_file(path: Path | str) -> bool:

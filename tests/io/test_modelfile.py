@@ -132,8 +132,21 @@ def test_wrong_kind_is_refused(model_path: Path) -> None:
 
 def test_weights_that_do_not_fit_the_card(tmp_path: Path) -> None:
     path = save_model(tmp_path / "x.model", UNetGenerator(**ARGS), _card(arch_args={**ARGS, "ngf": 8}))
-    with pytest.raises(ModelFileError, match="x.model: weights do not fit architecture 'unet'"):
+    with pytest.raises(ModelFileError, match="x.model: weights do not fit architecture 'unet'") as err:
         load_model(path)
+    assert "of another shape, e.g. " in str(err.value) and "in the file" in str(err.value)
+    assert "damaged, or was written by another version" in str(err.value)
+
+
+def test_weights_with_nan_or_infinity_are_refused(tmp_path: Path) -> None:
+    """A damaged file (bytes overwritten) or a diverged run would colorize black, silently."""
+    network = UNetGenerator(**ARGS)
+    with torch.no_grad():
+        next(network.parameters())[0].fill_(float("nan"))
+    path = save_model(tmp_path / "nan.model", network, _card(), half=True)
+    with pytest.raises(ModelFileError, match="nan.model: 1 weight tensor holds NaN or infinite") as err:
+        load_model(path)
+    assert "use another model file" in str(err.value)
 
 
 def test_file_is_a_plain_torch_zip(model_path: Path) -> None:
