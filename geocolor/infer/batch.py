@@ -183,6 +183,10 @@ def plan_jobs(
                     f"{path}: directory holds no rasters (looked for {', '.join(RASTER_SUFFIXES)})")))
             for raster in rasters:
                 jobs.append(_dir_job(raster, raster.relative_to(path), output, preview, mask_out))
+        elif not source_name(path):  # https://host/ or .../items/: nothing to name it by
+            jobs.append(Job(path, output, error=(
+                f"{path}: names no file to call its output after in {output}; "
+                "give it with -o FILE, alone")))
         else:
             jobs.append(_dir_job(path, Path(source_name(path)), output, preview, mask_out))
 

@@ -401,3 +401,16 @@ def test_stac_items_that_cannot_be_colorized_say_why(server, tmp_path: Path, mod
     r = run(["colorize", f"{base}/items/missing", "-o", str(tmp_path / "o.tif"), "-m", str(model)])
     assert r.exit_code == 1 and "the server answered 404" in r.stderr
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_a_url_without_a_file_name_fails_alone_in_an_output_directory(
+    tmp_path: Path, model: Path
+) -> None:
+    """https://host/ names nothing to call its output after: that input fails with one line,
+    and the others of the batch go on (it crashed the whole batch)."""
+    write_raster(tmp_path / "a.tif", db_scene(40, 50), descriptions=("VV", "VH"))
+    r = run(["colorize", "-", "-o", str(tmp_path / "out") + "/", "-m", str(model)],
+            stdin=f"{tmp_path / 'a.tif'}\nhttp://127.0.0.1:9/\n")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "http://127.0.0.1:9/: names no file to call its output after" in r.stderr
+    assert r.stdout.strip() == str(tmp_path / "out" / "a.tif")
