@@ -25,7 +25,8 @@ from geocolor.errors import OutputError
     show_default=False,
     help="Fixed tile side of the graph [default: the model card's].",
 )
-@click.option("--opset", type=click.IntRange(min=13), default=17, help="ONNX opset version.")
+@click.option("--opset", type=click.IntRange(min=13), default=17,  # onnxexport's, unimported
+              help="ONNX opset version (up to the newest the installed onnx writes).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 def export(model: Path, output: Path, tile_size: int | None, opset: int, overwrite: bool) -> None:
     """Export a SAR model file (or sar: the packaged one) to ONNX (for ONNX Runtime).

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from geocolor.errors import GeocolorError, ModelFileError
+from geocolor.errors import GeocolorError, ModelFileError, UsageError
 from geocolor.infer.backend import ONNX_INSTALL_HINT, prepare_network
 from geocolor.io.atomic import atomic_path
 from geocolor.io.modelfile import LoadedModel, ModelCard
@@ -43,6 +43,8 @@ log = logging.getLogger("geocolor.infer")
 #: ONNX metadata key of the model card (JSON).
 CARD_KEY = "geocolor_model_card"
 OPSET = 17
+#: The oldest opset the export is offered for (``--opset``).
+LOWEST_OPSET = 13
 
 
 def network_to_onnx(network: nn.Module, tile: int, opset: int = OPSET) -> bytes:
@@ -106,10 +108,15 @@ def export_onnx(
         loaded: a model (any kind whose network maps one tensor to one tensor).
         dst: output ``.onnx`` path (written atomically).
         tile_size: the fixed tile side of the graph (default: the card's, else 256).
-        opset: ONNX opset version.
+        opset: ONNX opset version, from :data:`LOWEST_OPSET` to the newest the installed onnx
+            knows.
 
     Returns:
-        ``{"output", "tile_size", "opset", "bytes"}``.
+        ``{"output", "tile_size", "opset", "bytes"}`` (``opset``: the one written, which
+        the exporter may raise; a warning says so).
+
+    Raises:
+        UsageError: an opset outside that range.
     """
     onnx = _require_onnx()
     dst = Path(dst)
@@ -118,8 +125,17 @@ def export_onnx(
             f"{loaded.path or 'model'}: is a {loaded.card.kind} model; only SAR generators "
             "are exported to ONNX"
         )
+    highest = onnx.defs.onnx_opset_version()
+    if not LOWEST_OPSET <= opset <= highest:
+        raise UsageError(f"--opset {opset}: the installed onnx {onnx.__version__} writes opsets "
+                         f"{LOWEST_OPSET} to {highest}")
     tile = int(tile_size or loaded.card.input.get("tile_size") or 256)
     model = onnx.load_from_string(network_to_onnx(loaded.network, tile, opset))
+    written = max((i.version for i in model.opset_import if i.domain in ("", "ai.onnx")),
+                  default=opset)
+    if written != opset:
+        log.warning("%s: written with opset %d; the exporter does not write opset %d for this "
+                    "network", dst, written, opset)
     del model.metadata_props[:]
     entry = model.metadata_props.add()
     entry.key, entry.value = CARD_KEY, json.dumps(loaded.card.to_dict())
@@ -132,7 +148,7 @@ def export_onnx(
     data = model.SerializeToString()
     with atomic_path(dst, suffix=".onnx") as tmp:
         Path(tmp).write_bytes(data)
-    return {"output": str(dst), "tile_size": tile, "opset": opset, "bytes": len(data)}
+    return {"output": str(dst), "tile_size": tile, "opset": written, "bytes": len(data)}
 
 
 def read_onnx_card(path: str | Path) -> ModelCard:

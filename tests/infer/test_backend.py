@@ -187,6 +187,13 @@ def test_export_writes_the_card_and_runs_like_torch(tmp_path: Path, bn_model: Pa
     assert again.exit_code == 1 and "--overwrite" in again.stderr
     bad = CliRunner().invoke(main, ["export", str(bn_model), "-o", str(tmp_path / "x.tif")])
     assert bad.exit_code == 1 and ".onnx" in bad.stderr
+    # an opset the installed onnx does not know: a usage error before any work (it wrote a
+    # file at another opset, with a traceback and the exporter's graph dump on stdout)
+    high = onnx.defs.onnx_opset_version() + 1
+    bad = CliRunner().invoke(main, ["export", str(bn_model), "-o", str(tmp_path / "o.onnx"),
+                                    "--opset", str(high)])
+    assert bad.exit_code == 2 and f"--opset {high}: the installed onnx" in bad.stderr
+    assert bad.stdout == "" and not (tmp_path / "o.onnx").exists()
 
 
 def test_missing_onnxruntime_is_one_line_that_says_how_to_install(
