@@ -42,7 +42,7 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
 @click.option("--tile-size", type=click.IntRange(min=1), default=None,
               help="Tile side in pixels [default: the model card's tile_size].")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="Overlap between tiles in pixels [default: min(64, tile/4)].")
+              help="Overlap between tiles in pixels [default: min(32, tile/4)].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Tiles per model call.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -72,6 +72,7 @@ def _creation_options(ctx: click.Context, param: click.Parameter, value: tuple[s
 @click.option("--mask-out", type=click.Path(path_type=Path), default=None,
               help="Segmentation PNG (semantic models only).")
 @click.option("--overwrite", is_flag=True, help="Always overwrite an existing output file.")
+@click.option("--skip-existing", is_flag=True, help="Do nothing when OUTPUT exists.")
 @click.pass_context
 def geocolor(ctx: click.Context, input: str, output: Path, **options: Any) -> None:
     """Colorize INPUT (a SAR raster, also by URL, or a grey photo) into OUTPUT with geocolor.

@@ -315,6 +315,10 @@ def colorize_job(
         log.debug("failed", exc_info=True)
         result.update(status="failed", error=str(read_failure(job.input, exc))
                       if is_network(job.input) else _with_input(job.input, gdal_reason(exc)))
+    except MemoryError as exc:
+        log.debug("failed", exc_info=True)
+        result.update(status="failed", error=_with_input(job.input, (
+            f"out of memory ({exc}); lower --batch-size or --tile-size, or free memory")))
     except OSError as exc:
         log.debug("failed", exc_info=True)
         name = exc.filename or job.output

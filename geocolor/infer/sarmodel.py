@@ -24,6 +24,9 @@ __all__ = [
 #: overlap whose seam ratio stays <= 1.0 on real s1s2-la scenes for 128- and 256-px tiles
 #: (64 px, the former default, costs 1.3x the tiles of 32 px at 256-px tiles for no gain).
 DEFAULT_OVERLAP = 32
+#: The largest --tile-size: a U-Net's activations on one 4096-px tile already take GBs, and
+#: bigger tiles only save a few per cent of overlap.
+MAX_TILE = 4096
 DEFAULT_BATCH_SIZE = 8
 #: Pixels per model call on the CPU for tiles smaller than :data:`CPU_SINGLE_TILE`:
 #: 8 tiles of 256 px (small tiles need batches to amortise each call: the ngf-32
@@ -76,6 +79,9 @@ def tile_settings(
     tile = int(tile_size or loaded.card.input.get("tile_size") or 256)
     if tile < multiple or tile % multiple:
         raise UsageError(f"--tile-size {tile}: must be a multiple of {multiple} for this model")
+    if tile > MAX_TILE:
+        raise UsageError(f"--tile-size {tile}: at most {MAX_TILE}; larger tiles need more memory "
+                         "than they save in overlap")
     overlap = min(DEFAULT_OVERLAP, tile // 4) if overlap is None else int(overlap)
     if not 0 <= overlap <= tile // 2:
         raise UsageError(

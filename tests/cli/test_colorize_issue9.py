@@ -230,7 +230,8 @@ def test_good_creation_options_are_applied(tmp_path: Path, model: Path) -> None:
     assert "PNG" in one_error_line(r, 2)
 
 
-@pytest.mark.parametrize("option", [["--tile-size", "100"], ["--overlap", "256"], ["--tile-size", "72"]])
+@pytest.mark.parametrize("option", [["--tile-size", "100"], ["--overlap", "256"], ["--tile-size", "72"],
+                                    ["--tile-size", "8192"]])
 def test_tile_options_are_one_usage_error(tmp_path: Path, model: Path, packaged: dict[str, Path],
                                           option: list[str]) -> None:
     for i in range(3):

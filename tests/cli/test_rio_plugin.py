@@ -52,6 +52,10 @@ def test_rio_geocolor_colorizes_a_scene(tmp_path: Path, rio, model: Path) -> Non
     r = CliRunner().invoke(rio, ["geocolor", str(src), str(out), "-m", str(model)])
     assert r.exit_code == 1 and "exists; pass --overwrite" in r.stderr
     assert CliRunner().invoke(rio, ["geocolor", str(src), str(out), "-m", str(model), "--overwrite"]).exit_code == 0
+    # the hint names --skip-existing: rio geocolor has it too
+    before = out.stat().st_mtime_ns
+    r = CliRunner().invoke(rio, ["geocolor", str(src), str(out), "-m", str(model), "--skip-existing"])
+    assert r.exit_code == 0 and out.stat().st_mtime_ns == before
 
 
 def test_rio_geocolor_errors_and_usage(tmp_path: Path, rio, model: Path) -> None:
@@ -70,7 +74,7 @@ def test_plugin_and_colorize_share_their_options() -> None:
     """rio geocolor offers every single-input option of geocolor colorize."""
     from geocolor.cli.colorize import colorize
 
-    batch_only = {"inputs", "output", "skip_existing", "shard", "as_json"}
+    batch_only = {"inputs", "output", "shard", "as_json"}
     wanted = {p.name for p in colorize.params} - batch_only
     offered = {p.name for p in rio_geocolor.params}
     assert wanted <= offered, wanted - offered
