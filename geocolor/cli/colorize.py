@@ -131,10 +131,12 @@ def _tile_progress(bar: Any) -> Any:
               help="With --dst-crs: the pixel size in the CRS's units (metres for UTM), on a "
                    "grid aligned to it (gdalwarp -tap): 10 gives Sentinel-2's 10-m grid "
                    "[default: about the input's].")
-@click.option("--preview", type=click.Path(path_type=Path), default=None,
-              help="Side-by-side PNG (input | colorized); a directory when there are several inputs.")
-@click.option("--mask-out", type=click.Path(path_type=Path), default=None,
-              help="Segmentation PNG (semantic models only); a directory when there are several inputs.")
+@click.option("--preview", type=click.Path(), default=None,
+              help="Side-by-side PNG (input | colorized); a directory when there are several "
+                   "inputs, or when it ends in '/'.")
+@click.option("--mask-out", type=click.Path(), default=None,
+              help="Segmentation PNG (semantic models only); a directory when there are several "
+                   "inputs, or when it ends in '/'.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--skip-existing", is_flag=True, help="Skip inputs whose output exists.")
 @click.option("--shard", type=ShardType(), default=None, help="Process only every N-th input, from the I-th (0-based).")
@@ -162,8 +164,8 @@ def colorize(
     dst_crs: str | None,
     bounds: str | None,
     dst_res: float | None,
-    preview: Path | None,
-    mask_out: Path | None,
+    preview: str | None,  # str, as output: a trailing '/' asks for a directory
+    mask_out: str | None,
     overwrite: bool,
     skip_existing: bool,
     shard: tuple[int, int] | None,
@@ -200,6 +202,9 @@ def colorize(
         silence_libtiff_stderr()  # a full disk is reported in one line of ours
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing exclude each other")
+    if output == "-":
+        raise UsageError("-o -: outputs are written to files (stdout carries their paths); "
+                         "give a file or a directory")
     if band is not None and band.strip().isdigit() and int(band) < 1:
         raise UsageError(f"--band {band}: band indexes start at 1")
     device = _check_engine_options(device, backend, cpu_bf16)

@@ -137,8 +137,8 @@ def plan_jobs(
     output: Path | str,
     *,
     stdin_lines: Iterable[str] = (),
-    preview: Path | None = None,
-    mask_out: Path | None = None,
+    preview: Path | str | None = None,
+    mask_out: Path | str | None = None,
     shard: tuple[int, int] | None = None,
 ) -> list[Job]:
     """Expand inputs (``-`` reads ``stdin_lines``) into jobs, then keep this shard's.
@@ -146,8 +146,12 @@ def plan_jobs(
     Inputs that are URLs or GDAL virtual paths stay text (:func:`~geocolor.io.source.raster_source`)
     and are named in an output directory by their file name, without a URL's query.
 
+    ``preview`` and ``mask_out`` name files for one input; directories (named after each
+    input) for several, or when they end in ``/`` or are directories already.
+
     Raises:
-        UsageError: no inputs at all, or several inputs with ``-o`` naming an existing file.
+        UsageError: no inputs at all, several inputs with ``-o`` naming an existing file, or
+            ``--preview`` / ``--mask-out`` naming the output itself.
     """
     entries: list[RasterSource] = []
     for arg in inputs:
@@ -174,7 +178,7 @@ def plan_jobs(
     jobs: list[Job] = []
     for path in entries:
         if not to_dir:
-            jobs.append(Job(path, output, preview, mask_out))
+            jobs.append(_single_job(path, output, preview, mask_out))
             continue
         if _is_folder(path):
             rasters = _rasters_in(path, exclude)
@@ -207,15 +211,35 @@ def plan_jobs(
     return jobs
 
 
+def _single_job(
+    path: RasterSource, output: Path, preview: Path | str | None, mask_out: Path | str | None
+) -> Job:
+    """The job of a lone input written to the file ``output``; a preview or mask path that is
+    a directory (or ends in ``/``) gets a file named after the output."""
+    extras: list[Path | None] = []
+    for extra, suffix in ((preview, ".preview.png"), (mask_out, ".mask.png")):
+        if extra is None:
+            extras.append(None)
+            continue
+        named_dir = str(extra).endswith(("/", "\\")) or Path(extra).is_dir()
+        extra = Path(extra) / f"{_stem(Path(output.name))}{suffix}" if named_dir else Path(extra)
+        if extra.resolve() == output.resolve():
+            flag = "--preview" if suffix == ".preview.png" else "--mask-out"
+            raise UsageError(f"{flag} {extra}: is the output itself; give the PNG another name")
+        extras.append(extra)
+    return Job(path, output, *extras)
+
+
 def _dir_job(
-    path: RasterSource, rel: Path, out_dir: Path, preview: Path | None, mask_out: Path | None
+    path: RasterSource, rel: Path, out_dir: Path, preview: Path | str | None,
+    mask_out: Path | str | None,
 ) -> Job:
     stem = _stem(rel)
     return Job(
         path,
         out_dir / _output_name(rel),
-        preview / stem.parent / f"{stem.name}.preview.png" if preview else None,
-        mask_out / stem.parent / f"{stem.name}.mask.png" if mask_out else None,
+        Path(preview) / stem.parent / f"{stem.name}.preview.png" if preview else None,
+        Path(mask_out) / stem.parent / f"{stem.name}.mask.png" if mask_out else None,
     )
 
 
@@ -305,7 +329,8 @@ def colorize_job(
         details = _run(job, options, models, progress)
         result["tiles"] = details.tiles
         result["kind"] = details.kind
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: what the job made goes too
+        _remove_empty(created)
         raise
     except OutsideBounds as exc:  # the other scenes of a batch may cover the area
         result.update(status="skipped", reason=_with_input(job.input, str(exc)))
@@ -381,6 +406,9 @@ def _run(job: Job, options: ColorizeOptions, models: ModelCache, progress: Any) 
                 f"{job.input}: is a SAR/georeferenced raster, but {model_path} is a semantic model "
                 "for plain images; pass a SAR model with --model"
             )
+        if options.band is not None:  # a batch may mix scenes and photos: not an error
+            log.warning("%s: --band %s is for SAR inputs; a plain picture has no bands to choose "
+                        "(ignored)", job.input, options.band)
         if options.dst_crs is not None or options.bounds is not None:
             flag = "--dst-crs reprojects" if options.dst_crs is not None else "--bounds cuts"
             raise UsageError(f"{flag} SAR scenes; {job.input} is a plain picture "

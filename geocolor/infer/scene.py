@@ -290,20 +290,34 @@ class _OutputJob:
         survives. Returns :func:`~geocolor.infer.stream.stream`'s figures, with the overview,
         finalisation and warp times added to its timing and, after a warp, the CRS and pixel
         size used (``dst_crs``, ``dst_res``)."""
-        with (
-            atomic_path(self.dst, suffix=self.dst.suffix) as target_tmp,
-            reporting_disk_full(self.dst),
-        ):
-            stats = self._write(runner, batch_size, progress, target_tmp)
-            if preview is not None:  # in the input's geometry, side by side
-                write_scene_preview(self.src, self.sar, target_tmp, Path(preview),
-                                    window=_input_window(self.grid))
-            if self.dst_crs is not None:
-                t0 = time.perf_counter()
-                warped = warp_output(target_tmp, self.dst_crs, self.cog, self.options,
-                                     res=self.dst_res, named_after=self.dst)
-                stats["dst_crs"], stats["dst_res"] = warped["crs"], warped["res"]
-                stats["timing"]["warp_s"] = round(time.perf_counter() - t0, 3)
+        # the preview is put in place after the output: a run stopped during the warp leaves
+        # neither
+        preview_tmp = None
+        if preview is not None:
+            preview = Path(preview)
+            check_output(self.src, preview, overwrite=True)
+            preview.parent.mkdir(parents=True, exist_ok=True)
+            preview_tmp = temporary_path_for(preview, ".png")
+        try:
+            with (
+                atomic_path(self.dst, suffix=self.dst.suffix) as target_tmp,
+                reporting_disk_full(self.dst),
+            ):
+                stats = self._write(runner, batch_size, progress, target_tmp)
+                if preview_tmp is not None:  # in the input's geometry, side by side
+                    write_scene_preview(self.src, self.sar, target_tmp, preview_tmp,
+                                        window=_input_window(self.grid))
+                if self.dst_crs is not None:
+                    t0 = time.perf_counter()
+                    warped = warp_output(target_tmp, self.dst_crs, self.cog, self.options,
+                                         res=self.dst_res, named_after=self.dst)
+                    stats["dst_crs"], stats["dst_res"] = warped["crs"], warped["res"]
+                    stats["timing"]["warp_s"] = round(time.perf_counter() - t0, 3)
+            if preview_tmp is not None:
+                os.replace(preview_tmp, preview)
+        finally:
+            if preview_tmp is not None:
+                preview_tmp.unlink(missing_ok=True)
         return stats
 
     def _write(

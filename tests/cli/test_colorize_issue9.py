@@ -311,3 +311,46 @@ def test_tile_size_help_names_the_card_default() -> None:
     text = " ".join(r.output.split())
     assert "--tile-size" in text and "model card's tile_size" in text and "256]" not in text
     assert "'sar' / 'semantic'" in text
+
+
+def test_output_and_preview_paths_that_cannot_work_are_usage_errors(
+    tmp_path: Path, model: Path
+) -> None:
+    src = scene(tmp_path / "s.tif")
+    line = one_error_line(run(["colorize", str(src), "-o", "-", "-m", str(model)]), 2)
+    assert "-o -: outputs are written to files" in line and not Path("-").exists()
+    out = tmp_path / "o.tif"
+    line = one_error_line(run(["colorize", str(src), "-o", str(out), "-m", str(model),
+                               "--preview", str(out)]), 2)
+    assert "is the output itself" in line and not out.exists()
+    # a preview named as a directory gets a file in it, named after the output
+    r = run(["colorize", str(src), "-o", str(out), "-m", str(model),
+             "--preview", str(tmp_path / "previews") + "/"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "previews" / "o.preview.png").is_file()
+
+
+def test_band_given_for_a_photo_in_a_batch_is_said_to_be_ignored(
+    tmp_path: Path, packaged: dict[str, Path]
+) -> None:
+    png = grey_png(tmp_path / "in" / "photo.png", colour=True)
+    r = run(["colorize", str(png), "-o", str(tmp_path / "o.png"), "--band", "VV"])
+    assert r.exit_code == 0, r.output
+    assert "--band VV is for SAR inputs" in r.stderr and "(ignored)" in r.stderr
+
+
+def test_an_interrupted_input_leaves_no_directory_it_made(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geocolor.infer.batch as batch
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "_run", interrupted)
+    src = scene(tmp_path / "s.tif")
+    out = tmp_path / "new" / "sub" / "o.tif"
+    r = run(["colorize", str(src), "-o", str(out), "-m", str(model),
+             "--preview", str(tmp_path / "p" / "q.png")])
+    assert r.exit_code == 130
+    assert not (tmp_path / "new").exists() and not (tmp_path / "p").exists()

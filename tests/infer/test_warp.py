@@ -231,3 +231,26 @@ def test_cli_dst_crs(tmp_path: Path) -> None:
     alone = CliRunner().invoke(main, ["colorize", str(tmp_path / "x.tif"), "-o",
                                       str(tmp_path / "o.tif"), "--dst-res", "10"])
     assert alone.exit_code == 2 and "--dst-res 10 sets the pixel size" in alone.output
+
+
+def test_a_run_stopped_during_the_warp_leaves_neither_output_nor_preview(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview is put in place after the output: Ctrl-C during the warp used to leave the
+    preview of an output that was never written."""
+    import geocolor.infer.scene as scene
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    src = gcp_scene(tmp_path / "grd.tif")
+    monkeypatch.setattr(scene, "warp_output", stopped)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        colorize_scene(src, out / "map.tif", copy_model(), device="cpu", dst_crs="utm",
+                       preview=out / "p.png")
+    assert list(out.iterdir()) == []  # no output, no preview, no temporaries
+    monkeypatch.undo()
+    colorize_scene(src, out / "map.tif", copy_model(), device="cpu", dst_crs="utm",
+                   preview=out / "p.png")
+    assert sorted(p.name for p in out.iterdir()) == ["map.tif", "p.png"]
