@@ -573,6 +573,33 @@ def _check_db_range(sar: SarInput, values: np.ndarray, explicit: bool) -> None:
     log.warning("%s", message)
 
 
+#: Highest median of a scene that ``--input-scale db`` accepts: sigma0 in dB lies mostly
+#: between -30 and +5 (bright towns reach +10 here and there, not a scene's middle).
+DB_MEDIAN_MAX = 10.0
+#: Share of a float scene's pixels that may lie outside [0, 1] for ``--input-scale scaled``.
+SCALED_OUTSIDE_MAX = 0.01
+
+
+def _check_given_scale(sar: SarInput, values: np.ndarray) -> None:
+    """Refuse an explicit ``--input-scale`` that the sampled pixels (``values``, valid ones)
+    cannot be in: dB whose median is above :data:`DB_MEDIAN_MAX`, or float ``scaled`` values
+    outside [0, 1]. (``dn``, ``linear`` and ``amplitude`` fail later, on the statistic.)"""
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if not finite.size:
+        return
+    if sar.scale == "db" and (median := float(np.median(finite))) > DB_MEDIAN_MAX:
+        raise RasterError(
+            f"{sar.path}: --input-scale db, but the median of its values is {median:.4g}; sigma0 "
+            f"in dB lies mostly below 0 (wrong --input-scale? leave it out to detect the unit)")
+    if sar.scale == "scaled" and values.dtype.kind == "f":
+        outside = float(np.mean((finite < 0) | (finite > 1)))
+        if outside > SCALED_OUTSIDE_MAX:
+            raise RasterError(
+                f"{sar.path}: --input-scale scaled, but {outside:.0%} of its values lie outside "
+                f"0 to 1 ({float(finite.min()):.4g} to {float(finite.max()):.4g}) (wrong "
+                "--input-scale? leave it out to detect the unit)")
+
+
 #: (chip scaling, model scaling) pairs already warned about: a folder of chips gets one warning.
 _WARNED_SCALINGS: set[tuple[str, SarScaling]] = set()
 
@@ -663,6 +690,8 @@ def resolve_sar_input(
     valid = info.valid(data, mask)
     if not valid.any():
         raise RasterError(f"{path}: has no valid pixels (all nodata)")
+    if input_scale != "auto":
+        _check_given_scale(info, data[valid])
     if scaling.scheme == "db_clip" and scale != "scaled" and calibrated is None:
         _check_db_range(info, data[valid], explicit=input_scale != "auto")
     if scaling.scheme == "amplitude_percentile" and scale != "scaled":

@@ -305,8 +305,9 @@ class _OutputJob:
             ):
                 stats = self._write(runner, batch_size, progress, target_tmp)
                 if preview_tmp is not None:  # in the input's geometry, side by side
-                    write_scene_preview(self.src, self.sar, target_tmp, preview_tmp,
-                                        window=_input_window(self.grid))
+                    with reporting_disk_full(preview):  # its own disk, named
+                        write_scene_preview(self.src, self.sar, target_tmp, preview_tmp,
+                                            window=_input_window(self.grid))
                 if self.dst_crs is not None:
                     t0 = time.perf_counter()
                     warped = warp_output(target_tmp, self.dst_crs, self.cog, self.options,

@@ -127,7 +127,7 @@ def reporting_disk_full(target: Path) -> Iterator[None]:
     gdal_log.addHandler(watcher)
     try:
         yield
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, OutputError):  # an OutputError is said already
         raise
     except BaseException as exc:
         free = _free_bytes(Path(target).parent)

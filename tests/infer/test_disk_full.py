@@ -105,3 +105,23 @@ def test_real_full_disk_through_the_cli(tmp_path: Path, sar_model: Path, tiny_tm
     assert line.startswith("geocolor: error: ") and str(out) in line
     assert "no space left" in line and "nothing was written" in line
     assert list(tiny_tmpfs.iterdir()) == []
+
+
+def test_a_full_disk_under_the_preview_names_the_preview(
+    tmp_path: Path, sar_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview's own disk filled: the error named the output and its (roomy) disk."""
+    import geocolor.infer.preview as preview_module
+    from geocolor.infer.scene import colorize_scene
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(preview_module, "atomic_path", full)
+    src = _scene(tmp_path / "s.tif", 100)
+    with pytest.raises(OutputError) as info:
+        colorize_scene(src, tmp_path / "out" / "o.tif", sar_model, device="cpu",
+                       preview=tmp_path / "previews" / "p.png")
+    assert str(info.value).startswith(f"{tmp_path / 'previews' / 'p.png'}: no space left")
+    assert not (tmp_path / "out" / "o.tif").exists()
+    assert list((tmp_path / "previews").iterdir()) == []

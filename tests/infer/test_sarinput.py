@@ -70,7 +70,7 @@ def test_integer_lookup_gives_the_arithmetic_numbers(
     info = np.iinfo(dtype)
     data = np.arange(info.min, info.max + 1, dtype=np.int64)
     data = np.concatenate([data, data[::-1]]).astype(dtype).reshape(2, -1)[:, ::3]  # strided too
-    path = write_raster(tmp_path / "dn.tif", np.full((4, 4), 100, dtype=dtype),
+    path = write_raster(tmp_path / "dn.tif", np.full((4, 4), 5, dtype=dtype),
                         descriptions=(scaling.polarisation,))
     sar = dataclasses.replace(_resolve(path, scaling, input_scale=scale),
                               reference=7.5 if scaling is AMP else None)
@@ -99,7 +99,7 @@ def test_model_values_are_the_unit_values_rescaled(
         info = np.iinfo(dtype)
         data = rng.integers(info.min, info.max, (6, 700), endpoint=True).astype(dtype)
         data[0, :3] = [0, info.min, info.max]
-    path = write_raster(tmp_path / "s.tif", np.full((4, 4), 100, dtype=dtype),
+    path = write_raster(tmp_path / "s.tif", np.full((4, 4), 1, dtype=dtype),
                         descriptions=(DB.polarisation,))
     sar = dataclasses.replace(_resolve(path, DB, input_scale=scale),
                               zero_is_nodata=zero_is_nodata, read_mask=read_mask)
@@ -256,3 +256,18 @@ def test_no_kaggle_warning_where_the_chip_suits_the_model_or_the_user_said_so(
     with caplog.at_level("WARNING", logger="geocolor.infer"):
         assert _resolve(path, scaling, **kw).scale == "scaled"
     assert KAGGLE_WARNING not in caplog.text
+
+
+def test_an_input_scale_the_values_cannot_be_in_is_refused(tmp_path: Path) -> None:
+    """8-bit chips read as dB (a median of 100 'dB') and dB read as 0-1 values were colorized
+    without a word: one flat colour, or a p99 of 1e12."""
+    chips = write_raster(tmp_path / "chip.tif", np.full((20, 20), 100, np.uint8),
+                         descriptions=("VH",))
+    with pytest.raises(RasterError, match="--input-scale db, but the median of its values is 100"):
+        _resolve(chips, AMP, input_scale="db")
+    db = write_raster(tmp_path / "db.tif", db_scene(20, 20, bands=1), descriptions=("VH",))
+    with pytest.raises(RasterError, match=r"--input-scale scaled, but 100% of its values lie "
+                                          r"outside 0 to 1"):
+        _resolve(db, AMP, input_scale="scaled")
+    assert _resolve(db, AMP, input_scale="db").scale == "db"  # what they are: accepted
+    assert _resolve(chips, AMP, input_scale="scaled").scale == "scaled"
