@@ -30,6 +30,10 @@ class Terminated(SystemExit):
     """Raised by a SIGTERM handler: unwinds like Ctrl-C, then ``geocolor: terminated``, exit 143."""
 
 
+#: Options of ``geocolor`` itself, often typed after the command by mistake.
+_TOP_LEVEL_OPTIONS = ("-q", "--quiet", "-v", "--verbose")
+
+
 class GeocolorGroup(click.Group):
     """A click group that reports geocolor errors as one clean line."""
 
@@ -41,14 +45,29 @@ class GeocolorGroup(click.Group):
             if verbose:
                 log.exception("failed")
             if isinstance(exc, UsageError):
-                raise click.UsageError(str(exc), ctx=ctx) from None
+                raise click.UsageError(str(exc), ctx=_command_context(self, ctx)) from None
             raise CommandFailed(str(exc)) from None
+        except click.NoSuchOption as exc:
+            if exc.option_name in _TOP_LEVEL_OPTIONS and ctx.parent is None:
+                exc.message = (f"{exc.message.rstrip('.')}; {exc.option_name} goes before the "
+                               f"command: geocolor {exc.option_name} {ctx.invoked_subcommand} ...")
+            raise
         except KeyboardInterrupt:
             click.echo("geocolor: interrupted", err=True)
             ctx.exit(130)
         except Terminated as exc:
             click.echo("geocolor: terminated", err=True)
             ctx.exit(exc.code if isinstance(exc.code, int) else 143)
+
+
+def _command_context(group: click.Group, ctx: click.Context) -> click.Context:
+    """The context of the subcommand that ``ctx`` ran (``colorize``; ``train sar`` through the
+    ``train`` group's own), so that a usage error found in its body points at its help."""
+    name = ctx.invoked_subcommand
+    command = group.get_command(ctx, name) if name else None
+    if command is None or isinstance(command, click.Group):
+        return ctx
+    return click.Context(command, info_name=name, parent=ctx)
 
 
 def configure_logging(verbosity: int) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from geocolor.cli import GeocolorGroup
 from geocolor.cli.options import progress_enabled
 from geocolor.data.sarscale import PRESETS as SAR_PRESETS
 from geocolor.errors import GeocolorError, UsageError
@@ -228,7 +229,7 @@ def run_with_progress(train_fn: Callable[..., Any], settings: Any, run_dir: Path
         click.echo(str(result.model_path))
 
 
-@click.group()
+@click.group(cls=GeocolorGroup)
 def train() -> None:
     """Train a model: `train sar` (SAR -> optical GAN), `train semantic` (grey photos -> colour)."""
 

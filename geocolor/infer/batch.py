@@ -164,7 +164,8 @@ def plan_jobs(
     output = Path(output)
     to_dir = not single or output.is_dir() or named_dir
     if to_dir and output.is_file():
-        raise UsageError(f"-o {output}: several inputs need an output directory, and this is a file")
+        what = "a directory of inputs needs" if len(inputs) == 1 else "several inputs need"
+        raise UsageError(f"-o {output}: {what} an output directory, and this is a file")
     exclude = output.resolve() if to_dir else None
 
     if to_dir:
@@ -194,21 +195,32 @@ def plan_jobs(
         else:
             jobs.append(_dir_job(path, Path(source_name(path)), output, preview, mask_out))
 
-    seen: dict[Path, Path] = {}
-    for k, job in enumerate(jobs):
-        if job.error:
-            continue
+    seen: dict[Path, RasterSource] = {}
+    unique: list[Job] = []
+    for job in jobs:
         key = job.output.resolve()
-        if key in seen:
-            jobs[k] = replace(job, error=(
+        if job.error is None and key in seen:
+            if _same_input(job.input, seen[key]):
+                log.warning("%s: given more than once; colorized once", job.input)
+                continue
+            job = replace(job, error=(
                 f"{job.input}: its output {job.output} is also the output of {seen[key]}; "
                 "give the inputs distinct names"))
-        else:
+        elif job.error is None:
             seen[key] = job.input
+        unique.append(job)
+    jobs = unique
     if shard is not None:
         index, count = shard
         jobs = [job for k, job in enumerate(jobs) if k % count == index]
     return jobs
+
+
+def _same_input(a: RasterSource, b: RasterSource) -> bool:
+    """Whether two inputs are one file (local paths resolved; URLs as written)."""
+    if isinstance(a, Path) and isinstance(b, Path):
+        return a.resolve() == b.resolve()
+    return str(a) == str(b)
 
 
 def _single_job(

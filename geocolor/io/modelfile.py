@@ -184,8 +184,9 @@ def _load_payload(path: Path) -> dict[str, Any]:
 
 
 def read_card(path: Path | str) -> ModelCard:
-    """Read and validate only the model card of ``path``."""
-    path = Path(path)
+    """Read and validate only the model card of ``path`` (a file, or ``"sar"`` /
+    ``"semantic"`` for a packaged model)."""
+    path = resolve_model_path(path)
     payload = _load_payload(path)
     try:
         data = json.loads(payload["card"])

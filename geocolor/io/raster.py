@@ -5,7 +5,9 @@ import contextlib
 import math
 import re
 import warnings
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,12 +56,20 @@ def open_raster(path: RasterSource) -> Iterator[rasterio.DatasetReader]:
             yield dataset
 
 
+#: A Sentinel-1 product's name (``S1A_IW_GRDH_1SDV_...``), zipped or not.
+_S1_PRODUCT_NAME = re.compile(r"^S1[A-D]_[A-Z0-9]{2}_[A-Z]{3,4}", re.IGNORECASE)
+
+
 def _hint(path: RasterSource, reason: str) -> str:
     """What to do when a remote input fails to open: a Sentinel-1 product (read from local
     disk only), or a server that refused access."""
     if is_virtual(path) and source_path(path).suffix.lower() in (".zip", ".safe"):
         return ("; Sentinel-1 products are read from local disk: download it, or give the URL "
                 "of its measurement GeoTIFF")
+    if (isinstance(path, Path) and path.suffix.lower() == ".zip"
+            and _S1_PRODUCT_NAME.match(path.name) and not zipfile.is_zipfile(path)):
+        return ("; it is named like a Sentinel-1 product but is not a readable zip: an "
+                "incomplete download? download it again")
     if is_network(path) and re.search(r"\b(401|403)\b", reason):
         return ("; the server refused access: a signed URL may have expired, or credentials "
                 "are missing (GDAL reads AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*; "

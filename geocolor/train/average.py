@@ -86,6 +86,10 @@ def _load_members(paths: Sequence[Path | str]) -> list[LoadedModel]:
     if len(paths) < 2:
         raise UsageError("give two or more model files to average")
     models = [load_model(p) for p in paths]
+    for m in models[1:]:
+        if m.card.kind != models[0].card.kind:
+            raise ModelFileError(f"{m.path}: is a {m.card.kind} model, {models[0].path} a "
+                                 f"{models[0].card.kind} one; only models of one kind can be averaged")
     for m in models:
         if m.card.arch == "ensemble":
             raise ModelFileError(f"{m.path}: is an ensemble already; give its members instead")

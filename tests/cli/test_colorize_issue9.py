@@ -354,3 +354,31 @@ def test_an_interrupted_input_leaves_no_directory_it_made(
              "--preview", str(tmp_path / "p" / "q.png")])
     assert r.exit_code == 130
     assert not (tmp_path / "new").exists() and not (tmp_path / "p").exists()
+
+
+def test_usage_errors_point_at_the_commands_help_and_top_level_options(tmp_path: Path) -> None:
+    src = scene(tmp_path / "s.tif")
+    r = CliRunner().invoke(main, ["colorize", str(src), "-o", str(tmp_path / "o.tif"),
+                                  "--tile-size", "100"], prog_name="geocolor")
+    assert r.exit_code == 2 and "Try 'geocolor colorize --help'" in r.stderr
+    r = CliRunner().invoke(main, ["train", "sar", str(tmp_path), "-o", str(tmp_path / "r"),
+                                  "--config", str(tmp_path / "none.toml")], prog_name="geocolor")
+    assert r.exit_code == 2 and "Try 'geocolor train sar --help'" in r.stderr
+    r = CliRunner().invoke(main, ["colorize", str(src), "-o", str(tmp_path / "o.tif"), "-q"],
+                           prog_name="geocolor")
+    assert r.exit_code == 2
+    assert "No such option '-q'; -q goes before the command: geocolor -q colorize" in r.stderr
+
+
+def test_an_input_given_twice_is_colorized_once(tmp_path: Path, model: Path) -> None:
+    src = scene(tmp_path / "s.tif")
+    r = run(["colorize", str(src), str(tmp_path / "." / "s.tif"), "-o", str(tmp_path / "out") + "/",
+             "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    assert lines(r.stdout) == [str(tmp_path / "out" / "s.tif")]
+    assert "given more than once; colorized once" in r.stderr
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "o.tif").write_text("x")
+    line = one_error_line(run(["colorize", str(tmp_path / "empty"), "-o", str(tmp_path / "o.tif"),
+                               "-m", str(model)]), 2)
+    assert "a directory of inputs needs an output directory" in line

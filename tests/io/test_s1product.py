@@ -608,3 +608,9 @@ def test_a_damaged_zip_says_to_download_again(tmp_path: Path) -> None:
     errors = [line for line in r.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "the download looks damaged: download the product again" in errors[0]
     assert not list(tmp_path.glob("o*"))
+    # cut short, as a download that stopped: no longer a zip at all, but named like a product
+    cut = tmp_path / "cut" / f"{NAME}.zip"
+    cut.parent.mkdir()
+    cut.write_bytes(zipped.read_bytes()[: zipped.stat().st_size // 2])
+    r = run(["colorize", str(cut), "-o", str(tmp_path / "o.tif"), "-m", str(db_model)])
+    assert r.exit_code == 1 and "an incomplete download? download it again" in r.stderr

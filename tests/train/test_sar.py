@@ -541,6 +541,12 @@ def test_init_from_another_architecture_is_one_clear_line(kaggle_dir, tmp_path):
     assert "--init-from needs a model of this run's architecture" in result.output
     assert str(first.model_path) in result.output and "Traceback" not in result.output
     assert not (tmp_path / "b").exists()
+    # 'sar' names the packaged model here too (it was "sar: model file not found")
+    result = CliRunner().invoke(main, ["train", "sar", str(kaggle_dir), "-o", str(tmp_path / "b"),
+                                       "--arch", "unet", "--init-from", "sar",
+                                       "--lambda-content", "0", "--max-steps", "1"])
+    assert result.exit_code == 2 and "sar: --init-from needs" in result.output, result.output
+    assert "--init-from needs a model of this run's architecture" in result.output
 
 
 def test_grad_scales_reach_the_loss_and_bad_ones_are_refused(kaggle_dir, tmp_path):
