@@ -209,6 +209,17 @@ def read_mask(path: Path | str, classes: int, size: tuple[int, int] | None = Non
     return arr
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why the image at ``path`` cannot be opened (its header only is read), or None."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path):
+            return None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        return f"unreadable ({type(exc).__name__})"
+
+
 def find_photos(root: Path | str) -> list[PhotoRecord]:
     """Photos under ``root/raw`` paired with ``root/masks/<stem>.png`` where present.
 
@@ -228,6 +239,15 @@ def find_photos(root: Path | str) -> list[PhotoRecord]:
     images = sorted(p for p in raw.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise DataError(f"{raw}: no photos found (looked for {exts})")
+    unreadable = {p: why for p in images if (why := _unreadable(p))}
+    if unreadable:  # left out, as train sar leaves out unreadable pairs
+        first = next(iter(unreadable))
+        log.warning("%s: %d unreadable photo(s) left out (e.g. %s: %s)", raw, len(unreadable),
+                    first.name, unreadable[first])
+        images = [p for p in images if p not in unreadable]
+        if not images:
+            raise DataError(f"{raw}: none of its photos can be read (e.g. {first.name}: "
+                            f"{unreadable[first]})")
     masks_dir = root / "masks"
     records = []
     seen: dict[str, Path] = {}

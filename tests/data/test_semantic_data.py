@@ -10,6 +10,7 @@ from PIL import Image
 
 from geocolor.data.semantic import (
     IGNORE_INDEX,
+    PhotoRecord,
     SemanticDataset,
     change_exposure,
     find_photos,
@@ -54,6 +55,19 @@ def test_masks_are_optional_per_photo(tmp_path: Path) -> None:
     records = find_photos(tmp_path)
     assert [r.image.name for r in records] == ["a.jpg", "b.png", "c.tif"]
     assert [r.mask.name if r.mask else None for r in records] == [None, "b.png", None]
+
+
+def test_unreadable_photos_are_left_out_and_said(tmp_path: Path, caplog) -> None:
+    """As train sar leaves out unreadable pairs: one bad file stopped a whole run."""
+    _photo(tmp_path / "raw" / "a.png")
+    (tmp_path / "raw" / "b.png").write_bytes(b"not a png at all")
+    with caplog.at_level("WARNING", logger="geocolor"):
+        records = find_photos(tmp_path)
+    assert [r.image.name for r in records] == ["a.png"]
+    assert "1 unreadable photo(s) left out (e.g. b.png: unreadable" in caplog.text
+    (tmp_path / "raw" / "a.png").write_bytes(b"")
+    with pytest.raises(DataError, match="none of its photos can be read"):
+        find_photos(tmp_path)
 
 
 def test_duplicate_stems_are_refused(tmp_path: Path) -> None:
@@ -237,7 +251,7 @@ def test_exposure_jitter_varies_brightness_and_keeps_hue(tmp_path: Path) -> None
 
 def test_dataset_reports_unreadable_photo_as_data_error(tmp_path: Path) -> None:
     (tmp_path / "raw").mkdir()
-    (tmp_path / "raw" / "x.png").write_bytes(b"junk")
-    ds = SemanticDataset(find_photos(tmp_path), image_size=16)
+    (tmp_path / "raw" / "x.png").write_bytes(b"junk")  # find_photos leaves it out; a record
+    ds = SemanticDataset([PhotoRecord(tmp_path / "raw" / "x.png", None)], image_size=16)
     with pytest.raises(DataError, match="x.png"):
         ds[0]
