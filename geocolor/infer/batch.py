@@ -164,7 +164,8 @@ def plan_jobs(
     output = Path(output)
     to_dir = not single or output.is_dir() or named_dir
     if to_dir and output.is_file():
-        what = "a directory of inputs needs" if len(inputs) == 1 else "several inputs need"
+        folder = len(inputs) == 1 and inputs[0] != "-"  # single is False: it is a directory
+        what = "a directory of inputs needs" if folder else "several inputs need"
         raise UsageError(f"-o {output}: {what} an output directory, and this is a file")
     exclude = output.resolve() if to_dir else None
 
