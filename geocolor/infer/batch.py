@@ -339,6 +339,10 @@ def colorize_job(
         if options.skip_existing and job.output.exists():
             result["status"] = "skipped"
             return result
+        if (source := _geocolor_output_of(job.input)) is not None:
+            result.update(status="skipped", reason=(
+                f"{job.input}: is geocolor's output (of {source}), not colorized again"))
+            return result
         details = _run(job, options, models, progress)
         result["tiles"] = details.tiles
         result["kind"] = details.kind
@@ -369,6 +373,21 @@ def colorize_job(
         if result["status"] == "failed":
             _remove_empty(created)
     return result
+
+
+def _geocolor_output_of(path: RasterSource) -> str | None:
+    """The input a local file was colorized from, when it is an output of geocolor's (its
+    ``GEOCOLOR_SOURCE`` tag: a GeoTIFF's, or a PNG's text); else None. An earlier run's outputs
+    written beside the scenes are found again by the next run over that folder."""
+    from geocolor.io.raster import open_raster
+
+    if not isinstance(path, Path) or not path.is_file() or is_product(path) or is_stac_item(path):
+        return None
+    try:
+        with open_raster(path) as ds:
+            return ds.tags().get("GEOCOLOR_SOURCE")
+    except (GeocolorError, *RASTER_ERRORS):
+        return None  # not a raster: the run says so
 
 
 def _missing_directories(job: Job) -> list[Path]:

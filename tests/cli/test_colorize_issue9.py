@@ -382,3 +382,18 @@ def test_an_input_given_twice_is_colorized_once(tmp_path: Path, model: Path) -> 
     line = one_error_line(run(["colorize", str(tmp_path / "empty"), "-o", str(tmp_path / "o.tif"),
                                "-m", str(model)]), 2)
     assert "a directory of inputs needs an output directory" in line
+
+
+def test_geocolor_outputs_in_an_input_folder_are_not_colorized_again(
+    tmp_path: Path, model: Path
+) -> None:
+    """colorize scenes/ -o scenes/colored/, then colorize scenes/ -o elsewhere/: the first
+    run's outputs were taken for scenes (and failed as 3-band rasters)."""
+    scenes = tmp_path / "scenes"
+    scene(scenes / "a.tif")
+    r = run(["colorize", str(scenes), "-o", str(scenes / "colored"), "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    r = run(["colorize", str(scenes), "-o", str(tmp_path / "again"), "-m", str(model)])
+    assert r.exit_code == 0, r.output
+    assert lines(r.stdout) == [str(tmp_path / "again" / "a.tif")]
+    assert "colored/a.tif: is geocolor's output (of a.tif), not colorized again" in r.stderr
