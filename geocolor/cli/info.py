@@ -121,9 +121,10 @@ def _format_item(info: dict[str, Any]) -> str:
     head = ", ".join(str(info[k]) for k in ("collection", "datetime") if info.get(k))
     lines = [f"{info['path']}", f"  STAC Item {info['id']}" + (f" ({head})" if head else "")]
     if not info["polarisations"]:
-        lines.append("  no raster of one polarisation among its assets")
+        lines.append("  no SAR raster among its assets")
     for pol, asset in info["polarisations"].items():
-        lines.append(f"  {pol}: asset {asset['asset']!r}, {asset['href']}")
+        band = f" band {asset['band']}" if asset.get("band") else ""
+        lines.append(f"  {pol}: asset {asset['asset']!r}{band}, {asset['href']}")
     return "\n".join(lines)
 
 

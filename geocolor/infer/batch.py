@@ -303,7 +303,7 @@ def choose_model_kind(path: RasterSource) -> tuple[str, str]:
     if is_product(path):
         return "sar", "a Sentinel-1 product"
     if is_stac_item(path):
-        return "sar", "a STAC Item"
+        return "sar", "named like a STAC Item"
     with open_raster(path) as ds:
         if not is_plain_image(ds, path):
             return "sar", "a georeferenced or non-8-bit raster"

@@ -173,9 +173,11 @@ def _raster_to_read(src: RasterSource, scaling: SarScaling, band: str | int | No
     noise when it was made before IPF 2.90.
     """
     if is_stac_item(src):
-        asset, key = asset_for(src, scaling.polarisation, band)
-        log.info("%s: a STAC Item; colorizing its asset %r, %s", src, key, asset)
-        return _ToRead(asset, None if band is None else 1)  # --band chose the asset
+        asset, key, index = asset_for(src, scaling.polarisation, band)
+        log.info("%s: a STAC Item; colorizing its asset %r%s, %s", src, key,
+                 f" (band {index})" if index else "", asset)
+        # --band chose the asset (and the band in it): the raster's own band naming is not asked
+        return _ToRead(asset, index or (None if band is None else 1))
     if not is_product(src):
         return _ToRead(src, band)
     measurement, band = measurement_for(src, scaling.polarisation, band)

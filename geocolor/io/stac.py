@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -41,8 +42,13 @@ def is_stac_item(src: RasterSource) -> bool:
         return src.suffix.lower() == ".json" and src.is_file()
     if not urlsplit(src).scheme or src.startswith("/vsi"):
         return False
-    path = urlsplit(src).path
-    return path.lower().endswith(".json") or "/items/" in path
+    path = urlsplit(src).path.rstrip("/")
+    if path.lower().endswith(".json"):
+        return True
+    # a STAC API's Item: .../items/<id>, an id without a file ending (a raster under a folder
+    # called items/ is not one)
+    head, _, last = path.rpartition("/")
+    return head.endswith("/items") and not PurePosixPath(last).suffix
 
 
 def read_item(src: RasterSource) -> dict[str, Any]:
@@ -83,9 +89,13 @@ def read_item(src: RasterSource) -> dict[str, Any]:
                           f"{source_name(src)} | geocolor colorize - -o DIR/")
     if not (isinstance(item, dict) and item.get("type") == "Feature"
             and isinstance(item.get("assets"), dict)):
-        kind = item.get("type") if isinstance(item, dict) else type(item).__name__
+        if isinstance(item, dict):
+            kind = f"a {item['type']!r}" if "type" in item else "JSON without a 'type'"
+            kind += "" if item.get("type") != "Feature" else " without assets"
+        else:
+            kind = f"a JSON {type(item).__name__}"
         raise RasterError(f"{src}: not a STAC Item (a GeoJSON Feature with assets; this is "
-                          f"{kind!r}); give one scene's Item or a raster")
+                          f"{kind}); give one scene's Item or a raster")
     return item
 
 
@@ -96,23 +106,43 @@ def _is_raster(asset: dict[str, Any]) -> bool:
     return urlsplit(str(asset.get("href", ""))).path.lower().endswith(_RASTER_ENDINGS)
 
 
-def _polarisation_of(key: str, asset: dict[str, Any]) -> str | None:
+def _polarisations_of(key: str, asset: dict[str, Any]) -> list[str]:
+    """The polarisations an asset holds, in its bands' order: its ``sar:polarizations``, else
+    the one its key or title names (none: not a SAR band)."""
     listed = asset.get("sar:polarizations")
-    if isinstance(listed, list) and len(listed) == 1 and isinstance(listed[0], str):
-        return listed[0].upper()
-    return polarisation_named(key) or polarisation_named(str(asset.get("title", "")))
+    if isinstance(listed, list) and listed and all(isinstance(p, str) for p in listed):
+        return [p.upper() for p in listed]
+    named = polarisation_named(key) or polarisation_named(str(asset.get("title", "")))
+    return [named] if named else []
 
 
-def polarisation_assets(item: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """The Item's raster assets that hold one polarisation: ``{"VH": (key, asset), ...}``
-    (the first asset of each, in the Item's order)."""
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
+@dataclass(frozen=True)
+class PolarisationAsset:
+    """Where an Item keeps one polarisation: its asset and, in an asset of several
+    polarisations, the band (1-based, the ``sar:polarizations`` order); None: the asset's
+    own single band."""
+
+    key: str
+    asset: dict[str, Any]
+    band: int | None = None
+
+
+def polarisation_assets(item: dict[str, Any]) -> dict[str, PolarisationAsset]:
+    """The Item's raster assets by polarisation: ``{"VH": PolarisationAsset, ...}``. An asset
+    of one polarisation wins over a band of an asset of several; else the first in the Item's
+    order."""
+    single: dict[str, PolarisationAsset] = {}
+    shared: dict[str, PolarisationAsset] = {}
     for key, asset in item["assets"].items():
-        if isinstance(asset, dict) and asset.get("href") and _is_raster(asset):
-            pol = _polarisation_of(key, asset)
-            if pol and pol not in found:
-                found[pol] = (key, asset)
-    return found
+        if not (isinstance(asset, dict) and asset.get("href") and _is_raster(asset)):
+            continue
+        pols = _polarisations_of(key, asset)
+        for index, pol in enumerate(pols, 1):
+            if len(pols) == 1:
+                single.setdefault(pol, PolarisationAsset(key, asset))
+            else:
+                shared.setdefault(pol, PolarisationAsset(key, asset, index))
+    return {**shared, **single}
 
 
 def resolve_href(src: RasterSource, href: str) -> RasterSource:
@@ -125,9 +155,12 @@ def resolve_href(src: RasterSource, href: str) -> RasterSource:
     return raster_source(urljoin(src, href))
 
 
-def asset_for(src: RasterSource, polarisation: str, band: str | int | None) -> tuple[RasterSource, str]:
-    """The raster of an Item to colorize, and its asset's key: that of ``band``'s
-    polarisation if given, else the model's ``polarisation``.
+def asset_for(
+    src: RasterSource, polarisation: str, band: str | int | None
+) -> tuple[RasterSource, str, int | None]:
+    """The raster of an Item to colorize, its asset's key and the band to read in it (None:
+    its only one): that of ``band``'s polarisation if given, else the model's
+    ``polarisation``.
 
     Raises:
         RasterError: not an Item, or none of its raster assets has that polarisation.
@@ -135,20 +168,24 @@ def asset_for(src: RasterSource, polarisation: str, band: str | int | None) -> t
     """
     item = read_item(src)
     found = polarisation_assets(item)
-    held = ", ".join(sorted(found)) or "no raster of one polarisation"
+    held = ", ".join(sorted(found))
     name = item.get("id", "")
     if band is not None and str(band).strip().isdigit():
         choices = " or ".join(f"--band {pol}" for pol in sorted(found)) or "--band VV"
         raise UsageError(f"{src}: a STAC Item's bands are its polarisations: pass {choices}")
+    if not found:
+        raise RasterError(
+            f"{src}: Item {name} has no SAR raster among its assets (none is a GeoTIFF whose "
+            "sar:polarizations, key or title names a polarisation); give a raster's URL instead")
     want = (polarisation if band is None else str(band)).strip().upper()
     if want not in found:
         if band is not None:
             raise RasterError(f"{src}: Item {name} has no {want} raster (it holds {held})")
-        hint = f" (pass --band {sorted(found)[0]} to use it anyway)" if found else ""
+        hint = f" (pass --band {sorted(found)[0]} to use it anyway)"
         raise RasterError(f"{src}: Item {name} holds {held}, but the model was trained on "
                           f"{want}{hint}")
-    key, asset = found[want]
-    return resolve_href(src, str(asset["href"])), key
+    chosen = found[want]
+    return resolve_href(src, str(chosen.asset["href"])), chosen.key, chosen.band
 
 
 def describe_item(src: RasterSource) -> dict[str, Any]:
@@ -163,7 +200,8 @@ def describe_item(src: RasterSource) -> dict[str, Any]:
         "collection": item.get("collection"),
         "datetime": properties.get("datetime"),
         "polarisations": {
-            pol: {"asset": key, "href": str(resolve_href(src, str(asset["href"])))}
-            for pol, (key, asset) in sorted(polarisation_assets(item).items())
+            pol: {"asset": found.key, "href": str(resolve_href(src, str(found.asset["href"]))),
+                  **({"band": found.band} if found.band else {})}
+            for pol, found in sorted(polarisation_assets(item).items())
         },
     }

@@ -338,6 +338,25 @@ def test_a_stac_item_is_colorized_as_its_raster_of_the_models_polarisation(
     assert not same_pixels(tmp_path / "b.tif", tmp_path / "vv.tif")
 
 
+def test_a_stac_asset_of_two_polarisations_is_read_at_the_band_of_each(
+    tmp_path: Path, model: Path
+) -> None:
+    vv, vh = db_scene(50, 60)
+    write_raster(tmp_path / "dual.tif", np.stack([vv, vh]))  # no band descriptions
+    item = write_item(tmp_path, {"data": {"href": "dual.tif", "type": COG,
+                                          "sar:polarizations": ["VV", "VH"]}})
+    write_raster(tmp_path / "vh_alone.tif", vh)
+    r = run(["colorize", str(item), "-o", str(tmp_path / "vh.tif"), "-m", str(model),
+             "--band", "VH"])
+    assert r.exit_code == 0, r.output
+    run(["colorize", str(tmp_path / "vh_alone.tif"), "-o", str(tmp_path / "ref.tif"),
+         "-m", str(model), "--band", "1"])
+    assert same_pixels(tmp_path / "vh.tif", tmp_path / "ref.tif")
+    described = json.loads(run(["info", "--json", str(item)]).stdout)
+    assert described["polarisations"]["VH"] == {"asset": "data", "band": 2,
+                                                "href": str(tmp_path / "dual.tif")}
+
+
 def test_a_stac_items_url_reads_its_assets_beside_it(server, model: Path, tmp_path: Path) -> None:
     base, root, _ = server
     write_item(root, dual_pol(root))
@@ -371,8 +390,26 @@ def test_a_stac_assets_polarisation_is_read_from_the_sar_extension_key_or_title(
         "vv-thumbnail": {"href": "thumb.png", "type": "image/png"},
         "product": {"href": "https://h/S1A.zip", "type": "application/zip"},
     }}
-    found = {pol: key for pol, (key, _) in polarisation_assets(item).items()}
-    assert found == {"VH": "measurement-1", "VV": "measurement-2", "HH": "hh"}
+    found = {pol: (a.key, a.band) for pol, a in polarisation_assets(item).items()}
+    assert found == {"VH": ("measurement-1", None), "VV": ("measurement-2", None),
+                     "HH": ("hh", None)}
+    # an asset of two polarisations: its bands in the sar:polarizations order; an asset of
+    # one polarisation wins
+    item["assets"] = {"both": {"href": "d.tif", "sar:polarizations": ["VV", "VH"]},
+                      "vh": {"href": "vh.tif"}}
+    found = {pol: (a.key, a.band) for pol, a in polarisation_assets(item).items()}
+    assert found == {"VV": ("both", 1), "VH": ("vh", None)}
+
+
+def test_what_names_a_stac_item() -> None:
+    from geocolor.io.stac import is_stac_item
+
+    assert is_stac_item("https://h/api/stac/v1/collections/s1-grd/items/S1A_IW_GRDH_1SDV_X")
+    assert is_stac_item("https://h/api/stac/v1/collections/s1-grd/items/S1A_X/")
+    assert is_stac_item("https://h/catalog/S1A_X.json?sig=y")
+    assert not is_stac_item("https://h/items/e.tif")  # a raster in a folder called items
+    assert not is_stac_item("https://h/x/items/a/b/e.tif")
+    assert not is_stac_item("/vsicurl/https://h/a.json")
 
 
 def test_stac_items_that_cannot_be_colorized_say_why(server, tmp_path: Path, model: Path) -> None:
@@ -390,6 +427,14 @@ def test_stac_items_that_cannot_be_colorized_say_why(server, tmp_path: Path, mod
     r = run(["colorize", str(collection), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
     assert r.exit_code == 1 and "a collection of 2 STAC Items" in r.stderr
     assert "jq -r '.features[].links[]" in r.stderr
+    (tmp_path / "hello.json").write_text(json.dumps({"hello": "world"}))
+    r = run(["info", str(tmp_path / "hello.json")])
+    assert r.exit_code == 1 and "this is JSON without a 'type'" in r.stderr
+    no_sar = write_item(tmp_path, {"zip": {"href": "S1A.zip", "type": "application/zip"}},
+                        "no_sar.json")
+    r = run(["colorize", str(no_sar), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
+    assert r.exit_code == 1 and "has no SAR raster among its assets" in r.stderr
+    assert "give a raster's URL instead" in r.stderr
     (tmp_path / "point.json").write_text(json.dumps({"type": "Point", "coordinates": [0, 0]}))
     r = run(["colorize", str(tmp_path / "point.json"), "-o", str(tmp_path / "o.tif"), "-m", str(model)])
     assert r.exit_code == 1 and "not a STAC Item" in r.stderr and "'Point'" in r.stderr
