@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -359,20 +360,32 @@ def colorize_job(
                       if is_network(job.input) else _with_input(job.input, gdal_reason(exc)))
     except MemoryError as exc:
         log.debug("failed", exc_info=True)
-        result.update(status="failed", error=_with_input(job.input, (
-            f"out of memory ({exc}); lower --batch-size or --tile-size, or free memory")))
+        result.update(status="failed", error=_with_input(job.input, _out_of_memory(exc)))
     except OSError as exc:
         log.debug("failed", exc_info=True)
         name = exc.filename or job.output
         result.update(status="failed", error=_with_input(job.input, f"{name}: {exc.strerror or exc}"))
     except Exception as exc:  # noqa: BLE001 - keep going past one bad input; -v shows the traceback
         log.debug("failed", exc_info=True)
-        result.update(status="failed", error=_with_input(job.input, f"{type(exc).__name__}: {exc}"))
+        said = (_out_of_memory(exc) if isinstance(exc, RuntimeError) and _OOM.search(str(exc))
+                else f"{type(exc).__name__}: {exc}")
+        result.update(status="failed", error=_with_input(job.input, said))
     finally:
         result["seconds"] = round(time.perf_counter() - started, 3)
         if result["status"] == "failed":
             _remove_empty(created)
     return result
+
+
+#: How torch says an allocation failed (CPU allocator, CUDA, MPS).
+_OOM = re.compile(r"can't allocate memory|out of memory|OutOfMemory", re.IGNORECASE)
+
+
+def _out_of_memory(exc: BaseException) -> str:
+    """One line for an allocation that failed: the size asked for, and what to lower."""
+    asked = re.search(r"allocate (\d+) bytes", str(exc))
+    size = f" ({int(asked.group(1)) / 2**30:.1f} GiB asked for)" if asked else ""
+    return f"out of memory{size}; lower --batch-size or --tile-size, or free memory"
 
 
 def _geocolor_output_of(path: RasterSource) -> str | None:

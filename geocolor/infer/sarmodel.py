@@ -97,7 +97,8 @@ def fit_tile_to_scene(tile: int, overlap: int, height: int, width: int, multiple
     512-px tile would cost 18x its pixels. The tile then shrinks to the smallest multiple of
     ``multiple`` that holds the scene and the grid's edge padding (``overlap // 2`` a side),
     never below ``multiple``; the overlap is capped at a quarter of it. Larger scenes keep
-    ``(tile, overlap)``. Only for the default tile: an explicit ``--tile-size`` is kept.
+    ``(tile, overlap)``. An explicit ``--tile-size`` too: a tile larger than the scene
+    only costs memory (4096 px asked for over 20 GB on a 1024-px scene).
     """
     fitted = smallest_tile(max(height, width) + 2 * (overlap // 2), multiple)
     if fitted >= tile:

@@ -467,9 +467,9 @@ def colorize_scene(
         model: a loaded SAR model, a model file path, or None for the packaged default.
         band: 1-based index or description (``VV``/``VH``); default: the card's polarisation.
         input_scale: ``auto``, ``db``, ``linear``, ``amplitude``, ``dn`` or ``scaled``.
-        tile_size: tile side (default: the card's ``input.tile_size``, else 256, shrunk to
-            fit a scene smaller than one tile: :func:`~geocolor.infer.sarmodel.fit_tile_to_scene`); a
-            multiple of the network's required multiple.
+        tile_size: tile side (default: the card's ``input.tile_size``, else 256); a multiple
+            of the network's required multiple. Either is shrunk to fit a scene smaller than
+            one tile (:func:`~geocolor.infer.sarmodel.fit_tile_to_scene`).
         overlap: overlap between tiles (default ``min(32, tile_size // 4)``).
         batch_size: tiles per model call (the result does not depend on it); default
             :func:`~geocolor.infer.sarmodel.default_batch_size` (8 on a GPU; on the CPU one
@@ -557,8 +557,12 @@ def colorize_scene(
             check_output(src, dst, overwrite)
             sar = resolve_sar_input(ds, src, scaling, band=band, input_scale=input_scale,
                                     calibration=to_read.calibration, border=to_read.border)
-            if tile_size is None:
-                tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width, size_multiple(loaded))
+            asked = tile
+            tile, overlap = fit_tile_to_scene(tile, overlap, ds.height, ds.width,
+                                              size_multiple(loaded))
+            if tile_size is not None and tile < asked:  # a bigger tile only costs memory
+                log.info("%s: --tile-size %d is larger than the scene; one tile of %d px holds "
+                         "it", src, asked, tile)
             grid = (TileGrid(ds.height, ds.width, tile, overlap) if window is None else
                     TileGrid(int(window.height), int(window.width), tile, overlap,
                              origin=(int(window.row_off), int(window.col_off)),

@@ -397,3 +397,25 @@ def test_geocolor_outputs_in_an_input_folder_are_not_colorized_again(
     assert r.exit_code == 0, r.output
     assert lines(r.stdout) == [str(tmp_path / "again" / "a.tif")]
     assert "colored/a.tif: is geocolor's output (of a.tif), not colorized again" in r.stderr
+
+
+@pytest.mark.parametrize("failure", [
+    MemoryError("Unable to allocate 7.28 TiB for an array"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate "
+                 "memory: you tried to allocate 3221225472 bytes. Error code 12"),
+])
+def test_out_of_memory_says_what_to_lower(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    import geocolor.infer.batch as batch
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(batch, "_run", fail)
+    line = one_error_line(run(["colorize", str(scene(tmp_path / "s.tif")), "-o",
+                               str(tmp_path / "o.tif"), "-m", str(model)]), 1)
+    assert "out of memory" in line and "lower --batch-size or --tile-size" in line
+    assert "alloc_cpu" not in line
+    if isinstance(failure, RuntimeError):
+        assert "(3.0 GiB asked for)" in line
