@@ -249,8 +249,16 @@ def test_split_file_restricts_to_the_held_out_images(tmp_path: Path) -> None:
     assert result["images"] == 1 and result["chips"] == 4
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"val": ["nothing.png"]}))
-    with pytest.raises(DataError, match="none of its 1 'val' images"):
+    with pytest.raises(DataError, match="none of its 1 'val' images") as err:
         evaluate(_semantic_model(BrightIsForeground()), data, device="cpu", split=bad)
+    assert "give that data, or the split of a run on this data" in str(err.value)
+    # --subset without --split: every image would be scored, silently (it was)
+    from click.testing import CliRunner
+
+    from geocolor.cli import main
+
+    res = CliRunner().invoke(main, ["evaluate", "semantic", str(data), "--subset", "val"])
+    assert res.exit_code == 2 and "--subset picks a side of --split" in res.stderr
     with pytest.raises(DataError, match="split file not found"):
         evaluate(_semantic_model(BrightIsForeground()), data, device="cpu", split=tmp_path / "nope.json")
 

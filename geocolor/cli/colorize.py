@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import signal
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import click
 from geocolor.cli.options import progress_enabled, verbosity
 from geocolor.errors import UsageError
 from geocolor.io.source import source_name
+
+log = logging.getLogger("geocolor")
 
 #: Same as geocolor.infer.sarinput.INPUT_SCALES (a test keeps them equal); not imported
 #: from there so that ``geocolor --help`` does not load rasterio and numpy.
@@ -211,6 +214,8 @@ def colorize(
     stdin_lines = sys.stdin if "-" in inputs else ()
     jobs = plan_jobs(list(inputs), output, stdin_lines=stdin_lines, preview=preview,
                      mask_out=mask_out, shard=shard)
+    if shard is not None and not jobs:
+        log.info("--shard %d/%d: no input falls to this shard; nothing to do", *shard)
     options = ColorizeOptions(
         model=model, band=band, input_scale=input_scale, tile_size=tile_size, overlap=overlap,
         batch_size=batch_size, device=device, amp=amp, cog=cog,
@@ -358,8 +363,6 @@ def _run_all(
         # the next input reuses the memory; the process exits after the last one
         stack.enter_context(deferred_release(release_at_end=False))
         if show:
-            import logging
-
             from tqdm.contrib.logging import logging_redirect_tqdm
 
             stack.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger("geocolor")]))

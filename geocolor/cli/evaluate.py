@@ -25,9 +25,9 @@ from geocolor.cli.options import json_option, progress_enabled
 @click.option("--split", type=click.Path(path_type=Path), default=None,
               help="A training run's split.json: evaluate only the images of its --subset "
                    "(e.g. RUN_DIR/split.json: the images the model did not train on).")
-@click.option("--subset", type=click.Choice(["val", "train", "holdout"]), default="val", show_default=True,
+@click.option("--subset", type=click.Choice(["val", "train", "holdout"]), default=None,
               help="Which side of --split to evaluate (holdout: a geographic hold-out of train sar "
-                   "--holdout-region).")
+                   "--holdout-region) [default: val].")
 @click.option("--tile-size", type=click.IntRange(min=16), default=None,
               help="SAR: chip size [default: the card's tile_size]; must suit the network.")
 @click.option("--train-colour", default=None, metavar="R,G,B",
@@ -37,7 +37,7 @@ from geocolor.cli.options import json_option, progress_enabled
 @click.option("--tta-rotations", is_flag=True,
               help="With --tta, also 90-degree rotations of square inputs (implies --tta).")
 def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: int, sar_scaling: str | None,
-             terrains: tuple[str, ...], limit_per_terrain: int | None, split: Path | None, subset: str,
+             terrains: tuple[str, ...], limit_per_terrain: int | None, split: Path | None, subset: str | None,
              tile_size: int | None, train_colour: str | None, tta: bool, tta_rotations: bool) -> None:
     """Evaluate MODEL (a .model file of either kind, or sar / semantic: a packaged
     model) on DATA, next to baselines.
@@ -58,6 +58,10 @@ def evaluate(model: Path, data: Path, as_json: bool, device: str, batch_size: in
     from geocolor.evaluate import evaluate as run_evaluation
     from geocolor.evaluate import format_report, to_json_safe
 
+    if subset is not None and split is None:
+        raise click.UsageError("--subset picks a side of --split: give the run's split.json too "
+                               "(without --split every image of DATA is evaluated)")
+    subset = subset or "val"
     colour = None
     if train_colour is not None:
         try:

@@ -221,7 +221,11 @@ class SplitRecord:
             names = {p.name for p in wanted}
             chosen = [it for it in items if path_of(it).name in names]
         if not chosen and required:
-            raise DataError(f"{source}: none of its {len(wanted)} {side!r} images is in the data")
+            made = f"a {self.kind} run's split, " if self.kind else ""
+            where = f"made for {self.root}" if self.root else "made for other data"
+            raise DataError(f"{source}: none of its {len(wanted)} {side!r} images is in the data "
+                            f"({made}{where}); give that data, or the split of a run on this "
+                            "data")
         if 0 < len(chosen) < len(wanted):
             log.warning("%s: %d of %d %r images not found in the data", source, len(wanted) - len(chosen),
                         len(wanted), side)

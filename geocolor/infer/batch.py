@@ -338,6 +338,7 @@ def colorize_job(
         if job.error:
             raise RasterError(job.error)
         if options.skip_existing and job.output.exists():
+            log.info("%s: %s exists; skipped (--skip-existing)", job.input, job.output)
             result["status"] = "skipped"
             return result
         if (source := _geocolor_output_of(job.input)) is not None:

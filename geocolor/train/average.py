@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from geocolor.errors import ModelFileError, UsageError
-from geocolor.io.modelfile import LoadedModel, ModelCard, load_model, save_model
+from geocolor.io.modelfile import LoadedModel, ModelCard, load_model, resolve_model_path, save_model
 
 #: Card fields that must agree for weights to be averaged.
 _SAME = ("kind", "arch", "arch_args", "input")
@@ -85,6 +85,13 @@ def averaged_card(models: Sequence[LoadedModel], what: str, command: str = "") -
 def _load_members(paths: Sequence[Path | str]) -> list[LoadedModel]:
     if len(paths) < 2:
         raise UsageError("give two or more model files to average")
+    seen: dict[Path, Path | str] = {}
+    for given in paths:
+        resolved = resolve_model_path(given).resolve()
+        if resolved in seen:
+            raise UsageError(f"{given}: the same model as {seen[resolved]}; average distinct "
+                             "models (the same one twice averages to itself)")
+        seen[resolved] = given
     models = [load_model(p) for p in paths]
     for m in models[1:]:
         if m.card.kind != models[0].card.kind:

@@ -157,6 +157,9 @@ def test_average_refuses_other_architectures_and_single_models(tmp_path: Path) -
     assert "--skip-existing" not in res.stderr  # not an option of this command
     res = runner.invoke(main, ["average", str(a), str(c), "-o", str(c), "--overwrite"])
     assert res.exit_code == 1 and "output is the input file" in res.stderr
+    res = runner.invoke(main, ["average", str(a), str(tmp_path / "." / "a.model"), "-o",
+                               str(tmp_path / "x.model")])
+    assert res.exit_code == 2 and "the same model as" in res.stderr
     # a photo model and the packaged SAR model: told apart by their kind
     res = runner.invoke(main, ["average", str(a), "sar", "-o", str(tmp_path / "x.model")])
     assert res.exit_code == 1 and "is a sar model" in res.stderr
