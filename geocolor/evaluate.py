@@ -135,11 +135,18 @@ def _colour_metrics(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, 
     return out
 
 
-def _select(items: list, path_of: Callable[[Any], Path], split_file: Path | str, subset: str) -> list:
-    """The ``items`` on side ``subset`` of the split record ``split_file`` (any version)."""
+def _select(items: list, path_of: Callable[[Any], Path], split_file: Path | str, subset: str,
+            kind: str | None = None) -> list:
+    """The ``items`` on side ``subset`` of the split record ``split_file`` (any version);
+    ``kind``: the model's (``sar`` | ``semantic``), warned about when the record is another
+    run kind's."""
     from geocolor.data.split import read_split
 
-    return read_split(split_file).select(subset, items, path_of, split_file)
+    record = read_split(split_file)
+    if kind and record.kind and record.kind != kind:
+        log.warning("%s: the split of a %s run, used to evaluate a %s model", split_file,
+                    record.kind, kind)
+    return record.select(subset, items, path_of, split_file)
 
 
 # ----------------------------------------------------------------------------- perceptual
@@ -355,7 +362,7 @@ def evaluate_sar(
     pairs = pairset.pairs
     train_rgb, train_source = _mean_train_colour(model, pairset.pairs, split, train_colour)
     if split is not None:
-        pairs = _select(pairs, lambda p: p.sar_path, split, subset)
+        pairs = _select(pairs, lambda p: p.sar_path, split, subset, "sar")
     tile = int(tile_size or default_chip_size(model, pairs))
     ds = PairedDataset(pairs, img_size=tile, train=False)
     n = len(ds)
@@ -506,7 +513,7 @@ def evaluate_semantic(
     dev = resolve_device(device)
     records = find_photos(data)
     if split is not None:
-        records = _select(records, lambda r: r.image, split, subset)
+        records = _select(records, lambda r: r.image, split, subset, "semantic")
     n_classes = int(model.card.arch_args.get("n_classes", max(2, len(model.card.classes))))
     names = list(model.card.classes) or [f"class{i}" for i in range(n_classes)]
     names += [f"class{i}" for i in range(len(names), n_classes)]

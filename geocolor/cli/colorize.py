@@ -241,6 +241,9 @@ def colorize(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if bounds is not None and jobs and not done and not failed:
+        if shard is not None:  # an array job's other shards may hold the scenes that cover it
+            log.info("--shard %d/%d: none of its inputs covers --bounds %s", *shard, bounds)
+            return
         click.echo(f"geocolor: error: no input covers --bounds {bounds}", err=True)
         ctx.exit(1)
     if failed:

@@ -184,3 +184,7 @@ def test_a_batch_skips_the_scenes_outside_the_bounds(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, [*args, "--bounds", "-118.5,33.9,-118.2,34.1", "--overwrite"])
     assert r.exit_code == 1
     assert "geocolor: error: no input covers --bounds -118.5,33.9,-118.2,34.1" in r.stderr
+    # a shard of an array job: the other shards may hold the scenes that cover the area
+    r = CliRunner().invoke(main, [*args, "--bounds", "-118.5,33.9,-118.2,34.1", "--overwrite",
+                                  "--shard", "0/2"])
+    assert r.exit_code == 0 and "--shard 0/2: none of its inputs covers --bounds" in r.stderr
