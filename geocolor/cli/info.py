@@ -13,6 +13,7 @@ from geocolor.cli.options import json_option
 def _format_raster(info: dict[str, Any]) -> str:
     lines = [
         f"{info['path']}",
+        *([f"  DAMAGED:      {info['damaged']}"] if info.get("damaged") else []),
         f"  driver:       {info['driver']}",
         f"  size:         {info['width']} x {info['height']} pixels, {info['count']} band(s)",
         f"  georeference: {info['georeference']}",

@@ -227,7 +227,25 @@ def describe_raster(path: RasterSource) -> dict[str, Any]:
         }
     for band in info["bands"]:
         band["nodata"] = _nan_to_str(band["nodata"])
+    if (damage := _picture_damage(path, info["driver"])) is not None:
+        info["damaged"] = damage
     return info
+
+
+def _picture_damage(path: RasterSource, driver: str) -> str | None:
+    """What is wrong with a local PNG or JPEG whose data is cut short or corrupt (GDAL reads
+    the missing rows as zeros without a word), or None. Pillow checks a PNG's chunks and
+    their checksums without decoding; a JPEG is decoded."""
+    if driver not in ("PNG", "JPEG") or not isinstance(path, Path):
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify() if driver == "PNG" else image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"{exc}; it may be cut short: get the file again"
+    return None
 
 
 def _footprint_of(ds: rasterio.DatasetReader) -> list[float] | None:

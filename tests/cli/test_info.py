@@ -187,3 +187,19 @@ def test_info_gives_the_lon_lat_footprint_that_bounds_takes(
     assert "  footprint:    lon 10.00000..10.52632, lat 49.58333..50.00000 (WGS 84)" in run(
         "info", str(gcp_only)).output
     assert json.loads(run("info", str(plain), "--json").output)["footprint"] is None
+
+
+def test_a_png_cut_short_is_said_to_be_damaged(tmp_path: Path) -> None:
+    """GDAL reads a truncated PNG's missing rows as zeros without a word: info said nothing."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    whole = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(whole)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    r = CliRunner().invoke(main, ["info", str(cut)])
+    assert r.exit_code == 0 and "DAMAGED:" in r.stdout and "get the file again" in r.stdout
+    assert "damaged" in json.loads(CliRunner().invoke(main, ["info", "--json", str(cut)]).stdout)
+    r = CliRunner().invoke(main, ["info", str(whole)])
+    assert r.exit_code == 0 and "DAMAGED" not in r.stdout
