@@ -36,8 +36,8 @@ _RASTER_ENDINGS = (".tif", ".tiff", ".jp2", ".vrt")
 
 def is_stac_item(src: RasterSource) -> bool:
     """Whether ``src`` names a STAC Item by its form: a local ``.json`` file, or a URL whose
-    path ends in ``.json`` or has an ``/items/`` part (a STAC API's Item). The contents are
-    checked when it is read (:func:`read_item`)."""
+    path ends in ``.json`` or in ``/items/<id>`` with an id without a file ending (a STAC
+    API's Item). The contents are checked when it is read (:func:`read_item`)."""
     if isinstance(src, Path):
         return src.suffix.lower() == ".json" and src.is_file()
     if not urlsplit(src).scheme or src.startswith("/vsi"):
@@ -63,7 +63,8 @@ def read_item(src: RasterSource) -> dict[str, Any]:
                           "download this one first (its assets may stay where they are)")
     try:
         if isinstance(src, Path):
-            text = src.read_bytes()[:MAX_ITEM_BYTES + 1]
+            with src.open("rb") as file:
+                text = file.read(MAX_ITEM_BYTES + 1)
         else:
             with urllib.request.urlopen(src, timeout=FETCH_TIMEOUT_S) as answer:  # noqa: S310
                 text = answer.read(MAX_ITEM_BYTES + 1)
