@@ -203,3 +203,15 @@ def test_a_png_cut_short_is_said_to_be_damaged(tmp_path: Path) -> None:
     assert "damaged" in json.loads(CliRunner().invoke(main, ["info", "--json", str(cut)]).stdout)
     r = CliRunner().invoke(main, ["info", str(whole)])
     assert r.exit_code == 0 and "DAMAGED" not in r.stdout
+
+
+def test_a_link_to_nothing_says_so(tmp_path: Path) -> None:
+    """A dangling or looping symbolic link was 'file not found', though the name is there."""
+    (tmp_path / "a.tif").symlink_to(tmp_path / "b.tif")
+    (tmp_path / "b.tif").symlink_to(tmp_path / "a.tif")
+    (tmp_path / "gone.tif").symlink_to(tmp_path / "nothing.tif")
+    for name in ("a.tif", "gone.tif"):
+        r = CliRunner().invoke(main, ["info", str(tmp_path / name)])
+        assert r.exit_code == 1 and "a symbolic link to nothing (or in a loop)" in r.stderr
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "nothing.tif")])
+    assert r.exit_code == 1 and "file not found" in r.stderr
