@@ -297,8 +297,7 @@ class _OutputJob:
         preview_tmp = None
         if preview is not None:
             preview = Path(preview)
-            check_output(self.src, preview, overwrite=True)
-            preview.parent.mkdir(parents=True, exist_ok=True)
+            check_output(self.src, preview, overwrite=True)  # creates its folder
             preview_tmp = temporary_path_for(preview, ".png")
         try:
             with (

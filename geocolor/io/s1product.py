@@ -305,7 +305,7 @@ def _noise_rescale(
     (its mode's ``K``, a ``dn`` calibration vector)."""
     if version is None or version >= NOISE_RESCALED_BEFORE:
         return 1.0
-    parts = measurement.replace("\\", "/").rsplit("/", 1)[-1].lower().split("-")
+    parts = Path(measurement).name.lower().split("-")  # s1a-iw-grd-vh-...: the mode second
     k = _NOISE_K.get(parts[1] if len(parts) > 1 else "")
     first = None if calibration is None else calibration.find(".//calibrationVector/dn")
     try:

@@ -44,10 +44,14 @@ def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, 
     return out
 
 
-def _check_compatible(models: Sequence[LoadedModel]) -> None:
+def _check_compatible(models: Sequence[LoadedModel], fields: Sequence[str] = _SAME) -> None:
     reference = models[0]
     for other in models[1:]:
-        for name in _SAME:
+        for name in fields:
+            if name == "kind" and other.card.kind != reference.card.kind:
+                raise ModelFileError(
+                    f"{other.path}: is a {other.card.kind} model, {reference.path} a "
+                    f"{reference.card.kind} one; only models of one kind can be averaged")
             if getattr(other.card, name) != getattr(reference.card, name):
                 raise ModelFileError(
                     f"{other.path}: its {name} differs from {reference.path}'s; only models of one "
@@ -93,10 +97,7 @@ def _load_members(paths: Sequence[Path | str]) -> list[LoadedModel]:
                              "models (the same one twice averages to itself)")
         seen[resolved] = given
     models = [load_model(p) for p in paths]
-    for m in models[1:]:
-        if m.card.kind != models[0].card.kind:
-            raise ModelFileError(f"{m.path}: is a {m.card.kind} model, {models[0].path} a "
-                                 f"{models[0].card.kind} one; only models of one kind can be averaged")
+    _check_compatible(models, ("kind",))  # first: an ensemble of the other kind is no matter
     for m in models:
         if m.card.arch == "ensemble":
             raise ModelFileError(f"{m.path}: is an ensemble already; give its members instead")
